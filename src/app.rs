@@ -1,0 +1,379 @@
+//! The pipeline: load every job → (dry run: print the plan) → for each task: expand → run on
+//! the pool → collect results into the output file → summary and exit code.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+
+use crate::cli::RunArgs;
+use crate::event::{Event, ItemRecord, Summary};
+use crate::exit_code;
+use crate::expand::{self, Items};
+use crate::interrupt::Interrupt;
+use crate::job::{self, Format, InputSpec, Job};
+use crate::output::{self, Destination, RunFooter, RunHeader, RunStatus, TaskHeader};
+use crate::pool::{self, PoolContext};
+use crate::progress::{self, Progress};
+
+/// Failed items listed at the end of a run; the rest are in the results file.
+const FAILURES_SHOWN: usize = 10;
+
+/// `runjobs validate JOB...`
+pub fn validate(paths: &[PathBuf]) -> u8 {
+    let mut code = exit_code::OK;
+    for path in paths {
+        match job::load(path) {
+            Ok(job) => {
+                let tasks = job.tasks.len();
+                eprintln!("ok: `{}` ({tasks} task{})", path.display(), plural(tasks));
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                code = exit_code::INVALID;
+            }
+        }
+    }
+    code
+}
+
+/// `runjobs functions`
+pub fn list_functions() {
+    let all = crate::builtins::all();
+    let width = all.iter().map(|b| b.name.len()).max().unwrap_or(0);
+    let input_width = all.iter().map(|b| b.input.len()).max().unwrap_or(0);
+    println!("{:width$}  {:input_width$}  {}", "NAME", "INPUT", "OUTPUT / DOC");
+    for b in all {
+        println!("{:width$}  {:input_width$}  {} — {}", b.name, b.input, b.output, b.doc);
+    }
+}
+
+/// `runjobs JOB...`: every job is validated before any runs.
+pub fn run(args: &RunArgs) -> u8 {
+    let mut jobs = Vec::new();
+    let mut invalid = false;
+    for path in &args.jobs {
+        match job::load(path) {
+            Ok(job) => jobs.push(job),
+            Err(errors) => {
+                eprintln!("{errors}");
+                invalid = true;
+            }
+        }
+    }
+    if invalid {
+        return exit_code::INVALID;
+    }
+    let mut plans = Vec::new();
+    for mut job in jobs {
+        apply_overrides(&mut job, args);
+        match OutputTarget::decide(&job, args) {
+            Ok(target) => plans.push((job, target)),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return exit_code::INVALID;
+            }
+        }
+    }
+    if args.output.is_some() && plans.len() > 1 && !args.output_has_job_placeholder() {
+        eprintln!("error: `-o` names one file but {} jobs were given; put `{{job}}` in the path", plans.len());
+        return exit_code::INVALID;
+    }
+    if args.dry_run {
+        for (job, target) in &plans {
+            print_plan(job, target);
+        }
+        return exit_code::OK;
+    }
+    let interrupt = match Interrupt::install() {
+        Ok(interrupt) => interrupt,
+        Err(e) => {
+            eprintln!("error: cannot install signal handlers: {e}");
+            return exit_code::ITEMS_FAILED;
+        }
+    };
+    let mut code = exit_code::OK;
+    for (job, target) in &plans {
+        let job_code = run_job(job, target, args, &interrupt);
+        code = code.max(job_code);
+        if job_code == exit_code::INTERRUPTED {
+            break;
+        }
+    }
+    code
+}
+
+impl RunArgs {
+    fn output_has_job_placeholder(&self) -> bool {
+        self.output.as_ref().is_some_and(|p| p.to_string_lossy().contains("{job}"))
+    }
+}
+
+fn apply_overrides(job: &mut Job, args: &RunArgs) {
+    for task in &mut job.tasks {
+        if let Some(workers) = args.workers {
+            task.workers = workers as usize;
+        }
+        if let Some(timeout) = args.timeout {
+            task.timeout = Some(timeout);
+        }
+    }
+}
+
+/// Where one job's results go, with the path template still unfilled.
+struct OutputTarget {
+    /// `None`: standard output.
+    template: Option<PathBuf>,
+    format: Format,
+}
+
+impl OutputTarget {
+    fn decide(job: &Job, args: &RunArgs) -> Result<OutputTarget, String> {
+        let template = match &args.output {
+            Some(path) if path.as_os_str() == "-" => None,
+            Some(path) => Some(path.clone()),
+            None => Some(job.output.path_template.clone()),
+        };
+        let format = args
+            .format
+            .map(Format::from)
+            .or(if args.output.is_some() { None } else { job.output.format })
+            .or_else(|| {
+                let ext = template.as_ref()?.extension()?.to_str()?;
+                Format::from_extension(ext)
+            })
+            .or(if template.is_none() { Some(Format::Json) } else { None });
+        match format {
+            Some(format) => Ok(OutputTarget { template, format }),
+            None => Err(format!(
+                "cannot tell the output format of `{}`: use a .json, .toml or .jsonl extension or `--format`",
+                template.as_deref().unwrap_or(Path::new("-")).display()
+            )),
+        }
+    }
+
+    fn destination(&self, job: &str, now: SystemTime) -> Destination {
+        let Some(template) = &self.template else { return Destination::Stdout };
+        let stamp = humantime::format_rfc3339_seconds(now).to_string();
+        let date = stamp.get(..10).unwrap_or_default().to_owned();
+        let compact: String = stamp.chars().filter(|c| !matches!(c, '-' | ':')).collect();
+        let path = template
+            .to_string_lossy()
+            .replace("{job}", job)
+            .replace("{date}", &date)
+            .replace("{timestamp}", &compact);
+        Destination::File(PathBuf::from(path))
+    }
+}
+
+fn print_plan(job: &Job, target: &OutputTarget) {
+    println!("job `{}` ({})", job.name, job.file.display());
+    let destination = target.destination(&job.name, SystemTime::now());
+    let shown = match &destination {
+        Destination::File(path) => path.display().to_string(),
+        Destination::Stdout => "standard output".to_owned(),
+    };
+    println!("  output: {shown} ({})", target.format.name());
+    for task in &job.tasks {
+        let items = match &task.inputs {
+            InputSpec::From(name) => format!("the outputs of task `{name}`"),
+            spec => match expand::expand(spec, |_| Vec::new()) {
+                Ok(Items { total: Some(n), .. }) => format!("{n} item{}", plural(n as usize)),
+                Ok(_) => "a stream of items".to_owned(),
+                Err(e) => format!("inputs that cannot be read now: {e}"),
+            },
+        };
+        let timeout = task
+            .timeout
+            .map_or_else(|| "none".to_owned(), |t| humantime::format_duration(t).to_string());
+        println!(
+            "  task `{}`: {} over {items}; {} worker{}, timeout {timeout}, retries {}",
+            task.name,
+            task.function.label,
+            task.workers,
+            plural(task.workers),
+            task.retries
+        );
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Runs one job to its results file; returns its exit code.
+fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interrupt) -> u8 {
+    let started_wall = SystemTime::now();
+    let run_start = Instant::now();
+    let destination = target.destination(&job.name, started_wall);
+    let header = RunHeader {
+        version: output::VERSION,
+        job: job.name.clone(),
+        job_file: job.file.display().to_string(),
+        started_at: humantime::format_rfc3339_millis(started_wall).to_string(),
+    };
+    let mut sink = match output::open(&destination, target.format, header) {
+        Ok(sink) => sink,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit_code::INVALID;
+        }
+    };
+    let mut progress = Progress::new(args.progress, args.quiet);
+    // Outputs kept for later tasks that take `inputs = { from = ... }`.
+    let feeds: HashSet<&str> = job
+        .tasks
+        .iter()
+        .filter_map(|t| match &t.inputs {
+            InputSpec::From(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut kept: HashMap<String, Vec<Value>> = HashMap::new();
+    let mut collector = Collector::default();
+
+    for (index, task) in job.tasks.iter().enumerate() {
+        let items = match expand::expand(&task.inputs, |name| kept.remove(name).unwrap_or_default()) {
+            Ok(items) => items,
+            Err(message) => {
+                progress.println(&format!("error: task `{}`: {message}", task.name));
+                collector.unreadable_inputs = true;
+                continue;
+            }
+        };
+        let header = TaskHeader {
+            name: task.name.clone(),
+            function: task.function.label.clone(),
+            workers: task.workers,
+        };
+        collector.write(|| sink.begin_task(&header));
+        progress.task_started(&task.name, items.total);
+        let keep = feeds.contains(task.name.as_str());
+        let mut outputs: Vec<(u64, Value)> = Vec::new();
+        let mut task_summary = Summary::default();
+
+        let (events, received) = mpsc::channel();
+        let ctx = PoolContext { task_index: index, task, dir: &job.dir, run_start, events, interrupt };
+        thread::scope(|scope| {
+            scope.spawn(move || pool::run_task(&ctx, items));
+            loop {
+                match received.recv_timeout(Duration::from_secs(1)) {
+                    Ok(Event::Finished { task: t, records }) => {
+                        progress.finished(t, &records);
+                        for record in records {
+                            task_summary.add(record.status);
+                            if keep {
+                                if let Some(output) = &record.output {
+                                    let value = serde_json::from_str(output.get()).unwrap_or(Value::Null);
+                                    outputs.push((record.index, value));
+                                }
+                            }
+                            collector.note(&task.name, &record);
+                            collector.write(|| sink.record(record));
+                        }
+                    }
+                    Ok(Event::Log(line)) => progress.log(&line),
+                    Err(RecvTimeoutError::Timeout) => progress.tick(),
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                progress.tick();
+            }
+        });
+        progress.task_finished(index);
+        collector.write(|| sink.end_task(&task_summary));
+        collector.summary.merge(&task_summary);
+        if keep {
+            outputs.sort_by_key(|(i, _)| *i);
+            kept.insert(task.name.clone(), outputs.into_iter().map(|(_, v)| v).collect());
+        }
+        if interrupt.requested() {
+            break;
+        }
+    }
+
+    let status = if interrupt.requested() {
+        RunStatus::Interrupted
+    } else if collector.summary.failures() > 0 || collector.unreadable_inputs {
+        RunStatus::Failed
+    } else {
+        RunStatus::Ok
+    };
+    let footer = RunFooter {
+        status,
+        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        duration_s: run_start.elapsed().as_secs_f64(),
+        summary: collector.summary,
+    };
+    collector.write(|| sink.finish(&footer));
+    progress.clear();
+    collector.report(job, &destination, &footer, &progress, interrupt);
+    match status {
+        RunStatus::Interrupted => exit_code::INTERRUPTED,
+        _ if collector.write_error.is_some() => exit_code::ITEMS_FAILED,
+        RunStatus::Failed => exit_code::ITEMS_FAILED,
+        RunStatus::Ok => exit_code::OK,
+    }
+}
+
+/// Run-wide bookkeeping on the collecting thread.
+#[derive(Default)]
+struct Collector {
+    summary: Summary,
+    failures: Vec<String>,
+    unreadable_inputs: bool,
+    /// The first error writing the results file; later writes are skipped.
+    write_error: Option<std::io::Error>,
+}
+
+impl Collector {
+    fn note(&mut self, task: &str, record: &ItemRecord) {
+        if record.status.is_failure() && self.failures.len() < FAILURES_SHOWN {
+            self.failures.push(progress::describe_failure(task, record));
+        }
+    }
+
+    fn write(&mut self, op: impl FnOnce() -> std::io::Result<()>) {
+        if self.write_error.is_none() {
+            if let Err(e) = op() {
+                self.write_error = Some(e);
+            }
+        }
+    }
+
+    /// The closing lines on stderr: a summary (unless `-q` and all went well), the first
+    /// failures, and where the results are.
+    fn report(&self, job: &Job, destination: &Destination, footer: &RunFooter, progress: &Progress, interrupt: &Interrupt) {
+        let s = &footer.summary;
+        let trouble = s.failures() > 0 || self.write_error.is_some() || footer.status != RunStatus::Ok;
+        if progress.quiet() && !trouble {
+            return;
+        }
+        let mut line = format!(
+            "runjobs: {}: {} ok, {} failed, {} timed out",
+            job.name, s.ok, s.failed, s.timed_out
+        );
+        if s.skipped > 0 {
+            line += &format!(", {} skipped", s.skipped);
+        }
+        line += &format!(" in {:.2}s", footer.duration_s);
+        if footer.status == RunStatus::Interrupted {
+            line += &format!(" (interrupted by {})", interrupt.signal_name());
+        }
+        match (&self.write_error, destination) {
+            (Some(e), _) => line += &format!("\nerror: results could not be written: {e}"),
+            (None, Destination::File(path)) => line += &format!("; results in {}", path.display()),
+            (None, Destination::Stdout) => {}
+        }
+        eprintln!("{line}");
+        for failure in &self.failures {
+            eprintln!("{failure}");
+        }
+        let more = s.failures().saturating_sub(self.failures.len() as u64);
+        if more > 0 {
+            eprintln!("  … and {more} more failures (see the results file)");
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Command-line syntax (clap derive) and flag value parsers. No behaviour lives here.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::job::Format;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "runjobs",
+    version,
+    about = "Map functions over inputs on a pool of worker processes, declared in a TOML job file",
+    long_about = "Map functions over inputs on a pool of worker processes, declared in a TOML job \
+                  file.\n\n`runjobs JOB...` is the same as `runjobs run JOB...`.",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run job files (the default command).
+    Run(RunArgs),
+    /// Check job files against the schema and the semantic rules; run nothing.
+    Validate {
+        /// Job files to check.
+        #[arg(required = true, value_name = "JOB")]
+        jobs: Vec<PathBuf>,
+    },
+    /// Print the job-file JSON schema (the same bytes as schemas/job.schema.json).
+    Schema,
+    /// List the builtin functions: name, input, output, and what they do.
+    Functions,
+    /// Internal: a long-lived worker process that runs one builtin.
+    #[command(name = "__worker", hide = true)]
+    Worker {
+        #[arg(long)]
+        builtin: String,
+        /// The builtin's options as JSON.
+        #[arg(long, default_value = "{}")]
+        options: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Job files to run, one after another.
+    #[arg(required = true, value_name = "JOB")]
+    pub jobs: Vec<PathBuf>,
+
+    /// Worker processes per task (overrides the job file).
+    #[arg(short = 'j', long = "workers", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub workers: Option<u32>,
+
+    /// Output file (overrides `[output] path`); `-` writes to standard output.
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Output format (default: `[output] format`, else the extension).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<FormatArg>,
+
+    /// Per-item timeout for every task, e.g. `500ms`, `30s`, `2m`.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Validate and expand the job, print the plan, run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Progress display: bars on a terminal, else a status line every 10 s.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, value_name = "WHEN")]
+    pub progress: ProgressMode,
+
+    /// Print nothing unless something failed.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Json,
+    Toml,
+    Jsonl,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Json => Format::Json,
+            FormatArg::Toml => Format::Toml,
+            FormatArg::Jsonl => Format::Jsonl,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// Bars when stderr is a terminal, otherwise periodic status lines.
+    Auto,
+    /// Always draw bars.
+    Always,
+    /// Never draw bars: status lines and the final summary only.
+    Never,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{e}; use a duration such as `500ms`, `10s` or `2m`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bare_job_argument_runs_it() {
+        let cli = Cli::try_parse_from(["runjobs", "jobs/square.toml", "-j", "2"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.jobs, vec![PathBuf::from("jobs/square.toml")]);
+        assert_eq!(cli.run.workers, Some(2));
+    }
+
+    #[test]
+    fn bad_timeout_is_rejected() {
+        let err = Cli::try_parse_from(["runjobs", "x.toml", "--timeout", "5 parsecs"]).unwrap_err();
+        assert!(err.to_string().contains("500ms"), "{err}");
+    }
+}

@@ -1,0 +1,64 @@
+//! `runjobs`: parse the command line, run the command, exit with its code.
+
+mod app;
+mod builtins;
+mod cli;
+mod event;
+mod exit_code;
+mod expand;
+mod interrupt;
+mod job;
+mod output;
+mod pool;
+mod process;
+mod progress;
+mod protocol;
+mod worker_main;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are not errors; everything else is a bad command line.
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit_code::exit(exit_code::OK)
+                }
+                _ => exit_code::exit(exit_code::INVALID),
+            };
+        }
+    };
+    let code = match cli.command {
+        None => app::run(&cli.run),
+        Some(Command::Run(args)) => app::run(&args),
+        Some(Command::Validate { jobs }) => app::validate(&jobs),
+        Some(Command::Schema) => print_stdout(job::schema_text()),
+        Some(Command::Functions) => {
+            app::list_functions();
+            exit_code::OK
+        }
+        Some(Command::Worker { builtin, options }) => return worker_main::run(&builtin, &options),
+    };
+    exit_code::exit(code)
+}
+
+/// Prints `text` exactly; a closed pipe (`runjobs schema | head`) is not an error.
+fn print_stdout(text: &str) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => exit_code::OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_code::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit_code::ITEMS_FAILED
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The output file: written to a temporary file beside the target and renamed into place
+//! when complete, so a reader never sees half a file and a killed run leaves no torn one.
+
+use std::fs;
+use std::io::{self, BufWriter, Stdout, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use tempfile::NamedTempFile;
+
+use super::Destination;
+
+pub enum OutputFile {
+    Atomic { writer: BufWriter<NamedTempFile>, target: PathBuf },
+    Stdout(BufWriter<Stdout>),
+}
+
+impl OutputFile {
+    pub fn create(destination: &Destination) -> io::Result<OutputFile> {
+        match destination {
+            Destination::Stdout => Ok(OutputFile::Stdout(BufWriter::new(io::stdout()))),
+            Destination::File(target) => {
+                let dir = target.parent().filter(|p| !p.as_os_str().is_empty());
+                let dir = dir.map_or_else(|| PathBuf::from("."), PathBuf::from);
+                fs::create_dir_all(&dir).map_err(|e| with_path(e, "create the folder", &dir))?;
+                let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
+                let temp = tempfile::Builder::new()
+                    .prefix(&format!(".{}.", name.unwrap_or_default()))
+                    .suffix(".tmp")
+                    .tempfile_in(&dir)
+                    .map_err(|e| with_path(e, "create a temporary file in", &dir))?;
+                Ok(OutputFile::Atomic {
+                    writer: BufWriter::with_capacity(256 * 1024, temp),
+                    target: target.clone(),
+                })
+            }
+        }
+    }
+
+    /// Flushes and renames the file into place.
+    pub fn commit(self) -> io::Result<()> {
+        match self {
+            OutputFile::Stdout(mut out) => out.flush(),
+            OutputFile::Atomic { writer, target } => {
+                let temp = writer.into_inner().map_err(|e| e.into_error())?;
+                // Temporary files are private (0600); results are ordinary files.
+                fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o644))?;
+                temp.as_file().sync_all()?;
+                temp.persist(&target)
+                    .map_err(|e| with_path(e.error, "rename the results into", &target))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Write for OutputFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            OutputFile::Atomic { writer, .. } => writer.write(buf),
+            OutputFile::Stdout(out) => out.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            OutputFile::Atomic { writer, .. } => writer.write_all(buf),
+            OutputFile::Stdout(out) => out.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            OutputFile::Atomic { writer, .. } => writer.flush(),
+            OutputFile::Stdout(out) => out.flush(),
+        }
+    }
+}
+
+fn with_path(e: io::Error, what: &str, path: &std::path::Path) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot {what} `{}`: {e}", path.display()))
+}

@@ -1,0 +1,58 @@
+//! JSON Lines results: one object per finished item as it finishes (with `task` and
+//! `index`), then a last line with the run's status and summary. Nothing is held in memory.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::{OutputFile, RunFooter, RunHeader, Sink, TaskHeader};
+use crate::event::{ItemRecord, Summary};
+
+pub struct JsonlSink {
+    file: OutputFile,
+    header: RunHeader,
+    task_prefix: Vec<u8>,
+    line: Vec<u8>,
+}
+
+impl JsonlSink {
+    pub fn new(file: OutputFile, header: RunHeader) -> JsonlSink {
+        JsonlSink { file, header, task_prefix: Vec::new(), line: Vec::new() }
+    }
+}
+
+impl Sink for JsonlSink {
+    fn begin_task(&mut self, header: &TaskHeader) -> io::Result<()> {
+        self.task_prefix = b"{\"task\":".to_vec();
+        serde_json::to_writer(&mut self.task_prefix, &header.name).map_err(io::Error::other)?;
+        self.task_prefix.push(b',');
+        Ok(())
+    }
+
+    fn record(&mut self, record: ItemRecord) -> io::Result<()> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &record).map_err(io::Error::other)?;
+        // `{"task":"name",` + the record without its opening brace.
+        self.file.write_all(&self.task_prefix)?;
+        self.file.write_all(&self.line[1..])?;
+        self.file.write_all(b"\n")
+    }
+
+    fn end_task(&mut self, _summary: &Summary) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>, footer: &RunFooter) -> io::Result<()> {
+        #[derive(Serialize)]
+        struct Last<'a> {
+            #[serde(flatten)]
+            header: &'a RunHeader,
+            #[serde(flatten)]
+            footer: &'a RunFooter,
+        }
+        serde_json::to_writer(&mut self.file, &Last { header: &self.header, footer })
+            .map_err(io::Error::other)?;
+        self.file.write_all(b"\n")?;
+        self.file.commit()
+    }
+}

@@ -1,0 +1,8 @@
+//! The worker pool: N slots over one work queue, each driving a worker process; reports
+//! results as `Event`s and never prints.
+
+mod message_slot;
+mod queue;
+mod run;
+
+pub use run::{PoolContext, run_task};

@@ -1,0 +1,74 @@
+//! Runs one task: spreads its items over `workers` slots on scoped threads, then reports
+//! the items a stopped run never started as skipped.
+
+use std::path::Path;
+use std::sync::mpsc::Sender;
+use std::thread;
+use std::time::Instant;
+
+use super::message_slot::MessageSlot;
+use super::queue::WorkQueue;
+use crate::event::{Event, ItemRecord, Status};
+use crate::expand::Items;
+use crate::interrupt::Interrupt;
+use crate::job::Task;
+
+/// Everything a slot needs to know about the run it belongs to.
+pub struct PoolContext<'a> {
+    pub task_index: usize,
+    pub task: &'a Task,
+    /// Where functions run (the job file's folder).
+    pub dir: &'a Path,
+    /// `started_s` of every result counts from here.
+    pub run_start: Instant,
+    pub events: Sender<Event>,
+    pub interrupt: &'a Interrupt,
+}
+
+impl PoolContext<'_> {
+    /// Sends finished records to the collector; a closed channel means the run is being torn
+    /// down, and there is nobody left to tell.
+    pub fn report(&self, records: Vec<ItemRecord>) {
+        if !records.is_empty() {
+            let _ = self.events.send(Event::Finished { task: self.task_index, records });
+        }
+    }
+}
+
+/// Runs every item of the task; returns when all are reported (or the run was stopped and
+/// the rest were reported skipped).
+pub fn run_task(ctx: &PoolContext<'_>, items: Items) {
+    let slots = match items.total {
+        Some(total) => ctx.task.workers.min(usize::try_from(total).unwrap_or(usize::MAX)),
+        None => ctx.task.workers,
+    };
+    let queue = WorkQueue::new(items.iter);
+    thread::scope(|scope| {
+        for _ in 0..slots {
+            scope.spawn(|| MessageSlot::new(ctx).run(&queue));
+        }
+    });
+    report_skipped(ctx, &queue);
+}
+
+/// Whatever is still queued never started: the run was interrupted.
+fn report_skipped(ctx: &PoolContext<'_>, queue: &WorkQueue) {
+    let mut batch = Vec::new();
+    queue.drain(|item| {
+        batch.push(ItemRecord {
+            index: item.index,
+            input: item.input.unwrap_or(serde_json::Value::Null),
+            status: Status::Skipped,
+            output: None,
+            error: Some("not started: the run was interrupted".to_owned()),
+            attempts: item.attempts,
+            started_s: 0.0,
+            duration_s: 0.0,
+            worker: None,
+        });
+        if batch.len() >= 4096 {
+            ctx.report(std::mem::take(&mut batch));
+        }
+    });
+    ctx.report(batch);
+}

@@ -1,0 +1,132 @@
+//! Child processes: spawn each in its own process group, drain its pipes on threads, stop the
+//! whole group (SIGTERM, grace, SIGKILL) and reap it.
+//!
+//! Knows nothing of job files or items. Never installs a SIGCHLD handler: wait-timeout owns it.
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, kill_process_group};
+use wait_timeout::ChildExt;
+
+/// How much of a child's stderr is kept for error messages.
+pub const STDERR_TAIL_BYTES: usize = 4096;
+
+/// Configures `cmd` to start in a new process group with piped stdio, and spawns it.
+pub fn spawn_in_group(cmd: &mut Command) -> io::Result<Child> {
+    cmd.process_group(0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("RUNJOBS_PARENT_PID", std::process::id().to_string());
+    cmd.spawn()
+}
+
+/// Stops the child's whole process group: SIGTERM, up to `grace` for it to exit (cut short
+/// when `hurry` returns true), then SIGKILL, then reaps the child.
+pub fn stop_group(child: &mut Child, grace: Duration, hurry: &dyn Fn() -> bool) -> ExitStatus {
+    let group = Pid::from_child(child);
+    // The group may already be gone (the child exited and had no children): ESRCH is fine.
+    let _ = kill_process_group(group, Signal::TERM);
+    let deadline = Instant::now() + grace;
+    loop {
+        let now = Instant::now();
+        if now >= deadline || hurry() {
+            break;
+        }
+        match child.wait_timeout((deadline - now).min(Duration::from_millis(50))) {
+            Ok(Some(_)) => break,
+            Ok(None) => {}
+            Err(_) => break,
+        }
+    }
+    // SIGKILL even when the leader exited: grandchildren in the group may still hold pipes.
+    let _ = kill_process_group(group, Signal::KILL);
+    // wait() only fails if the child was already reaped; report the SIGKILL we sent
+    // (a raw wait status of 9 means "killed by signal 9").
+    child.wait().unwrap_or_else(|_| ExitStatus::from_raw(9))
+}
+
+/// Describes how a process ended: `exit code 3` or `killed by signal 9 (SIGKILL)`.
+pub fn describe_status(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        format!("exit code {code}")
+    } else if let Some(sig) = status.signal() {
+        format!("killed by signal {sig} ({})", signal_name(sig))
+    } else {
+        "ended for an unknown reason".to_owned()
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        24 => "SIGXCPU",
+        25 => "SIGXFSZ",
+        _ => "signal",
+    }
+}
+
+/// The last few KiB a child wrote to stderr, shared with the thread that drains it.
+#[derive(Debug, Clone, Default)]
+pub struct StderrTail(Arc<Mutex<VecDeque<u8>>>);
+
+impl StderrTail {
+    fn push(&self, bytes: &[u8]) {
+        let mut tail = self.0.lock().expect("stderr tail lock is never poisoned");
+        tail.extend(bytes);
+        let excess = tail.len().saturating_sub(STDERR_TAIL_BYTES);
+        tail.drain(..excess);
+    }
+
+    /// The kept text, lossily decoded and trimmed.
+    pub fn text(&self) -> String {
+        let tail = self.0.lock().expect("stderr tail lock is never poisoned");
+        let (a, b) = tail.as_slices();
+        let mut bytes = a.to_vec();
+        bytes.extend_from_slice(b);
+        String::from_utf8_lossy(&bytes).trim().to_owned()
+    }
+}
+
+/// Drains `stderr` on a thread: keeps the tail, and hands each line to `on_line` (the run
+/// relays it to the user). Ends when every holder of the pipe has closed it.
+pub fn drain_stderr(
+    stderr: impl Read + Send + 'static,
+    tail: StderrTail,
+    on_line: impl Fn(String) + Send + 'static,
+) -> JoinHandle<()> {
+    thread::Builder::new()
+        .name("stderr".into())
+        .spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                // Cap one line at 64 KiB so a child without newlines cannot grow our memory.
+                match (&mut reader).take(64 * 1024).read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        tail.push(&line);
+                        on_line(String::from_utf8_lossy(&line).trim_end().to_owned());
+                    }
+                }
+            }
+        })
+        .expect("spawning a thread only fails when the system is out of resources")
+}

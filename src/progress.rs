@@ -1,0 +1,167 @@
+//! What the user sees while a run goes: indicatif bars on a terminal; otherwise one plain
+//! status line every 10 s (no `\r`, no colour: fit for cron mail) and a final summary.
+//!
+//! Owns stderr for the run: worker log lines pass through here so they never tear the bars.
+//! Decides nothing about the run.
+
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::ProgressMode;
+use crate::event::{ItemRecord, Status, Summary};
+
+/// Status lines come this often when there are no bars.
+const STATUS_EVERY: Duration = Duration::from_secs(10);
+
+enum Display {
+    Bars { multi: MultiProgress, bars: Vec<ProgressBar> },
+    Lines { last: Instant },
+}
+
+struct TaskCounts {
+    name: String,
+    total: Option<u64>,
+    started: Instant,
+    summary: Summary,
+}
+
+pub struct Progress {
+    display: Display,
+    quiet: bool,
+    tasks: Vec<TaskCounts>,
+}
+
+impl Progress {
+    pub fn new(mode: ProgressMode, quiet: bool) -> Progress {
+        let stderr_is_terminal = console::Term::stderr().is_term();
+        let bars = !quiet
+            && match mode {
+                ProgressMode::Always => true,
+                ProgressMode::Never => false,
+                ProgressMode::Auto => stderr_is_terminal,
+            };
+        let display = if bars {
+            // `term_like` draws even when stderr is not a terminal (`--progress always`).
+            let target = ProgressDrawTarget::term_like(Box::new(console::Term::stderr()));
+            Display::Bars { multi: MultiProgress::with_draw_target(target), bars: Vec::new() }
+        } else {
+            Display::Lines { last: Instant::now() }
+        };
+        Progress { display, quiet, tasks: Vec::new() }
+    }
+
+    pub fn task_started(&mut self, name: &str, total: Option<u64>) {
+        self.tasks.push(TaskCounts {
+            name: name.to_owned(),
+            total,
+            started: Instant::now(),
+            summary: Summary::default(),
+        });
+        if let Display::Bars { multi, bars } = &mut self.display {
+            let bar = multi.add(ProgressBar::new(total.unwrap_or(0)));
+            let style = ProgressStyle::with_template(
+                "{prefix:>14.bold} [{bar:30.cyan/blue}] {pos}/{len} {msg} {per_sec} ETA {eta}",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix(name.to_owned());
+            bars.push(bar);
+        }
+    }
+
+    pub fn finished(&mut self, task: usize, records: &[ItemRecord]) {
+        let Some(counts) = self.tasks.get_mut(task) else { return };
+        for record in records {
+            counts.summary.add(record.status);
+        }
+        if let Display::Bars { bars, .. } = &self.display {
+            if let Some(bar) = bars.get(task) {
+                bar.inc(records.len() as u64);
+                let s = &counts.summary;
+                bar.set_message(format!("ok {} failed {}", s.ok, s.failures()));
+            }
+        }
+    }
+
+    /// A line a worker wrote to its stderr.
+    pub fn log(&self, line: &str) {
+        if !self.quiet {
+            self.println(line);
+        }
+    }
+
+    /// Prints a line without tearing the bars.
+    pub fn println(&self, line: &str) {
+        match &self.display {
+            // `suspend` (not `println`) so the line is printed even when bars are hidden.
+            Display::Bars { multi, .. } => multi.suspend(|| eprintln!("{line}")),
+            Display::Lines { .. } => eprintln!("{line}"),
+        }
+    }
+
+    /// Prints the periodic status line when it is due (no-bars mode only).
+    pub fn tick(&mut self) {
+        let Display::Lines { last } = &mut self.display else { return };
+        if self.quiet || last.elapsed() < STATUS_EVERY {
+            return;
+        }
+        *last = Instant::now();
+        if let Some(counts) = self.tasks.last() {
+            eprintln!("runjobs: {}", status_line(counts));
+        }
+    }
+
+    pub fn task_finished(&mut self, task: usize) {
+        if let Display::Bars { bars, .. } = &self.display {
+            if let Some(bar) = bars.get(task) {
+                bar.finish();
+            }
+        }
+    }
+
+    /// Removes the bars before the final summary.
+    pub fn clear(&mut self) {
+        if let Display::Bars { multi, .. } = &self.display {
+            let _ = multi.clear();
+        }
+    }
+
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+}
+
+fn status_line(counts: &TaskCounts) -> String {
+    let s = &counts.summary;
+    let done = s.total;
+    let elapsed = counts.started.elapsed().as_secs_f64();
+    let rate = if elapsed > 0.0 { done as f64 / elapsed } else { 0.0 };
+    let of = counts.total.map_or_else(String::new, |t| format!("/{t}"));
+    let eta = match counts.total {
+        Some(total) if rate > 0.0 && total >= done => {
+            let secs = ((total - done) as f64 / rate).ceil() as u64;
+            format!(", ETA {}", humantime::format_duration(Duration::from_secs(secs)))
+        }
+        _ => String::new(),
+    };
+    format!(
+        "{}: {done}{of} done ({} ok, {} failed, {} timed out), {rate:.1}/s{eta}",
+        counts.name, s.ok, s.failed, s.timed_out
+    )
+}
+
+/// `name[index] (input …): error` for the failure list at the end of a run.
+pub fn describe_failure(task: &str, record: &ItemRecord) -> String {
+    let mut input = record.input.to_string();
+    if input.chars().count() > 60 {
+        input = input.chars().take(60).collect::<String>() + "…";
+    }
+    let what = if record.status == Status::TimedOut { "timed out" } else { "failed" };
+    format!(
+        "  {what}: {task}[{}] (input {input}): {}",
+        record.index,
+        record.error.as_deref().unwrap_or("")
+    )
+}

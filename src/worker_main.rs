@@ -1,0 +1,102 @@
+//! The hidden `runjobs __worker` mode: a long-lived child process that runs one builtin on
+//! every request line from stdin and answers on stdout (SPEC §5's protocol).
+//!
+//! It never decides about timeouts or retries (the parent does), and it exits when its stdin
+//! closes or its parent dies.
+
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::builtins::{self, Options};
+use crate::exit_code;
+use crate::protocol::{Reply, Request};
+
+/// Answers are flushed at least this often while items keep coming, so the parent sees
+/// progress (and measures item start times for timeouts) with at most this much delay.
+const FLUSH_EVERY: Duration = Duration::from_millis(2);
+
+pub fn run(builtin: &str, options_json: &str) -> ExitCode {
+    die_with_parent();
+    let Some(builtin) = builtins::lookup(builtin) else {
+        eprintln!("runjobs worker: unknown builtin `{builtin}`");
+        return exit_code::exit(exit_code::INVALID);
+    };
+    let options: Options = match serde_json::from_str::<Value>(options_json) {
+        Ok(v) => Options {
+            template: v.get("template").and_then(Value::as_str).map(str::to_owned),
+        },
+        Err(e) => {
+            eprintln!("runjobs worker: bad --options: {e}");
+            return exit_code::exit(exit_code::INVALID);
+        }
+    };
+    match serve(builtin, &options) {
+        Ok(()) => exit_code::exit(exit_code::OK),
+        // The parent went away (broken pipe): nothing left to answer to.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit_code::exit(exit_code::OK),
+        Err(e) => {
+            eprintln!("runjobs worker: {e}");
+            exit_code::exit(exit_code::ITEMS_FAILED)
+        }
+    }
+}
+
+fn serve(builtin: &builtins::Builtin, options: &Options) -> io::Result<()> {
+    let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
+    let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    let mut line = String::new();
+    let mut last_flush = Instant::now();
+    loop {
+        // Flush before a read that may block, so the parent is never left waiting for
+        // answers that sit in our buffer.
+        if input.buffer().is_empty() {
+            out.flush()?;
+            last_flush = Instant::now();
+        }
+        line.clear();
+        if input.read_line(&mut line)? == 0 {
+            return out.flush();
+        }
+        let request: Request = serde_json::from_str(&line).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("bad request line: {e}"))
+        })?;
+        let value: Value = serde_json::from_str(request.input.get())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let started = Instant::now();
+        let result = builtin.call(&value, options);
+        let duration_s = started.elapsed().as_secs_f64();
+        let reply = match &result {
+            Ok(output) => {
+                if builtin.name == "print_number" {
+                    // The Python original prints from each process; so does this builtin
+                    // (stderr: stdout carries the protocol). runjobs relays the line.
+                    if let Some(text) = output.as_str() {
+                        eprintln!("{text}");
+                    }
+                }
+                Reply { id: request.id, output: Some(output), error: None, duration_s }
+            }
+            Err(message) => Reply { id: request.id, output: None, error: Some(message), duration_s },
+        };
+        serde_json::to_writer(&mut out, &reply)?;
+        out.write_all(b"\n")?;
+        if last_flush.elapsed() >= FLUSH_EVERY {
+            out.flush()?;
+            last_flush = Instant::now();
+        }
+    }
+}
+
+/// Ask the kernel to kill this worker when runjobs dies, even by SIGKILL, so no worker is
+/// ever orphaned; if the parent is already gone, exit now.
+fn die_with_parent() {
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    let expected = std::env::var("RUNJOBS_PARENT_PID").ok().and_then(|p| p.parse::<i32>().ok());
+    let actual = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
+    if expected.is_some() && expected != actual {
+        std::process::exit(0);
+    }
+}
