@@ -1,0 +1,81 @@
+"""Cheap correctness checks for bench/run.sh. Exit 0 when the file is right, else 1
+with one line on stderr saying what is wrong.
+
+  check.py json   FILE N   runjobs JSON: status ok, N results, output == input**2,
+                           last output == (N-1)**2 (inputs are range(0, N)) unless
+                           --inputs a,b,c gives the inputs explicitly
+  check.py jsonl  FILE N   runjobs JSON Lines: N + 1 lines, the last holds summary
+                           total == ok == N and status ok
+  check.py pylist FILE N   the Python peer's json.dump: a list of N squares of range(N)
+"""
+import json
+import sys
+
+
+def fail(msg):
+    sys.exit(f"check failed: {msg}")
+
+
+def check_json(path, n, inputs=None):
+    with open(path) as f:
+        doc = json.load(f)
+    if doc.get("status") != "ok":
+        fail(f"{path}: status {doc.get('status')!r}, want 'ok'")
+    results = doc["tasks"][0]["results"]
+    if len(results) != n:
+        fail(f"{path}: {len(results)} results, want {n}")
+    expect_inputs = inputs if inputs is not None else range(n)
+    for r, x in zip(results, expect_inputs):
+        if r.get("status") != "ok" or r.get("input") != x or r.get("output") != x * x:
+            fail(f"{path}: wrong result {r!r} for input {x!r}")
+    last = expect_inputs[-1]
+    if results[-1]["output"] != last * last:
+        fail(f"{path}: last output {results[-1]['output']!r}, want {last * last}")
+
+
+def check_jsonl(path, n):
+    lines = 0
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 22)
+            if not chunk:
+                break
+            lines += chunk.count(b"\n")
+        # last line: read the tail of the file
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - 65536))
+        tail = f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    if lines != n + 1:
+        fail(f"{path}: {lines} lines, want {n + 1} ({n} items + summary)")
+    last = json.loads(tail)
+    summary = last.get("summary") or {}
+    if last.get("status") != "ok" or summary.get("total") != n or summary.get("ok") != n:
+        fail(f"{path}: last line {tail[:300]!r} is not an ok summary of {n} items")
+
+
+def check_pylist(path, n):
+    with open(path) as f:
+        data = json.load(f)
+    if len(data) != n or data[-1] != (n - 1) ** 2:
+        fail(f"{path}: {len(data)} values ending {data[-1:]!r}, want {n} ending {(n - 1) ** 2}")
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    inputs = None
+    if "--inputs" in args:
+        i = args.index("--inputs")
+        inputs = [int(v) for v in args[i + 1].split(",")]
+        del args[i : i + 2]
+    if len(args) != 3:
+        sys.exit(__doc__)
+    kind, path, n = args[0], args[1], int(args[2])
+    if kind == "json":
+        check_json(path, n, inputs)
+    elif kind == "jsonl":
+        check_jsonl(path, n)
+    elif kind == "pylist":
+        check_pylist(path, n)
+    else:
+        sys.exit(__doc__)

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# Benchmarks runjobs against its peers (Python multiprocessing.Pool, ...). See bench/README.md.
+#
+#   bench/run.sh              run every case
+#   bench/run.sh square_1m    run only the cases matching a name or glob ('square_*')
+#   bench/run.sh --list       list the cases
+#
+# Environment: BENCH_RUNS (timed runs per command, default 5; the median is reported),
+# BENCH_NO_BUILD=1 (use the existing target/release/runjobs), BENCH_KEEP=1 (keep the temp
+# dir and its log), BENCH_STRICT=1 (exit 1 when a goal is missed), PYTHON (default python3).
+#
+# Adding a case: write a function case_NAME that sets up its commands, checks their output
+# once with run_checked + a check, then calls compare (runjobs vs a peer, goal = ratio) or
+# add_row itself; append NAME to CASES.
+set -euo pipefail
+export LC_ALL=C # '.' as decimal separator in $EPOCHREALTIME, printf and awk
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+BIN="$ROOT/target/release/runjobs"
+PYTHON=${PYTHON:-python3}
+RUNS=${BENCH_RUNS:-5}
+TIME_BIN=/usr/bin/time
+CHECK=("$PYTHON" "$BENCH_DIR/py/check.py")
+
+CASES=(square_1m square_spec rss_10m_jsonl)
+
+# ---------------------------------------------------------------------------- helpers
+
+TMP=""
+LOG=""
+ROWS=()   # tab-separated: case, runjobs s, peer s, peer/runjobs, peak RSS, goal, verdict
+MISSED=0
+
+log() { printf '%s\n' "$*" >&2; }
+
+die() {
+    log "bench: error: $*"
+    if [[ -n $LOG && -s $LOG ]]; then
+        log "--- last lines of $LOG:"
+        tail -n 20 "$LOG" >&2
+    fi
+    exit 1
+}
+
+cleanup() {
+    if [[ -n $TMP && -d $TMP ]]; then
+        if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+            log "bench: kept $TMP (log: $LOG)"
+        else
+            rm -rf "$TMP"
+        fi
+    fi
+}
+
+# seconds (6 decimals) between two $EPOCHREALTIME values, pure bash (no fork in the timing)
+elapsed() {
+    local us=$(( ${2/./} - ${1/./} ))
+    printf '%d.%06d' $((us / 1000000)) $((us % 1000000))
+}
+
+# run_checked LABEL CMD... : run CMD once; stdout -> $TMP/stdout, stderr appended to $LOG;
+# abort unless it exits 0. Sets ELAPSED (wall seconds).
+ELAPSED=""
+run_checked() {
+    local label=$1; shift
+    local t0 t1 rc=0
+    printf '\n### %s: %s\n' "$label" "$*" >>"$LOG"
+    t0=$EPOCHREALTIME
+    "$@" >"$TMP/stdout" 2>>"$LOG" || rc=$?
+    t1=$EPOCHREALTIME
+    ((rc == 0)) || die "$label failed (exit $rc): $*"
+    ELAPSED=$(elapsed "$t0" "$t1")
+}
+
+# check LABEL CMD... : a correctness check; abort with its message if it fails
+check() {
+    local label=$1; shift
+    local msg
+    msg=$("$@" 2>&1) || die "$label: wrong output: $msg"
+}
+
+median() { # numbers on stdin -> their median
+    sort -g | awk '{ a[NR] = $1 }
+        END { if (NR == 0) exit 1
+              if (NR % 2) printf "%.4f", a[(NR + 1) / 2]
+              else        printf "%.4f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+fmt_mib() { awk -v kb="$1" 'BEGIN { printf "%.1f MiB", kb / 1024 }'; }
+
+add_row() { # case runjobs_s peer_s ratio rss goal verdict
+    local IFS=$'\t'
+    ROWS+=("$*")
+    [[ $7 != MISSED ]] || MISSED=1
+    log "bench: $1: runjobs ${2}s, peer ${3}s, ratio $4, rss $5, goal $6: $7"
+}
+
+skip_case() { # case reason
+    add_row "$1" - - - - - "skipped: $2"
+}
+
+# compare CASE GOAL RJ_ARRAY PEER_ARRAY : time both commands $RUNS times, interleaved
+# (so drift hits both alike), and add a row with the medians and peer/runjobs >= GOAL.
+# The commands must already have been run and checked once (warm-up).
+compare() {
+    local name=$1 goal=$2
+    local -n _rj=$3 _peer=$4
+    local i rj_times=() peer_times=()
+    for ((i = 1; i <= RUNS; i++)); do
+        run_checked "$name runjobs #$i" "${_rj[@]}"
+        rj_times+=("$ELAPSED")
+        run_checked "$name peer #$i" "${_peer[@]}"
+        peer_times+=("$ELAPSED")
+    done
+    local rj_med peer_med ratio verdict
+    rj_med=$(printf '%s\n' "${rj_times[@]}" | median)
+    peer_med=$(printf '%s\n' "${peer_times[@]}" | median)
+    printf '### %s times: runjobs %s | peer %s\n' "$name" "${rj_times[*]}" "${peer_times[*]}" >>"$LOG"
+    ratio=$(awk -v r="$rj_med" -v p="$peer_med" 'BEGIN { printf "%.2f", (r > 0 ? p / r : 0) }')
+    if awk -v x="$ratio" -v g="$goal" 'BEGIN { exit !(x >= g) }'; then verdict=ok; else verdict=MISSED; fi
+    add_row "$name" "$rj_med" "$peer_med" "${ratio}x" - ">= ${goal}x" "$verdict"
+}
+
+# ---------------------------------------------------------------------------- cases
+
+# 1. builtin square over range(0, 1M), 2 workers, JSON file
+#    vs Pool(2).map(square, range(1_000_000)) + json.dump
+case_square_1m() {
+    local n=1000000
+    local rj=("$BIN" "$BENCH_DIR/jobs/square_1m.toml" -o "$TMP/out.json")
+    local peer=("$PYTHON" "$BENCH_DIR/py/pool_square.py" "$n" 2 "$TMP/py.json")
+    run_checked "square_1m runjobs (check)" "${rj[@]}"
+    check "square_1m runjobs" "${CHECK[@]}" json "$TMP/out.json" "$n"
+    run_checked "square_1m peer (check)" "${peer[@]}"
+    check "square_1m peer" "${CHECK[@]}" pylist "$TMP/py.json" "$n"
+    compare square_1m 5 rj peer
+    rm -f "$TMP/out.json" "$TMP/py.json"
+}
+
+# 2. the shipped jobs/square.toml end to end (start-up, 4 workers, 4 items)
+#    vs the Pool script of SPEC.md section 1
+case_square_spec() {
+    local rj=("$BIN" jobs/square.toml -o "$TMP/sq.json")
+    local peer=("$PYTHON" "$BENCH_DIR/py/spec_pool.py")
+    run_checked "square_spec runjobs (check)" "${rj[@]}"
+    check "square_spec runjobs" "${CHECK[@]}" json "$TMP/sq.json" 4 --inputs 1,2,3,4
+    run_checked "square_spec peer (check)" "${peer[@]}"
+    [[ $(<"$TMP/stdout") == "[1, 4, 9, 16]" ]] ||
+        die "square_spec peer printed '$(<"$TMP/stdout")', want '[1, 4, 9, 16]'"
+    compare square_spec 5 rj peer
+}
+
+# 3. 10M streamed items to JSON Lines: peak RSS (one run)
+case_rss_10m_jsonl() {
+    local n=10000000 goal_mib=64
+    if [[ ! -x $TIME_BIN ]]; then
+        skip_case rss_10m_jsonl "$TIME_BIN not found (Debian package 'time'), no RSS"
+        return
+    fi
+    local out="$TMP/x.jsonl"
+    # GNU time reports ru_maxrss: the largest single process among runjobs and its reaped
+    # children (workers), not their sum.
+    run_checked "rss_10m_jsonl runjobs" \
+        "$TIME_BIN" -f '%e %M' -o "$TMP/time.out" "$BIN" "$BENCH_DIR/jobs/square_10m_jsonl.toml" -o "$out"
+    check "rss_10m_jsonl runjobs" "${CHECK[@]}" jsonl "$out" "$n"
+    rm -f "$out"
+    local wall kb verdict
+    read -r wall kb < <(tail -n 1 "$TMP/time.out")
+    [[ $kb =~ ^[0-9]+$ ]] || die "rss_10m_jsonl: cannot parse $TIME_BIN output: $(<"$TMP/time.out")"
+    if ((kb < goal_mib * 1024)); then verdict=ok; else verdict=MISSED; fi
+    add_row rss_10m_jsonl "$wall" - - "$(fmt_mib "$kb")" "< $goal_mib MiB" "$verdict"
+}
+
+# ---------------------------------------------------------------------------- main
+
+usage() {
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+    printf '\nCases: %s\n' "${CASES[*]}"
+}
+
+main() {
+    local filter=${1:-*}
+    case $filter in
+        -h | --help) usage; return 0 ;;
+        --list) printf '%s\n' "${CASES[@]}"; return 0 ;;
+        -*) usage >&2; return 2 ;;
+    esac
+    (($# <= 1)) || { usage >&2; return 2; }
+    [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer, got '$RUNS'"
+
+    local selected=() c
+    for c in "${CASES[@]}"; do
+        # shellcheck disable=SC2053  # glob match on purpose
+        if [[ $c == $filter ]]; then selected+=("$c"); fi
+    done
+    if ((${#selected[@]} == 0)); then
+        log "bench: no case matches '$filter'; cases: ${CASES[*]}"
+        return 2
+    fi
+
+    command -v "$PYTHON" >/dev/null || die "$PYTHON not found"
+    [[ -x $TIME_BIN ]] || log "bench: $TIME_BIN not found (Debian package 'time'): timing with \$EPOCHREALTIME only; RSS cases are skipped"
+
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/runjobs-bench.XXXXXX")
+    LOG="$TMP/bench.log"
+    trap cleanup EXIT
+
+    cd "$ROOT"
+    if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
+        log "bench: cargo build --release"
+        # compiler warnings go to the log, not the table
+        cargo build --release --quiet 2>>"$LOG" ||
+            die "cargo build --release failed (a concurrent edit? retry, or BENCH_NO_BUILD=1 to use the existing binary)"
+    fi
+    [[ -x $BIN ]] || die "$BIN missing; build it with cargo build --release"
+
+    log "bench: ${selected[*]} | $RUNS runs each, median | $(nproc) CPUs | $("$PYTHON" --version 2>&1) | runjobs $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo '+dirty')"
+    for c in "${selected[@]}"; do
+        log "bench: running $c"
+        "case_$c"
+    done
+
+    printf '\n'
+    {
+        printf 'case\trunjobs s\tpeer s\tpeer/runjobs\tpeak RSS\tgoal\tverdict\n'
+        printf '%s\n' "${ROWS[@]}"
+    } | awk -F'\t' '
+        { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
+          if (NF > nf) nf = NF }
+        END { for (r = 1; r <= NR; r++) {
+                line = ""
+                for (i = 1; i <= nf; i++) line = line sprintf(i < nf ? "%-" w[i] "s  " : "%s", cell[r, i])
+                print line
+                if (r == 1) { line = ""; for (i = 1; i <= nf; i++) { s = sprintf("%" w[i] "s", ""); gsub(/ /, "-", s); line = line s (i < nf ? "  " : "") }; print line }
+              } }'
+    printf '\n(peer/runjobs > 1 means runjobs is that many times faster; medians of %s runs)\n' "$RUNS"
+
+    if ((MISSED)) && [[ ${BENCH_STRICT:-0} == 1 ]]; then
+        log "bench: some goals were missed (BENCH_STRICT=1)"
+        return 1
+    fi
+}
+
+main "$@"

@@ -1,0 +1,123 @@
+//! Every input form of SPEC §2, through the real binary.
+
+use serde_json::{Value, json};
+
+use crate::util::*;
+
+/// Runs `job` (written into a fresh folder with `files`) and returns the results document.
+fn run_job(job: &str, files: &[(&str, &str)]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in files {
+        write(dir.path(), name, body);
+    }
+    let path = write(dir.path(), "job.toml", job);
+    let out = dir.path().join("out.json");
+    let output = runjobs().arg(&path).arg("-o").arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    read_json(&out)
+}
+
+fn inputs(doc: &Value, task: usize) -> Vec<Value> {
+    results(doc, task).iter().map(|r| r["input"].clone()).collect()
+}
+
+#[test]
+fn inline_array_of_mixed_values() {
+    let doc = run_job(
+        "[[task]]\nfunction = \"identity\"\ninputs = [1, 2.5, \"s\", true, [1, 2], { a = 1 }]\n",
+        &[],
+    );
+    let expected = vec![json!(1), json!(2.5), json!("s"), json!(true), json!([1, 2]), json!({"a": 1})];
+    assert_eq!(outputs(&doc, 0), expected);
+    assert_eq!(inputs(&doc, 0), expected);
+}
+
+#[test]
+fn range_with_and_without_step() {
+    let doc = run_job(
+        "[[task]]\nname = \"a\"\nfunction = \"identity\"\ninputs = { range = [1, 5] }\n\
+         [[task]]\nname = \"b\"\nfunction = \"identity\"\ninputs = { range = [10, 0, -3] }\n",
+        &[],
+    );
+    assert_eq!(outputs(&doc, 0), [json!(1), json!(2), json!(3), json!(4)]);
+    assert_eq!(outputs(&doc, 1), [json!(10), json!(7), json!(4), json!(1)]);
+}
+
+#[test]
+fn lines_skip_blank_lines() {
+    let doc = run_job(
+        "[[task]]\nfunction = \"upper\"\ninputs = { lines = \"data/words.txt\" }\n",
+        &[("data/words.txt", "alpha\n\nbeta\n  \ngamma")],
+    );
+    assert_eq!(outputs(&doc, 0), [json!("ALPHA"), json!("BETA"), json!("GAMMA")]);
+}
+
+#[test]
+fn json_jsonl_and_csv_files() {
+    let doc = run_job(
+        "[[task]]\nname = \"j\"\nfunction = \"sum\"\ninputs = { file = \"a.json\" }\n\
+         [[task]]\nname = \"l\"\nfunction = \"double\"\ninputs = { file = \"b.jsonl\" }\n\
+         [[task]]\nname = \"c\"\nfunction = \"identity\"\ninputs = { file = \"c.csv\" }\n",
+        &[
+            ("a.json", "[[1, 2], [3, 4, 5]]"),
+            ("b.jsonl", "1\n2\n\n3\n"),
+            ("c.csv", "name,size\nx,1\ny,2\n"),
+        ],
+    );
+    assert_eq!(outputs(&doc, 0), [json!(3), json!(12)]);
+    assert_eq!(outputs(&doc, 1), [json!(2), json!(4), json!(6)]);
+    assert_eq!(outputs(&doc, 2), [json!({"name": "x", "size": "1"}), json!({"name": "y", "size": "2"})]);
+}
+
+#[test]
+fn glob_matches_sorted_paths_relative_to_the_job_folder() {
+    let doc = run_job(
+        "[[task]]\nfunction = \"line_count\"\ninputs = { glob = \"data/**/*.txt\" }\n",
+        &[("data/b.txt", "1\n2\n"), ("data/a.txt", "1\n"), ("data/sub/c.txt", "1\n2\n3\n"), ("data/skip.csv", "")],
+    );
+    assert_eq!(inputs(&doc, 0), [json!("data/a.txt"), json!("data/b.txt"), json!("data/sub/c.txt")]);
+    assert_eq!(outputs(&doc, 0), [json!(1), json!(2), json!(3)]);
+}
+
+#[test]
+fn matrix_is_the_cartesian_product_in_declaration_order() {
+    let doc = run_job(
+        "[[task]]\nfunction = \"identity\"\ninputs = { matrix = { x = [1, 2], lr = [0.1, 0.01] } }\n",
+        &[],
+    );
+    assert_eq!(
+        outputs(&doc, 0),
+        [
+            json!({"x": 1, "lr": 0.1}),
+            json!({"x": 1, "lr": 0.01}),
+            json!({"x": 2, "lr": 0.1}),
+            json!({"x": 2, "lr": 0.01}),
+        ]
+    );
+}
+
+#[test]
+fn from_feeds_the_ok_outputs_of_an_earlier_task() {
+    let doc = run_job(
+        "[[task]]\nname = \"squares\"\nfunction = \"square\"\ninputs = [1, 2, 3]\n\
+         [[task]]\nname = \"doubled\"\nfunction = \"double\"\ninputs = { from = \"squares\" }\n",
+        &[],
+    );
+    assert_eq!(outputs(&doc, 1), [json!(2), json!(8), json!(18)]);
+    assert_eq!(inputs(&doc, 1), [json!(1), json!(4), json!(9)]);
+}
+
+#[test]
+fn results_keep_input_order_when_items_finish_out_of_order() {
+    let doc = run_job(
+        "workers = 4\n[[task]]\nfunction = \"sleep\"\ninputs = [0.4, 0.0, 0.2, 0.0, 0.1, 0.0]\n",
+        &[],
+    );
+    let results = results(&doc, 0);
+    let indices: Vec<u64> = results.iter().map(|r| r["index"].as_u64().unwrap()).collect();
+    assert_eq!(indices, [0, 1, 2, 3, 4, 5]);
+    assert_eq!(inputs(&doc, 0), [json!(0.4), json!(0.0), json!(0.2), json!(0.0), json!(0.1), json!(0.0)]);
+    // The first item really did finish after the second one started.
+    let end0 = results[0]["started_s"].as_f64().unwrap() + results[0]["duration_s"].as_f64().unwrap();
+    assert!(end0 > results[1]["started_s"].as_f64().unwrap(), "{results:?}");
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real `runjobs` binary on real job files, with real processes.
+
+mod util;
+
+mod inputs;
+mod outputs;
+mod processes;
+mod run;

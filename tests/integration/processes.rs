@@ -1,0 +1,156 @@
+//! Real processes: timeouts kill, dead workers are replaced, signals stop the run, and
+//! nothing outlives runjobs.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+#[test]
+fn timeout_kills_the_item_and_the_others_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 2\ntimeout = \"300ms\"\nkill_grace = \"200ms\"\n\
+         [[task]]\nfunction = \"sleep\"\ninputs = [30, 0.01, 30, 0.02, 0.03]\n",
+    );
+    let out = dir.path().join("out.json");
+    let marker = marker("timeout");
+    let started = Instant::now();
+    runjobs().arg(&job).arg("-o").arg(&out).env("RUNJOBS_TEST_MARKER", &marker).assert().code(1);
+    let elapsed = started.elapsed();
+    // Two 30 s sleeps on two workers, each killed at 300 ms: far below 30 s.
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    let doc = read_json(&out);
+    let statuses: Vec<_> = results(&doc, 0).iter().map(|r| r["status"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(statuses, ["timed_out", "ok", "timed_out", "ok", "ok"]);
+    let timed_out = &results(&doc, 0)[0];
+    assert!(timed_out["error"].as_str().unwrap().contains("timed out after 300ms"), "{timed_out}");
+    let duration = timed_out["duration_s"].as_f64().unwrap();
+    assert!((0.25..2.0).contains(&duration), "{duration}");
+    assert_eq!(doc["summary"]["timed_out"], 2);
+    assert_eq!(wait_until_gone(&marker, Duration::from_secs(2)), Vec::<u32>::new());
+}
+
+#[test]
+fn retries_rerun_a_timed_out_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[[task]]\nfunction = \"sleep\"\ntimeout = \"100ms\"\nretries = 2\ninputs = [30, 0]\n",
+    );
+    let out = dir.path().join("out.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
+    let doc = read_json(&out);
+    let r = results(&doc, 0);
+    assert_eq!(r[0]["status"], "timed_out");
+    assert_eq!(r[0]["attempts"], 3);
+    assert_eq!(r[1]["status"], "ok");
+    assert_eq!(r[1]["attempts"], 1);
+}
+
+#[test]
+fn a_worker_killed_from_outside_fails_only_its_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 2\n[[task]]\nfunction = \"sleep\"\ninputs = [20, 0.2, 0.2, 0.2, 0.2, 0.2]\n",
+    );
+    let out = dir.path().join("out.json");
+    let marker = marker("killworker");
+    let mut child = Command::new(BIN)
+        .arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .env("RUNJOBS_TEST_MARKER", &marker)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the worker running the 20 s item: the one that stays busy.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut victim = None;
+    while victim.is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(300));
+        let workers = children_matching(child.id(), "__worker");
+        // After 0.3 s the first item (index 0) was dispatched first, to the first worker;
+        // both workers exist; kill the oldest (lowest pid is not guaranteed, so kill one and
+        // check the accounting rather than which).
+        if workers.len() == 2 {
+            victim = workers.iter().copied().min();
+        }
+    }
+    let victim = victim.expect("two workers appeared");
+    Command::new("kill").args(["-KILL", &victim.to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    let doc = read_json(&out);
+    let results = results(&doc, 0);
+    let failed: Vec<_> = results.iter().filter(|r| r["status"] == "failed").collect();
+    // Either the killed worker held the 20 s item (1 failure, and the run ends early) or a
+    // 0.2 s item (1 failure, the 20 s item still runs to the end): exactly one item fails.
+    assert_eq!(failed.len(), 1, "{results:?}");
+    assert!(failed[0]["error"].as_str().unwrap().contains("killed by signal 9"), "{}", failed[0]);
+    assert_eq!(results.iter().filter(|r| r["status"] == "ok").count(), 5);
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(wait_until_gone(&marker, Duration::from_secs(2)), Vec::<u32>::new());
+}
+
+#[test]
+fn sigint_stops_the_run_writes_partial_results_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 2\nkill_grace = \"200ms\"\n[[task]]\nfunction = \"sleep\"\ninputs = [0.01, 0.01, 30, 30, 30, 30, 30]\n",
+    );
+    let out = dir.path().join("out.json");
+    let marker = marker("sigint");
+    let mut child = Command::new(BIN)
+        .arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .env("RUNJOBS_TEST_MARKER", &marker)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until both 30 s items are running (two workers are busy).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while children_matching(child.id(), "__worker").len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(sent.elapsed() < Duration::from_millis(200 + 1000), "took {:?}", sent.elapsed());
+    assert_eq!(status.code(), Some(3));
+    let doc = read_json(&out);
+    assert_eq!(doc["status"], "interrupted");
+    let results = results(&doc, 0);
+    assert_eq!(results.len(), 7);
+    assert_eq!(results[0]["status"], "ok");
+    assert_eq!(results[1]["status"], "ok");
+    assert_eq!(results.iter().filter(|r| r["status"] == "failed").count(), 2, "{results:?}");
+    assert_eq!(results.iter().filter(|r| r["status"] == "skipped").count(), 3);
+    assert_eq!(wait_until_gone(&marker, Duration::from_secs(2)), Vec::<u32>::new());
+}
+
+#[test]
+fn many_small_items_are_all_accounted_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(dir.path(), "job.toml", "workers = 3\n[[task]]\nfunction = \"square\"\ninputs = { range = [0, 100000] }\n");
+    let out = dir.path().join("out.jsonl");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut seen = vec![false; 100_000];
+    for line in text.lines().take(100_000) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let i = v["index"].as_u64().unwrap() as usize;
+        assert!(!seen[i], "index {i} twice");
+        seen[i] = true;
+        assert_eq!(v["output"].as_i64().unwrap(), (i as i64) * (i as i64));
+    }
+    assert!(seen.iter().all(|s| *s));
+}
