@@ -6,8 +6,9 @@
 #   bench/run.sh --list       list the cases
 #
 # Environment: BENCH_RUNS (timed runs per command, default 5; the median is reported),
-# BENCH_NO_BUILD=1 (use the existing target/release/runjobs), BENCH_KEEP=1 (keep the temp
-# dir and its log), BENCH_STRICT=1 (exit 1 when a goal is missed), PYTHON (default python3).
+# BENCH_NO_BUILD=1 (use the existing target/release/runjobs), BENCH_BIN (another runjobs
+# binary; implies no build), BENCH_KEEP=1 (keep the temp dir and its log), BENCH_STRICT=1
+# (exit 1 when a goal is missed), PYTHON (default python3).
 #
 # Adding a case: write a function case_NAME that sets up its commands, checks their output
 # once with run_checked + a check, then calls compare (runjobs vs a peer, goal = ratio) or
@@ -17,7 +18,7 @@ export LC_ALL=C # '.' as decimal separator in $EPOCHREALTIME, printf and awk
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
-BIN="$ROOT/target/release/runjobs"
+BIN=${BENCH_BIN:-"$ROOT/target/release/runjobs"}
 PYTHON=${PYTHON:-python3}
 RUNS=${BENCH_RUNS:-5}
 TIME_BIN=/usr/bin/time
@@ -93,7 +94,7 @@ add_row() { # case runjobs_s peer_s ratio rss goal verdict
     local IFS=$'\t'
     ROWS+=("$*")
     [[ $7 != MISSED ]] || MISSED=1
-    log "bench: $1: runjobs ${2}s, peer ${3}s, ratio $4, rss $5, goal $6: $7"
+    log "bench: $1: runjobs $2 s | peer $3 s | peer/runjobs $4 | peak RSS $5 | goal $6 | $7"
 }
 
 skip_case() { # case reason
@@ -163,13 +164,14 @@ case_rss_10m_jsonl() {
     # children (workers), not their sum.
     run_checked "rss_10m_jsonl runjobs" \
         "$TIME_BIN" -f '%e %M' -o "$TMP/time.out" "$BIN" "$BENCH_DIR/jobs/square_10m_jsonl.toml" -o "$out"
+    local wall=$ELAPSED time_e kb verdict # wall from $EPOCHREALTIME (4 decimals, not %e's 2)
     check "rss_10m_jsonl runjobs" "${CHECK[@]}" jsonl "$out" "$n"
     rm -f "$out"
-    local wall kb verdict
-    read -r wall kb < <(tail -n 1 "$TMP/time.out")
+    read -r time_e kb < <(tail -n 1 "$TMP/time.out")
+    printf '### rss_10m_jsonl: %s\n' "$(<"$TMP/time.out")" >>"$LOG"
     [[ $kb =~ ^[0-9]+$ ]] || die "rss_10m_jsonl: cannot parse $TIME_BIN output: $(<"$TMP/time.out")"
     if ((kb < goal_mib * 1024)); then verdict=ok; else verdict=MISSED; fi
-    add_row rss_10m_jsonl "$wall" - - "$(fmt_mib "$kb")" "< $goal_mib MiB" "$verdict"
+    add_row rss_10m_jsonl "$(printf '%.4f' "$wall")" - - "$(fmt_mib "$kb")" "< $goal_mib MiB" "$verdict"
 }
 
 # ---------------------------------------------------------------------------- main
@@ -207,7 +209,7 @@ main() {
     trap cleanup EXIT
 
     cd "$ROOT"
-    if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
+    if [[ ${BENCH_NO_BUILD:-0} != 1 && -z ${BENCH_BIN:-} ]]; then
         log "bench: cargo build --release"
         # compiler warnings go to the log, not the table
         cargo build --release --quiet 2>>"$LOG" ||

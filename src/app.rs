@@ -45,9 +45,12 @@ pub fn list_functions() {
     let all = crate::builtins::all();
     let width = all.iter().map(|b| b.name.len()).max().unwrap_or(0);
     let input_width = all.iter().map(|b| b.input.len()).max().unwrap_or(0);
-    println!("{:width$}  {:input_width$}  {}", "NAME", "INPUT", "OUTPUT / DOC");
+    println!("{:width$}  {:input_width$}  OUTPUT — DOC", "NAME", "INPUT");
     for b in all {
-        println!("{:width$}  {:input_width$}  {} — {}", b.name, b.input, b.output, b.doc);
+        println!(
+            "{:width$}  {:input_width$}  {} — {}",
+            b.name, b.input, b.output, b.doc
+        );
     }
 }
 
@@ -79,7 +82,10 @@ pub fn run(args: &RunArgs) -> u8 {
         }
     }
     if args.output.is_some() && plans.len() > 1 && !args.output_has_job_placeholder() {
-        eprintln!("error: `-o` names one file but {} jobs were given; put `{{job}}` in the path", plans.len());
+        eprintln!(
+            "error: `-o` names one file but {} jobs were given; put `{{job}}` in the path",
+            plans.len()
+        );
         return exit_code::INVALID;
     }
     if args.dry_run {
@@ -108,7 +114,9 @@ pub fn run(args: &RunArgs) -> u8 {
 
 impl RunArgs {
     fn output_has_job_placeholder(&self) -> bool {
-        self.output.as_ref().is_some_and(|p| p.to_string_lossy().contains("{job}"))
+        self.output
+            .as_ref()
+            .is_some_and(|p| p.to_string_lossy().contains("{job}"))
     }
 }
 
@@ -140,12 +148,20 @@ impl OutputTarget {
         let format = args
             .format
             .map(Format::from)
-            .or(if args.output.is_some() { None } else { job.output.format })
+            .or(if args.output.is_some() {
+                None
+            } else {
+                job.output.format
+            })
             .or_else(|| {
                 let ext = template.as_ref()?.extension()?.to_str()?;
                 Format::from_extension(ext)
             })
-            .or(if template.is_none() { Some(Format::Json) } else { None });
+            .or(if template.is_none() {
+                Some(Format::Json)
+            } else {
+                None
+            });
         match format {
             Some(format) => Ok(OutputTarget { template, format }),
             None => Err(format!(
@@ -156,7 +172,9 @@ impl OutputTarget {
     }
 
     fn destination(&self, job: &str, now: SystemTime) -> Destination {
-        let Some(template) = &self.template else { return Destination::Stdout };
+        let Some(template) = &self.template else {
+            return Destination::Stdout;
+        };
         let stamp = humantime::format_rfc3339_seconds(now).to_string();
         let date = stamp.get(..10).unwrap_or_default().to_owned();
         let compact: String = stamp.chars().filter(|c| !matches!(c, '-' | ':')).collect();
@@ -171,6 +189,12 @@ impl OutputTarget {
 
 fn print_plan(job: &Job, target: &OutputTarget) {
     println!("job `{}` ({})", job.name, job.file.display());
+    if let Some(description) = &job.description {
+        println!("  {description}");
+    }
+    if let Some(schedule) = &job.schedule {
+        println!("  schedule: {schedule}");
+    }
     let destination = target.destination(&job.name, SystemTime::now());
     let shown = match &destination {
         Destination::File(path) => path.display().to_string(),
@@ -186,9 +210,10 @@ fn print_plan(job: &Job, target: &OutputTarget) {
                 Err(e) => format!("inputs that cannot be read now: {e}"),
             },
         };
-        let timeout = task
-            .timeout
-            .map_or_else(|| "none".to_owned(), |t| humantime::format_duration(t).to_string());
+        let timeout = task.timeout.map_or_else(
+            || "none".to_owned(),
+            |t| humantime::format_duration(t).to_string(),
+        );
         println!(
             "  task `{}`: {} over {items}; {} worker{}, timeout {timeout}, retries {}",
             task.name,
@@ -236,7 +261,8 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
     let mut collector = Collector::default();
 
     for (index, task) in job.tasks.iter().enumerate() {
-        let items = match expand::expand(&task.inputs, |name| kept.remove(name).unwrap_or_default()) {
+        let items = match expand::expand(&task.inputs, |name| kept.remove(name).unwrap_or_default())
+        {
             Ok(items) => items,
             Err(message) => {
                 progress.println(&format!("error: task `{}`: {message}", task.name));
@@ -256,7 +282,14 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
         let mut task_summary = Summary::default();
 
         let (events, received) = mpsc::channel();
-        let ctx = PoolContext { task_index: index, task, dir: &job.dir, run_start, events, interrupt };
+        let ctx = PoolContext {
+            task_index: index,
+            task,
+            dir: &job.dir,
+            run_start,
+            events,
+            interrupt,
+        };
         thread::scope(|scope| {
             scope.spawn(move || pool::run_task(&ctx, items));
             loop {
@@ -265,11 +298,10 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
                         progress.finished(t, &records);
                         for record in records {
                             task_summary.add(record.status);
-                            if keep {
-                                if let Some(output) = &record.output {
-                                    let value = serde_json::from_str(output.get()).unwrap_or(Value::Null);
-                                    outputs.push((record.index, value));
-                                }
+                            if keep && let Some(output) = &record.output {
+                                let value =
+                                    serde_json::from_str(output.get()).unwrap_or(Value::Null);
+                                outputs.push((record.index, value));
                             }
                             collector.note(&task.name, &record);
                             collector.write(|| sink.record(record));
@@ -287,7 +319,10 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
         collector.summary.merge(&task_summary);
         if keep {
             outputs.sort_by_key(|(i, _)| *i);
-            kept.insert(task.name.clone(), outputs.into_iter().map(|(_, v)| v).collect());
+            kept.insert(
+                task.name.clone(),
+                outputs.into_iter().map(|(_, v)| v).collect(),
+            );
         }
         if interrupt.requested() {
             break;
@@ -336,18 +371,26 @@ impl Collector {
     }
 
     fn write(&mut self, op: impl FnOnce() -> std::io::Result<()>) {
-        if self.write_error.is_none() {
-            if let Err(e) = op() {
-                self.write_error = Some(e);
-            }
+        if self.write_error.is_none()
+            && let Err(e) = op()
+        {
+            self.write_error = Some(e);
         }
     }
 
     /// The closing lines on stderr: a summary (unless `-q` and all went well), the first
     /// failures, and where the results are.
-    fn report(&self, job: &Job, destination: &Destination, footer: &RunFooter, progress: &Progress, interrupt: &Interrupt) {
+    fn report(
+        &self,
+        job: &Job,
+        destination: &Destination,
+        footer: &RunFooter,
+        progress: &Progress,
+        interrupt: &Interrupt,
+    ) {
         let s = &footer.summary;
-        let trouble = s.failures() > 0 || self.write_error.is_some() || footer.status != RunStatus::Ok;
+        let trouble =
+            s.failures() > 0 || self.write_error.is_some() || footer.status != RunStatus::Ok;
         if progress.quiet() && !trouble {
             return;
         }

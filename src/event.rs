@@ -10,7 +10,10 @@ use serde_json::value::RawValue;
 #[derive(Debug)]
 pub enum Event {
     /// Items reached their final state (after any retries).
-    Finished { task: usize, records: Vec<ItemRecord> },
+    Finished {
+        task: usize,
+        records: Vec<ItemRecord>,
+    },
     /// A line a worker wrote to its stderr.
     Log(String),
 }

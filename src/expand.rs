@@ -21,7 +21,10 @@ pub struct Items {
 
 impl Items {
     fn from_vec(values: Vec<Value>) -> Items {
-        Items { total: Some(values.len() as u64), iter: Box::new(values.into_iter().map(Ok)) }
+        Items {
+            total: Some(values.len() as u64),
+            iter: Box::new(values.into_iter().map(Ok)),
+        }
     }
 }
 
@@ -53,7 +56,10 @@ fn range(start: i64, stop: i64, step: i64) -> Items {
         let value = i128::from(start) + i128::from(i) * step_wide;
         Ok(Value::from(value as i64))
     });
-    Items { total: Some(count), iter: Box::new(iter) }
+    Items {
+        total: Some(count),
+        iter: Box::new(iter),
+    }
 }
 
 fn open(path: &Path) -> Result<BufReader<File>, String> {
@@ -96,11 +102,18 @@ fn lines(path: &Path) -> Result<Items, String> {
         Ok(text) => Ok(Value::String(text.trim_end_matches('\r').to_owned())),
         Err(e) => Err(format!("`{shown}` line {n}: {e}")),
     });
-    Ok(Items { total: Some(total), iter: Box::new(iter) })
+    Ok(Items {
+        total: Some(total),
+        iter: Box::new(iter),
+    })
 }
 
 fn file(path: &Path) -> Result<Items, String> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let shown = path.display().to_string();
     match ext.as_str() {
         "json" => {
@@ -121,10 +134,15 @@ fn file(path: &Path) -> Result<Items, String> {
                 serde_json::from_str(&text)
                     .map_err(|e| format!("`{shown}` line {n} is not valid JSON: {e}"))
             });
-            Ok(Items { total: Some(total), iter: Box::new(iter) })
+            Ok(Items {
+                total: Some(total),
+                iter: Box::new(iter),
+            })
         }
         "csv" => csv_rows(path),
-        _ => Err(format!("`{shown}`: inputs files must end in .json, .jsonl or .csv")),
+        _ => Err(format!(
+            "`{shown}`: inputs files must end in .json, .jsonl or .csv"
+        )),
     }
 }
 
@@ -151,7 +169,10 @@ fn csv_rows(path: &Path) -> Result<Items, String> {
     };
     let total = reader()?.records().count() as u64;
     let mut rows = reader()?;
-    let headers = rows.headers().map_err(|e| format!("`{shown}`: bad header row: {e}"))?.clone();
+    let headers = rows
+        .headers()
+        .map_err(|e| format!("`{shown}`: bad header row: {e}"))?
+        .clone();
     let iter = rows.into_records().map(move |record| {
         let record = record.map_err(|e| format!("`{shown}`: {e}"))?;
         let row: Map<String, Value> = headers
@@ -161,7 +182,10 @@ fn csv_rows(path: &Path) -> Result<Items, String> {
             .collect();
         Ok(Value::Object(row))
     });
-    Ok(Items { total: Some(total), iter: Box::new(iter) })
+    Ok(Items {
+        total: Some(total),
+        iter: Box::new(iter),
+    })
 }
 
 /// Matching paths, sorted, relative to the job folder when they are inside it (commands
@@ -217,7 +241,11 @@ mod tests {
         ];
         for (start, stop, step, want) in cases {
             let items = range(*start, *stop, *step);
-            assert_eq!(items.total, Some(want.len() as u64), "range({start}, {stop}, {step})");
+            assert_eq!(
+                items.total,
+                Some(want.len() as u64),
+                "range({start}, {stop}, {step})"
+            );
             let got: Vec<i64> = collect(items).iter().map(|v| v.as_i64().unwrap()).collect();
             assert_eq!(&got, want);
         }
@@ -247,7 +275,10 @@ mod tests {
             ]
         );
         // Key order in each table follows the declaration.
-        assert_eq!(got[0].as_object().unwrap().keys().collect::<Vec<_>>(), ["x", "lr"]);
+        assert_eq!(
+            got[0].as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["x", "lr"]
+        );
     }
 
     #[test]
@@ -272,7 +303,10 @@ mod tests {
         assert_eq!(items.total, Some(2));
         assert_eq!(
             collect(items),
-            vec![json!({"name": "a", "size": "1"}), json!({"name": "b", "size": "2"})]
+            vec![
+                json!({"name": "a", "size": "1"}),
+                json!({"name": "b", "size": "2"})
+            ]
         );
     }
 
@@ -293,6 +327,9 @@ mod tests {
             std::fs::write(dir.path().join(name), "").unwrap();
         }
         let pattern = format!("{}/*.csv", dir.path().display());
-        assert_eq!(glob(&pattern, dir.path()).unwrap(), vec![json!("a.csv"), json!("b.csv")]);
+        assert_eq!(
+            glob(&pattern, dir.path()).unwrap(),
+            vec![json!("a.csv"), json!("b.csv")]
+        );
     }
 }

@@ -23,12 +23,14 @@ impl Interrupt {
         let interrupt = Arc::new(Interrupt::default());
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         let shared = Arc::clone(&interrupt);
-        thread::Builder::new().name("signals".into()).spawn(move || {
-            for signal in signals.forever() {
-                shared.last_signal.store(signal, Ordering::SeqCst);
-                shared.count.fetch_add(1, Ordering::SeqCst);
-            }
-        })?;
+        thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for signal in signals.forever() {
+                    shared.last_signal.store(signal, Ordering::SeqCst);
+                    shared.count.fetch_add(1, Ordering::SeqCst);
+                }
+            })?;
         Ok(interrupt)
     }
 

@@ -15,8 +15,13 @@ use crate::event::{ItemRecord, Status, Summary};
 const STATUS_EVERY: Duration = Duration::from_secs(10);
 
 enum Display {
-    Bars { multi: MultiProgress, bars: Vec<ProgressBar> },
-    Lines { last: Instant },
+    Bars {
+        multi: MultiProgress,
+        bars: Vec<ProgressBar>,
+    },
+    Lines {
+        last: Instant,
+    },
 }
 
 struct TaskCounts {
@@ -44,11 +49,20 @@ impl Progress {
         let display = if bars {
             // `term_like` draws even when stderr is not a terminal (`--progress always`).
             let target = ProgressDrawTarget::term_like(Box::new(console::Term::stderr()));
-            Display::Bars { multi: MultiProgress::with_draw_target(target), bars: Vec::new() }
+            Display::Bars {
+                multi: MultiProgress::with_draw_target(target),
+                bars: Vec::new(),
+            }
         } else {
-            Display::Lines { last: Instant::now() }
+            Display::Lines {
+                last: Instant::now(),
+            }
         };
-        Progress { display, quiet, tasks: Vec::new() }
+        Progress {
+            display,
+            quiet,
+            tasks: Vec::new(),
+        }
     }
 
     pub fn task_started(&mut self, name: &str, total: Option<u64>) {
@@ -72,16 +86,18 @@ impl Progress {
     }
 
     pub fn finished(&mut self, task: usize, records: &[ItemRecord]) {
-        let Some(counts) = self.tasks.get_mut(task) else { return };
+        let Some(counts) = self.tasks.get_mut(task) else {
+            return;
+        };
         for record in records {
             counts.summary.add(record.status);
         }
-        if let Display::Bars { bars, .. } = &self.display {
-            if let Some(bar) = bars.get(task) {
-                bar.inc(records.len() as u64);
-                let s = &counts.summary;
-                bar.set_message(format!("ok {} failed {}", s.ok, s.failures()));
-            }
+        if let Display::Bars { bars, .. } = &self.display
+            && let Some(bar) = bars.get(task)
+        {
+            bar.inc(records.len() as u64);
+            let s = &counts.summary;
+            bar.set_message(format!("ok {} failed {}", s.ok, s.failures()));
         }
     }
 
@@ -103,7 +119,9 @@ impl Progress {
 
     /// Prints the periodic status line when it is due (no-bars mode only).
     pub fn tick(&mut self) {
-        let Display::Lines { last } = &mut self.display else { return };
+        let Display::Lines { last } = &mut self.display else {
+            return;
+        };
         if self.quiet || last.elapsed() < STATUS_EVERY {
             return;
         }
@@ -114,10 +132,10 @@ impl Progress {
     }
 
     pub fn task_finished(&mut self, task: usize) {
-        if let Display::Bars { bars, .. } = &self.display {
-            if let Some(bar) = bars.get(task) {
-                bar.finish();
-            }
+        if let Display::Bars { bars, .. } = &self.display
+            && let Some(bar) = bars.get(task)
+        {
+            bar.finish();
         }
     }
 
@@ -137,12 +155,19 @@ fn status_line(counts: &TaskCounts) -> String {
     let s = &counts.summary;
     let done = s.total;
     let elapsed = counts.started.elapsed().as_secs_f64();
-    let rate = if elapsed > 0.0 { done as f64 / elapsed } else { 0.0 };
+    let rate = if elapsed > 0.0 {
+        done as f64 / elapsed
+    } else {
+        0.0
+    };
     let of = counts.total.map_or_else(String::new, |t| format!("/{t}"));
     let eta = match counts.total {
         Some(total) if rate > 0.0 && total >= done => {
             let secs = ((total - done) as f64 / rate).ceil() as u64;
-            format!(", ETA {}", humantime::format_duration(Duration::from_secs(secs)))
+            format!(
+                ", ETA {}",
+                humantime::format_duration(Duration::from_secs(secs))
+            )
         }
         _ => String::new(),
     };
@@ -158,7 +183,11 @@ pub fn describe_failure(task: &str, record: &ItemRecord) -> String {
     if input.chars().count() > 60 {
         input = input.chars().take(60).collect::<String>() + "…";
     }
-    let what = if record.status == Status::TimedOut { "timed out" } else { "failed" };
+    let what = if record.status == Status::TimedOut {
+        "timed out"
+    } else {
+        "failed"
+    };
     format!(
         "  {what}: {task}[{}] (input {input}): {}",
         record.index,

@@ -77,9 +77,19 @@ fn serve(builtin: &builtins::Builtin, options: &Options) -> io::Result<()> {
                         eprintln!("{text}");
                     }
                 }
-                Reply { id: request.id, output: Some(output), error: None, duration_s }
+                Reply {
+                    id: request.id,
+                    output: Some(output),
+                    error: None,
+                    duration_s,
+                }
             }
-            Err(message) => Reply { id: request.id, output: None, error: Some(message), duration_s },
+            Err(message) => Reply {
+                id: request.id,
+                output: None,
+                error: Some(message),
+                duration_s,
+            },
         };
         serde_json::to_writer(&mut out, &reply)?;
         out.write_all(b"\n")?;
@@ -94,7 +104,9 @@ fn serve(builtin: &builtins::Builtin, options: &Options) -> io::Result<()> {
 /// ever orphaned; if the parent is already gone, exit now.
 fn die_with_parent() {
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
-    let expected = std::env::var("RUNJOBS_PARENT_PID").ok().and_then(|p| p.parse::<i32>().ok());
+    let expected = std::env::var("RUNJOBS_PARENT_PID")
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok());
     let actual = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
     if expected.is_some() && expected != actual {
         std::process::exit(0);

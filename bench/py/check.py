@@ -71,11 +71,12 @@ if __name__ == "__main__":
     if len(args) != 3:
         sys.exit(__doc__)
     kind, path, n = args[0], args[1], int(args[2])
-    if kind == "json":
-        check_json(path, n, inputs)
-    elif kind == "jsonl":
-        check_jsonl(path, n)
-    elif kind == "pylist":
-        check_pylist(path, n)
-    else:
+    checks = {"json": lambda: check_json(path, n, inputs),
+              "jsonl": lambda: check_jsonl(path, n),
+              "pylist": lambda: check_pylist(path, n)}
+    if kind not in checks:
         sys.exit(__doc__)
+    try:
+        checks[kind]()
+    except (OSError, ValueError, LookupError, TypeError, AttributeError) as e:
+        fail(f"{path}: {type(e).__name__}: {e}")

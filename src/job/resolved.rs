@@ -105,11 +105,18 @@ pub enum FunctionKind {
 #[derive(Debug, Clone)]
 pub enum InputSpec {
     List(Vec<Value>),
-    Range { start: i64, stop: i64, step: i64 },
+    Range {
+        start: i64,
+        stop: i64,
+        step: i64,
+    },
     Lines(PathBuf),
     File(PathBuf),
     /// `pattern` is absolute; items are paths relative to `base` (the job folder) when under it.
-    Glob { pattern: String, base: PathBuf },
+    Glob {
+        pattern: String,
+        base: PathBuf,
+    },
     /// Keys in declaration order; the last key varies fastest.
     Matrix(Vec<(String, Vec<Value>)>),
     /// The outputs of the ok items of an earlier task, in its input order.

@@ -11,7 +11,10 @@ use tempfile::NamedTempFile;
 use super::Destination;
 
 pub enum OutputFile {
-    Atomic { writer: BufWriter<NamedTempFile>, target: PathBuf },
+    Atomic {
+        writer: BufWriter<NamedTempFile>,
+        target: PathBuf,
+    },
     Stdout(BufWriter<Stdout>),
 }
 

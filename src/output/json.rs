@@ -20,13 +20,25 @@ impl JsonSink {
     pub fn new(mut file: OutputFile, header: RunHeader) -> io::Result<JsonSink> {
         let head = serde_json::to_string(&header).map_err(io::Error::other)?;
         // Reopen the header object to add "tasks" and, at the end, the footer.
-        let open = head.strip_suffix('}').expect("a struct serializes to an object");
+        let open = head
+            .strip_suffix('}')
+            .expect("a struct serializes to an object");
         write!(file, "{open},\"tasks\":[")?;
-        Ok(JsonSink { file, tasks_written: 0, next_index: 0, results_written: 0, waiting: HashMap::new() })
+        Ok(JsonSink {
+            file,
+            tasks_written: 0,
+            next_index: 0,
+            results_written: 0,
+            waiting: HashMap::new(),
+        })
     }
 
     fn write_record(&mut self, record: &ItemRecord) -> io::Result<()> {
-        self.file.write_all(if self.results_written == 0 { b"\n" } else { b",\n" })?;
+        self.file.write_all(if self.results_written == 0 {
+            b"\n"
+        } else {
+            b",\n"
+        })?;
         serde_json::to_writer(&mut self.file, record).map_err(io::Error::other)?;
         self.results_written += 1;
         Ok(())
@@ -39,7 +51,9 @@ impl Sink for JsonSink {
             self.file.write_all(b",")?;
         }
         let head = serde_json::to_string(header).map_err(io::Error::other)?;
-        let open = head.strip_suffix('}').expect("a struct serializes to an object");
+        let open = head
+            .strip_suffix('}')
+            .expect("a struct serializes to an object");
         write!(self.file, "\n{open},\"results\":[")?;
         self.tasks_written += 1;
         self.next_index = 0;
@@ -76,7 +90,9 @@ impl Sink for JsonSink {
 
     fn finish(mut self: Box<Self>, footer: &RunFooter) -> io::Result<()> {
         let foot = serde_json::to_string(footer).map_err(io::Error::other)?;
-        let inner = foot.strip_prefix('{').expect("a struct serializes to an object");
+        let inner = foot
+            .strip_prefix('{')
+            .expect("a struct serializes to an object");
         write!(self.file, "\n],{inner}\n")?;
         self.file.commit()
     }

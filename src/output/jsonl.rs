@@ -17,7 +17,12 @@ pub struct JsonlSink {
 
 impl JsonlSink {
     pub fn new(file: OutputFile, header: RunHeader) -> JsonlSink {
-        JsonlSink { file, header, task_prefix: Vec::new(), line: Vec::new() }
+        JsonlSink {
+            file,
+            header,
+            task_prefix: Vec::new(),
+            line: Vec::new(),
+        }
     }
 }
 
@@ -50,8 +55,14 @@ impl Sink for JsonlSink {
             #[serde(flatten)]
             footer: &'a RunFooter,
         }
-        serde_json::to_writer(&mut self.file, &Last { header: &self.header, footer })
-            .map_err(io::Error::other)?;
+        serde_json::to_writer(
+            &mut self.file,
+            &Last {
+                header: &self.header,
+                footer,
+            },
+        )
+        .map_err(io::Error::other)?;
         self.file.write_all(b"\n")?;
         self.file.commit()
     }

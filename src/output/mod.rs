@@ -69,7 +69,11 @@ pub enum Destination {
 }
 
 /// Opens a writer for `format` at `destination` and writes what the header says.
-pub fn open(destination: &Destination, format: Format, header: RunHeader) -> io::Result<Box<dyn Sink>> {
+pub fn open(
+    destination: &Destination,
+    format: Format,
+    header: RunHeader,
+) -> io::Result<Box<dyn Sink>> {
     let file = OutputFile::create(destination)?;
     Ok(match format {
         Format::Json => Box::new(json::JsonSink::new(file, header)?),

@@ -17,13 +17,18 @@ pub struct TomlSink {
 
 impl TomlSink {
     pub fn new(file: OutputFile, header: RunHeader) -> TomlSink {
-        TomlSink { file, header, tasks: Vec::new() }
+        TomlSink {
+            file,
+            header,
+            tasks: Vec::new(),
+        }
     }
 }
 
 impl Sink for TomlSink {
     fn begin_task(&mut self, header: &TaskHeader) -> io::Result<()> {
-        self.tasks.push((header.clone(), Vec::new(), Summary::default()));
+        self.tasks
+            .push((header.clone(), Vec::new(), Summary::default()));
         Ok(())
     }
 
@@ -84,7 +89,9 @@ fn json_to_toml(value: Json) -> Option<Toml> {
         Json::String(s) => Toml::String(s),
         Json::Array(items) => Toml::Array(items.into_iter().filter_map(json_to_toml).collect()),
         Json::Object(map) => Toml::Table(
-            map.into_iter().filter_map(|(k, v)| json_to_toml(v).map(|v| (k, v))).collect(),
+            map.into_iter()
+                .filter_map(|(k, v)| json_to_toml(v).map(|v| (k, v)))
+                .collect(),
         ),
     })
 }

@@ -110,7 +110,9 @@ impl<'a> MessageSlot<'a> {
 
     /// Tops up the worker's in-flight requests from the queue, starting a worker if needed.
     fn dispatch(&mut self, queue: &WorkQueue) {
-        let room = self.limit.saturating_sub(self.in_flight.len() + self.to_send.len());
+        let room = self
+            .limit
+            .saturating_sub(self.in_flight.len() + self.to_send.len());
         if room > 0 && self.in_flight.len() <= self.limit / 2 {
             queue.take(room, &mut self.to_send);
         }
@@ -121,7 +123,14 @@ impl<'a> MessageSlot<'a> {
                 let mut item = self.to_send.remove(i).expect("index is in bounds");
                 item.attempts += 1;
                 let message = item.input.as_ref().err().cloned().unwrap_or_default();
-                self.record(item, Attempt::Failed(message), None, Instant::now(), 0.0, queue);
+                self.record(
+                    item,
+                    Attempt::Failed(message),
+                    None,
+                    Instant::now(),
+                    0.0,
+                    queue,
+                );
             } else {
                 i += 1;
             }
@@ -137,7 +146,14 @@ impl<'a> MessageSlot<'a> {
                     let now = Instant::now();
                     while let Some(mut item) = self.to_send.pop_front() {
                         item.attempts += 1;
-                        self.record(item, Attempt::Failed(message.clone()), None, now, 0.0, queue);
+                        self.record(
+                            item,
+                            Attempt::Failed(message.clone()),
+                            None,
+                            now,
+                            0.0,
+                            queue,
+                        );
                     }
                     return;
                 }
@@ -147,7 +163,10 @@ impl<'a> MessageSlot<'a> {
         let now = Instant::now();
         let mut sent = Vec::with_capacity(self.to_send.len());
         while let Some(mut item) = self.to_send.pop_front() {
-            let input = item.input.as_ref().expect("unreadable inputs were failed above");
+            let input = item
+                .input
+                .as_ref()
+                .expect("unreadable inputs were failed above");
             protocol::write_request(&mut self.request_buf, item.index, input);
             item.attempts += 1;
             sent.push(item);
@@ -156,7 +175,8 @@ impl<'a> MessageSlot<'a> {
         if self.in_flight.is_empty() {
             worker.last_heard = now;
         }
-        self.in_flight.extend(sent.into_iter().map(|item| InFlight { item, sent_at: now }));
+        self.in_flight
+            .extend(sent.into_iter().map(|item| InFlight { item, sent_at: now }));
         // A failed write means the worker died; its reader reports that as end of stream,
         // which fails the head item and hands the rest back.
         let _ = worker.stdin.write_all(&self.request_buf);
@@ -164,9 +184,13 @@ impl<'a> MessageSlot<'a> {
 
     fn wait_for_replies(&mut self, queue: &WorkQueue) {
         let timeout = self.ctx.task.timeout;
-        let Some(worker) = self.worker.as_ref() else { return };
+        let Some(worker) = self.worker.as_ref() else {
+            return;
+        };
         let deadline = timeout.map(|t| worker.last_heard + t);
-        let wait = deadline.map_or(POLL, |d| d.saturating_duration_since(Instant::now()).min(POLL));
+        let wait = deadline.map_or(POLL, |d| {
+            d.saturating_duration_since(Instant::now()).min(POLL)
+        });
         match worker.replies.recv_timeout(wait) {
             Ok(chunk) => self.on_chunk(chunk, queue),
             Err(RecvTimeoutError::Timeout) => {
@@ -195,7 +219,10 @@ impl<'a> MessageSlot<'a> {
                     return;
                 }
             };
-            let Some(position) = self.in_flight.iter().position(|f| f.item.index == response.id)
+            let Some(position) = self
+                .in_flight
+                .iter()
+                .position(|f| f.item.index == response.id)
             else {
                 self.replace_worker(
                     queue,
@@ -206,15 +233,20 @@ impl<'a> MessageSlot<'a> {
                 );
                 return;
             };
-            let InFlight { item, sent_at } =
-                self.in_flight.remove(position).expect("position is in bounds");
+            let InFlight { item, sent_at } = self
+                .in_flight
+                .remove(position)
+                .expect("position is in bounds");
             let attempt = match (response.error, response.output) {
                 (Some(error), _) => Attempt::Failed(error),
                 (None, Some(output)) => Attempt::Ok(output),
                 (None, None) => Attempt::Ok(null_raw()),
             };
             let measured = chunk.at.saturating_duration_since(sent_at).as_secs_f64();
-            let duration = response.duration_s.unwrap_or(measured).clamp(0.0, measured.max(0.0));
+            let duration = response
+                .duration_s
+                .unwrap_or(measured)
+                .clamp(0.0, measured.max(0.0));
             self.learn_duration(duration);
             self.record(item, attempt, pid, chunk.at, duration, queue);
         }
@@ -230,7 +262,8 @@ impl<'a> MessageSlot<'a> {
             None => seconds,
         };
         self.mean_duration = Some(mean);
-        let wanted = (TARGET_IN_FLIGHT.as_secs_f64() / mean.max(1e-9)).clamp(1.0, MAX_IN_FLIGHT as f64);
+        let wanted =
+            (TARGET_IN_FLIGHT.as_secs_f64() / mean.max(1e-9)).clamp(1.0, MAX_IN_FLIGHT as f64);
         self.limit = (wanted as usize).min(self.limit.saturating_mul(2)).max(1);
     }
 
@@ -260,7 +293,9 @@ impl<'a> MessageSlot<'a> {
     }
 
     fn on_worker_gone(&mut self, queue: &WorkQueue) {
-        let Some(mut worker) = self.worker.take() else { return };
+        let Some(mut worker) = self.worker.take() else {
+            return;
+        };
         // Its group may still hold grandchildren; kill them before reaping the leader.
         let _ = rustix::process::kill_process_group(
             rustix::process::Pid::from_child(&worker.child),
@@ -281,7 +316,9 @@ impl<'a> MessageSlot<'a> {
     /// Kills the worker (whole group), charges the head item with `attempt`, and hands the
     /// other in-flight items back; a new worker starts on the next dispatch.
     fn replace_worker(&mut self, queue: &WorkQueue, attempt: Attempt) {
-        let Some(mut worker) = self.worker.take() else { return };
+        let Some(mut worker) = self.worker.take() else {
+            return;
+        };
         let grace = self.ctx.task.kill_grace;
         let interrupt = self.ctx.interrupt;
         process::stop_group(&mut worker.child, grace, &|| interrupt.forced());
@@ -305,10 +342,15 @@ impl<'a> MessageSlot<'a> {
     /// answers to in-flight items are kept).
     fn worker_answers_after_death(&mut self, chunk: Chunk, pid: u32, queue: &WorkQueue) {
         for response in chunk.replies.into_iter().flatten() {
-            if let Some(position) = self.in_flight.iter().position(|f| f.item.index == response.id)
+            if let Some(position) = self
+                .in_flight
+                .iter()
+                .position(|f| f.item.index == response.id)
             {
-                let InFlight { item, sent_at } =
-                    self.in_flight.remove(position).expect("position is in bounds");
+                let InFlight { item, sent_at } = self
+                    .in_flight
+                    .remove(position)
+                    .expect("position is in bounds");
                 let attempt = match (response.error, response.output) {
                     (Some(error), _) => Attempt::Failed(error),
                     (None, output) => Attempt::Ok(output.unwrap_or_else(null_raw)),
@@ -396,7 +438,9 @@ impl<'a> MessageSlot<'a> {
 
     /// Closes the worker's stdin so it exits by itself, then makes sure its group is gone.
     fn retire_worker(&mut self) {
-        let Some(mut worker) = self.worker.take() else { return };
+        let Some(mut worker) = self.worker.take() else {
+            return;
+        };
         drop(worker.stdin);
         let grace = self.ctx.task.kill_grace.max(Duration::from_millis(100));
         let exited = matches!(
@@ -456,7 +500,13 @@ fn worker_command(kind: &FunctionKind) -> Result<Command, String> {
                 .map_err(|e| format!("cannot find the runjobs executable: {e}"))?;
             let mut cmd = Command::new(exe);
             let options = serde_json::json!({ "template": options.template });
-            cmd.args(["__worker", "--builtin", name, "--options", &options.to_string()]);
+            cmd.args([
+                "__worker",
+                "--builtin",
+                name,
+                "--options",
+                &options.to_string(),
+            ]);
             Ok(cmd)
         }
     }
@@ -476,19 +526,26 @@ fn read_replies(stdout: ChildStdout, tx: mpsc::Sender<Chunk>) {
             Ok(_) => {
                 let text = line.trim_end();
                 if !text.is_empty() {
-                    replies.push(serde_json::from_str::<Response>(text).map_err(|_| text.to_owned()));
+                    replies
+                        .push(serde_json::from_str::<Response>(text).map_err(|_| text.to_owned()));
                 }
             }
         }
         if reader.buffer().is_empty() && !replies.is_empty() {
-            let chunk = Chunk { replies: std::mem::take(&mut replies), at: Instant::now() };
+            let chunk = Chunk {
+                replies: std::mem::take(&mut replies),
+                at: Instant::now(),
+            };
             if tx.send(chunk).is_err() {
                 return;
             }
         }
     }
     if !replies.is_empty() {
-        let _ = tx.send(Chunk { replies, at: Instant::now() });
+        let _ = tx.send(Chunk {
+            replies,
+            at: Instant::now(),
+        });
     }
 }
 

@@ -33,13 +33,21 @@ pub struct WorkQueue {
 
 impl WorkQueue {
     pub fn new(source: Source) -> WorkQueue {
-        WorkQueue { state: Mutex::new(State { source, next_index: 0, front: VecDeque::new() }) }
+        WorkQueue {
+            state: Mutex::new(State {
+                source,
+                next_index: 0,
+                front: VecDeque::new(),
+            }),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A slot that panicked while holding the lock left the queue consistent (every
         // operation is a push or a pop), so keep going.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Moves up to `max` items into `out`.
@@ -53,7 +61,11 @@ impl WorkQueue {
                     Some(input) => {
                         let index = state.next_index;
                         state.next_index += 1;
-                        WorkItem { index, input, attempts: 0 }
+                        WorkItem {
+                            index,
+                            input,
+                            attempts: 0,
+                        }
                     }
                     None => break,
                 },

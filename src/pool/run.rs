@@ -30,7 +30,10 @@ impl PoolContext<'_> {
     /// down, and there is nobody left to tell.
     pub fn report(&self, records: Vec<ItemRecord>) {
         if !records.is_empty() {
-            let _ = self.events.send(Event::Finished { task: self.task_index, records });
+            let _ = self.events.send(Event::Finished {
+                task: self.task_index,
+                records,
+            });
         }
     }
 }
@@ -39,7 +42,10 @@ impl PoolContext<'_> {
 /// the rest were reported skipped).
 pub fn run_task(ctx: &PoolContext<'_>, items: Items) {
     let slots = match items.total {
-        Some(total) => ctx.task.workers.min(usize::try_from(total).unwrap_or(usize::MAX)),
+        Some(total) => ctx
+            .task
+            .workers
+            .min(usize::try_from(total).unwrap_or(usize::MAX)),
         None => ctx.task.workers,
     };
     let queue = WorkQueue::new(items.iter);

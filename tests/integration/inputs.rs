@@ -18,7 +18,10 @@ fn run_job(job: &str, files: &[(&str, &str)]) -> Value {
 }
 
 fn inputs(doc: &Value, task: usize) -> Vec<Value> {
-    results(doc, task).iter().map(|r| r["input"].clone()).collect()
+    results(doc, task)
+        .iter()
+        .map(|r| r["input"].clone())
+        .collect()
 }
 
 #[test]
@@ -27,7 +30,14 @@ fn inline_array_of_mixed_values() {
         "[[task]]\nfunction = \"identity\"\ninputs = [1, 2.5, \"s\", true, [1, 2], { a = 1 }]\n",
         &[],
     );
-    let expected = vec![json!(1), json!(2.5), json!("s"), json!(true), json!([1, 2]), json!({"a": 1})];
+    let expected = vec![
+        json!(1),
+        json!(2.5),
+        json!("s"),
+        json!(true),
+        json!([1, 2]),
+        json!({"a": 1}),
+    ];
     assert_eq!(outputs(&doc, 0), expected);
     assert_eq!(inputs(&doc, 0), expected);
 }
@@ -49,7 +59,10 @@ fn lines_skip_blank_lines() {
         "[[task]]\nfunction = \"upper\"\ninputs = { lines = \"data/words.txt\" }\n",
         &[("data/words.txt", "alpha\n\nbeta\n  \ngamma")],
     );
-    assert_eq!(outputs(&doc, 0), [json!("ALPHA"), json!("BETA"), json!("GAMMA")]);
+    assert_eq!(
+        outputs(&doc, 0),
+        [json!("ALPHA"), json!("BETA"), json!("GAMMA")]
+    );
 }
 
 #[test]
@@ -66,16 +79,34 @@ fn json_jsonl_and_csv_files() {
     );
     assert_eq!(outputs(&doc, 0), [json!(3), json!(12)]);
     assert_eq!(outputs(&doc, 1), [json!(2), json!(4), json!(6)]);
-    assert_eq!(outputs(&doc, 2), [json!({"name": "x", "size": "1"}), json!({"name": "y", "size": "2"})]);
+    assert_eq!(
+        outputs(&doc, 2),
+        [
+            json!({"name": "x", "size": "1"}),
+            json!({"name": "y", "size": "2"})
+        ]
+    );
 }
 
 #[test]
 fn glob_matches_sorted_paths_relative_to_the_job_folder() {
     let doc = run_job(
         "[[task]]\nfunction = \"line_count\"\ninputs = { glob = \"data/**/*.txt\" }\n",
-        &[("data/b.txt", "1\n2\n"), ("data/a.txt", "1\n"), ("data/sub/c.txt", "1\n2\n3\n"), ("data/skip.csv", "")],
+        &[
+            ("data/b.txt", "1\n2\n"),
+            ("data/a.txt", "1\n"),
+            ("data/sub/c.txt", "1\n2\n3\n"),
+            ("data/skip.csv", ""),
+        ],
     );
-    assert_eq!(inputs(&doc, 0), [json!("data/a.txt"), json!("data/b.txt"), json!("data/sub/c.txt")]);
+    assert_eq!(
+        inputs(&doc, 0),
+        [
+            json!("data/a.txt"),
+            json!("data/b.txt"),
+            json!("data/sub/c.txt")
+        ]
+    );
     assert_eq!(outputs(&doc, 0), [json!(1), json!(2), json!(3)]);
 }
 
@@ -114,10 +145,27 @@ fn results_keep_input_order_when_items_finish_out_of_order() {
         &[],
     );
     let results = results(&doc, 0);
-    let indices: Vec<u64> = results.iter().map(|r| r["index"].as_u64().unwrap()).collect();
+    let indices: Vec<u64> = results
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
     assert_eq!(indices, [0, 1, 2, 3, 4, 5]);
-    assert_eq!(inputs(&doc, 0), [json!(0.4), json!(0.0), json!(0.2), json!(0.0), json!(0.1), json!(0.0)]);
+    assert_eq!(
+        inputs(&doc, 0),
+        [
+            json!(0.4),
+            json!(0.0),
+            json!(0.2),
+            json!(0.0),
+            json!(0.1),
+            json!(0.0)
+        ]
+    );
     // The first item really did finish after the second one started.
-    let end0 = results[0]["started_s"].as_f64().unwrap() + results[0]["duration_s"].as_f64().unwrap();
-    assert!(end0 > results[1]["started_s"].as_f64().unwrap(), "{results:?}");
+    let end0 =
+        results[0]["started_s"].as_f64().unwrap() + results[0]["duration_s"].as_f64().unwrap();
+    assert!(
+        end0 > results[1]["started_s"].as_f64().unwrap(),
+        "{results:?}"
+    );
 }

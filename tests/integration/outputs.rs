@@ -13,7 +13,16 @@ fn json_has_every_key_of_the_spec() {
     let out = dir.path().join("r.json");
     runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
     let doc = read_json(&out);
-    for key in ["job", "job_file", "status", "started_at", "finished_at", "duration_s", "summary", "tasks"] {
+    for key in [
+        "job",
+        "job_file",
+        "status",
+        "started_at",
+        "finished_at",
+        "duration_s",
+        "summary",
+        "tasks",
+    ] {
         assert!(doc.get(key).is_some(), "missing {key}");
     }
     assert_eq!(doc["job"], "job");
@@ -22,13 +31,27 @@ fn json_has_every_key_of_the_spec() {
     assert_eq!(task["function"], "builtin:square");
     assert_eq!(task["workers"], 2);
     let ok = &task["results"][0];
-    for key in ["index", "input", "status", "output", "attempts", "started_s", "duration_s", "worker"] {
+    for key in [
+        "index",
+        "input",
+        "status",
+        "output",
+        "attempts",
+        "started_s",
+        "duration_s",
+        "worker",
+    ] {
         assert!(ok.get(key).is_some(), "result misses {key}: {ok}");
     }
     let failed = &task["results"][2];
     assert_eq!(failed["status"], "failed");
     assert!(failed.get("output").is_none());
-    assert!(failed["error"].as_str().unwrap().contains("square expects a number"));
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("square expects a number")
+    );
 }
 
 #[test]
@@ -40,7 +63,10 @@ fn toml_has_the_same_tree_without_nulls() {
     let doc: toml::Table = toml::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(doc["status"].as_str(), Some("failed"));
     let results = doc["tasks"][0]["results"].as_array().unwrap();
-    let outputs: Vec<_> = results.iter().map(|r| r.get("output").and_then(|o| o.as_integer())).collect();
+    let outputs: Vec<_> = results
+        .iter()
+        .map(|r| r.get("output").and_then(|o| o.as_integer()))
+        .collect();
     assert_eq!(outputs, [Some(1), Some(4), None, Some(16)]);
     assert_eq!(doc["summary"]["failed"].as_integer(), Some(1));
 }
@@ -52,15 +78,24 @@ fn jsonl_has_a_line_per_item_then_the_summary() {
     let out = dir.path().join("r.jsonl");
     runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
     let text = std::fs::read_to_string(&out).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 5);
-    let mut by_index: Vec<_> = lines[..4].iter().map(|l| (l["index"].as_u64().unwrap(), l.clone())).collect();
+    let mut by_index: Vec<_> = lines[..4]
+        .iter()
+        .map(|l| (l["index"].as_u64().unwrap(), l.clone()))
+        .collect();
     by_index.sort_by_key(|(i, _)| *i);
     assert!(lines[..4].iter().all(|l| l["task"] == "square"));
     assert_eq!(by_index[1].1["output"], 4);
     let last = &lines[4];
     assert_eq!(last["status"], "failed");
-    assert_eq!(last["summary"], json!({"total": 4, "ok": 3, "failed": 1, "timed_out": 0, "skipped": 0}));
+    assert_eq!(
+        last["summary"],
+        json!({"total": 4, "ok": 3, "failed": 1, "timed_out": 0, "skipped": 0})
+    );
 }
 
 #[test]
@@ -75,7 +110,13 @@ fn format_flag_and_output_table_choose_the_format() {
     let text = std::fs::read_to_string(dir.path().join("res.data")).unwrap();
     assert_eq!(text.lines().count(), 2, "{text}");
     let out = dir.path().join("forced.txt");
-    runjobs().arg(&job).arg("-o").arg(&out).args(["--format", "toml"]).assert().code(0);
+    runjobs()
+        .arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .args(["--format", "toml"])
+        .assert()
+        .code(0);
     let doc: toml::Table = toml::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(doc["status"].as_str(), Some("ok"));
 }
@@ -83,7 +124,11 @@ fn format_flag_and_output_table_choose_the_format() {
 #[test]
 fn dash_writes_results_to_stdout() {
     let dir = tempfile::tempdir().unwrap();
-    let job = write(dir.path(), "job.toml", "[[task]]\nfunction = \"cube\"\ninputs = [2]\n");
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[[task]]\nfunction = \"cube\"\ninputs = [2]\n",
+    );
     let output = runjobs().arg(&job).args(["-o", "-"]).output().unwrap();
     assert!(output.status.success());
     let doc: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -93,16 +138,37 @@ fn dash_writes_results_to_stdout() {
 #[test]
 fn no_temporary_file_is_left_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let job = write(dir.path(), "job.toml", "[[task]]\nfunction = \"cube\"\ninputs = { range = [0, 1000] }\n");
-    runjobs().arg(&job).arg("-o").arg(dir.path().join("out/r.json")).assert().code(0);
-    let names: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[[task]]\nfunction = \"cube\"\ninputs = { range = [0, 1000] }\n",
+    );
+    runjobs()
+        .arg(&job)
+        .arg("-o")
+        .arg(dir.path().join("out/r.json"))
+        .assert()
+        .code(0);
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, ["r.json"]);
 }
 
 #[test]
 fn unknown_output_extension_without_format_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
-    let job = write(dir.path(), "job.toml", "[[task]]\nfunction = \"cube\"\ninputs = [2]\n");
-    runjobs().arg(&job).arg("-o").arg(dir.path().join("r.yaml")).assert().code(2);
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[[task]]\nfunction = \"cube\"\ninputs = [2]\n",
+    );
+    runjobs()
+        .arg(&job)
+        .arg("-o")
+        .arg(dir.path().join("r.yaml"))
+        .assert()
+        .code(2);
     assert!(!dir.path().join("r.yaml").exists());
 }

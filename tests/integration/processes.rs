@@ -18,19 +18,37 @@ fn timeout_kills_the_item_and_the_others_succeed() {
     let out = dir.path().join("out.json");
     let marker = marker("timeout");
     let started = Instant::now();
-    runjobs().arg(&job).arg("-o").arg(&out).env("RUNJOBS_TEST_MARKER", &marker).assert().code(1);
+    runjobs()
+        .arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .env("RUNJOBS_TEST_MARKER", &marker)
+        .assert()
+        .code(1);
     let elapsed = started.elapsed();
     // Two 30 s sleeps on two workers, each killed at 300 ms: far below 30 s.
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     let doc = read_json(&out);
-    let statuses: Vec<_> = results(&doc, 0).iter().map(|r| r["status"].as_str().unwrap().to_owned()).collect();
+    let statuses: Vec<_> = results(&doc, 0)
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(statuses, ["timed_out", "ok", "timed_out", "ok", "ok"]);
     let timed_out = &results(&doc, 0)[0];
-    assert!(timed_out["error"].as_str().unwrap().contains("timed out after 300ms"), "{timed_out}");
+    assert!(
+        timed_out["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 300ms"),
+        "{timed_out}"
+    );
     let duration = timed_out["duration_s"].as_f64().unwrap();
     assert!((0.25..2.0).contains(&duration), "{duration}");
     assert_eq!(doc["summary"]["timed_out"], 2);
-    assert_eq!(wait_until_gone(&marker, Duration::from_secs(2)), Vec::<u32>::new());
+    assert_eq!(
+        wait_until_gone(&marker, Duration::from_secs(2)),
+        Vec::<u32>::new()
+    );
 }
 
 #[test]
@@ -83,7 +101,10 @@ fn a_worker_killed_from_outside_fails_only_its_item() {
         }
     }
     let victim = victim.expect("two workers appeared");
-    Command::new("kill").args(["-KILL", &victim.to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-KILL", &victim.to_string()])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     let doc = read_json(&out);
     let results = results(&doc, 0);
@@ -91,10 +112,20 @@ fn a_worker_killed_from_outside_fails_only_its_item() {
     // Either the killed worker held the 20 s item (1 failure, and the run ends early) or a
     // 0.2 s item (1 failure, the 20 s item still runs to the end): exactly one item fails.
     assert_eq!(failed.len(), 1, "{results:?}");
-    assert!(failed[0]["error"].as_str().unwrap().contains("killed by signal 9"), "{}", failed[0]);
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("killed by signal 9"),
+        "{}",
+        failed[0]
+    );
     assert_eq!(results.iter().filter(|r| r["status"] == "ok").count(), 5);
     assert_eq!(status.code(), Some(1));
-    assert_eq!(wait_until_gone(&marker, Duration::from_secs(2)), Vec::<u32>::new());
+    assert_eq!(
+        wait_until_gone(&marker, Duration::from_secs(2)),
+        Vec::<u32>::new()
+    );
 }
 
 #[test]
@@ -122,9 +153,16 @@ fn sigint_stops_the_run_writes_partial_results_and_exits_3() {
     }
     std::thread::sleep(Duration::from_millis(300));
     let sent = Instant::now();
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
-    assert!(sent.elapsed() < Duration::from_millis(200 + 1000), "took {:?}", sent.elapsed());
+    assert!(
+        sent.elapsed() < Duration::from_millis(200 + 1000),
+        "took {:?}",
+        sent.elapsed()
+    );
     assert_eq!(status.code(), Some(3));
     let doc = read_json(&out);
     assert_eq!(doc["status"], "interrupted");
@@ -132,15 +170,29 @@ fn sigint_stops_the_run_writes_partial_results_and_exits_3() {
     assert_eq!(results.len(), 7);
     assert_eq!(results[0]["status"], "ok");
     assert_eq!(results[1]["status"], "ok");
-    assert_eq!(results.iter().filter(|r| r["status"] == "failed").count(), 2, "{results:?}");
-    assert_eq!(results.iter().filter(|r| r["status"] == "skipped").count(), 3);
-    assert_eq!(wait_until_gone(&marker, Duration::from_secs(2)), Vec::<u32>::new());
+    assert_eq!(
+        results.iter().filter(|r| r["status"] == "failed").count(),
+        2,
+        "{results:?}"
+    );
+    assert_eq!(
+        results.iter().filter(|r| r["status"] == "skipped").count(),
+        3
+    );
+    assert_eq!(
+        wait_until_gone(&marker, Duration::from_secs(2)),
+        Vec::<u32>::new()
+    );
 }
 
 #[test]
 fn many_small_items_are_all_accounted_for() {
     let dir = tempfile::tempdir().unwrap();
-    let job = write(dir.path(), "job.toml", "workers = 3\n[[task]]\nfunction = \"square\"\ninputs = { range = [0, 100000] }\n");
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 3\n[[task]]\nfunction = \"square\"\ninputs = { range = [0, 100000] }\n",
+    );
     let out = dir.path().join("out.jsonl");
     runjobs().arg(&job).arg("-o").arg(&out).assert().code(0);
     let text = std::fs::read_to_string(&out).unwrap();

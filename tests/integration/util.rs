@@ -33,17 +33,23 @@ pub fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
 pub fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}\n{text}", path.display()))
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}\n{text}", path.display()))
 }
 
 /// The `results` array of task number `task`.
 pub fn results(doc: &Value, task: usize) -> &Vec<Value> {
-    doc["tasks"][task]["results"].as_array().expect("results is an array")
+    doc["tasks"][task]["results"]
+        .as_array()
+        .expect("results is an array")
 }
 
 /// The `output` of each result, in order.
 pub fn outputs(doc: &Value, task: usize) -> Vec<Value> {
-    results(doc, task).iter().map(|r| r["output"].clone()).collect()
+    results(doc, task)
+        .iter()
+        .map(|r| r["output"].clone())
+        .collect()
 }
 
 pub fn stderr(output: &Output) -> String {
@@ -57,11 +63,22 @@ pub fn processes_with_marker(marker: &str) -> Vec<u32> {
     let needle = format!("RUNJOBS_TEST_MARKER={marker}");
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
         let state = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let zombie = state.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
-        if !zombie && environ.split(|b| *b == 0).any(|var| var == needle.as_bytes()) {
+        let zombie = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'));
+        if !zombie
+            && environ
+                .split(|b| *b == 0)
+                .any(|var| var == needle.as_bytes())
+        {
             found.push(pid);
         }
     }
@@ -89,9 +106,18 @@ pub fn marker(name: &str) -> String {
 pub fn children_matching(pid: u32, needle: &str) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
         let ppid: u32 = fields.get(1).and_then(|p| p.parse().ok()).unwrap_or(0);
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         if ppid == pid && String::from_utf8_lossy(&cmdline).contains(needle) {
