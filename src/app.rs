@@ -21,6 +21,8 @@ use crate::progress::{self, Progress};
 
 /// Failed items listed at the end of a run; the rest are in the results file.
 const FAILURES_SHOWN: usize = 10;
+/// Result batches that may wait for the collecting thread.
+const EVENTS_IN_FLIGHT: usize = 64;
 
 /// `runjobs validate JOB...`
 pub fn validate(paths: &[PathBuf]) -> u8 {
@@ -281,7 +283,9 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
         let mut outputs: Vec<(u64, Value)> = Vec::new();
         let mut task_summary = Summary::default();
 
-        let (events, received) = mpsc::channel();
+        // Bounded: when writing falls behind, the pool waits instead of piling up results
+        // in memory (a 10M-item run must stay small).
+        let (events, received) = mpsc::sync_channel(EVENTS_IN_FLIGHT);
         let ctx = PoolContext {
             task_index: index,
             task,

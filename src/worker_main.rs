@@ -1,5 +1,5 @@
 //! The hidden `runjobs __worker` mode: a long-lived child process that runs one builtin on
-//! every request line from stdin and answers on stdout (SPEC §5's protocol).
+//! every request line from stdin and answers on stdout (the framing is in `protocol`).
 //!
 //! It never decides about timeouts or retries (the parent does), and it exits when its stdin
 //! closes or its parent dies.
@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::builtins::{self, Options};
 use crate::exit_code;
-use crate::protocol::{Reply, Request};
+use crate::protocol;
 
 /// Answers are flushed at least this often while items keep coming, so the parent sees
 /// progress (and measures item start times for timeouts) with at most this much delay.
@@ -60,39 +60,22 @@ fn serve(builtin: &builtins::Builtin, options: &Options) -> io::Result<()> {
         if input.read_line(&mut line)? == 0 {
             return out.flush();
         }
-        let request: Request = serde_json::from_str(&line).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("bad request line: {e}"))
-        })?;
-        let value: Value = serde_json::from_str(request.input.get())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let started = Instant::now();
-        let result = builtin.call(&value, options);
-        let duration_s = started.elapsed().as_secs_f64();
-        let reply = match &result {
-            Ok(output) => {
-                if builtin.name == "print_number" {
-                    // The Python original prints from each process; so does this builtin
-                    // (stderr: stdout carries the protocol). runjobs relays the line.
-                    if let Some(text) = output.as_str() {
-                        eprintln!("{text}");
-                    }
-                }
-                Reply {
-                    id: request.id,
-                    output: Some(output),
-                    error: None,
-                    duration_s,
-                }
-            }
-            Err(message) => Reply {
-                id: request.id,
-                output: None,
-                error: Some(message),
-                duration_s,
-            },
+        let Some((id, input)) = protocol::parse_request(&line) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad request line {line:?}")));
         };
-        serde_json::to_writer(&mut out, &reply)?;
-        out.write_all(b"\n")?;
+        let started = Instant::now();
+        let result = serde_json::from_str::<Value>(input)
+            .map_err(|e| format!("the input is not valid JSON: {e}"))
+            .and_then(|value| builtin.call(&value, options));
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        if builtin.name == "print_number"
+            && let Ok(Value::String(text)) = &result
+        {
+            // The Python original prints from each process; so does this builtin (on
+            // stderr, as stdout carries the protocol). runjobs relays the line.
+            eprintln!("{text}");
+        }
+        protocol::write_reply(&mut out, id, nanos, &result)?;
         if last_flush.elapsed() >= FLUSH_EVERY {
             out.flush()?;
             last_flush = Instant::now();

@@ -48,7 +48,9 @@ impl OutputFile {
                 let temp = writer.into_inner().map_err(|e| e.into_error())?;
                 // Temporary files are private (0600); results are ordinary files.
                 fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o644))?;
-                temp.as_file().sync_all()?;
+                // No fsync: the rename already guarantees readers see a whole file, and an
+                // fsync of a multi-GB result costs seconds. Durability across power loss is
+                // the journal's job, not the final file's.
                 temp.persist(&target)
                     .map_err(|e| with_path(e.error, "rename the results into", &target))?;
                 Ok(())

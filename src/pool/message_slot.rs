@@ -22,7 +22,7 @@ use super::run::PoolContext;
 use crate::event::{Event, ItemRecord, Status};
 use crate::job::FunctionKind;
 use crate::process::{self, StderrTail};
-use crate::protocol::{self, Response};
+use crate::protocol::{self, Reply};
 
 /// How often a waiting slot looks at the interrupt flag.
 const POLL: Duration = Duration::from_millis(50);
@@ -39,7 +39,7 @@ struct InFlight {
 
 /// What the stdout reader thread passes on: a chunk of answers read together, and when.
 struct Chunk {
-    replies: Vec<Result<Response, String>>,
+    replies: Vec<Result<Reply, String>>,
     at: Instant,
 }
 
@@ -61,6 +61,15 @@ enum Attempt {
     Ok(Box<RawValue>),
     Failed(String),
     TimedOut(String),
+}
+
+impl From<Result<Box<RawValue>, String>> for Attempt {
+    fn from(result: Result<Box<RawValue>, String>) -> Attempt {
+        match result {
+            Ok(output) => Attempt::Ok(output),
+            Err(message) => Attempt::Failed(message),
+        }
+    }
 }
 
 pub struct MessageSlot<'a> {
@@ -212,8 +221,7 @@ impl<'a> MessageSlot<'a> {
                     self.replace_worker(
                         queue,
                         Attempt::Failed(format!(
-                            "the worker broke the protocol: it printed `{shown}` (expected a JSON \
-                             line like {{\"id\": N, \"output\": ...}}); it was replaced"
+                            "the worker broke the protocol: it printed `{shown}`; it was replaced"
                         )),
                     );
                     return;
@@ -237,16 +245,9 @@ impl<'a> MessageSlot<'a> {
                 .in_flight
                 .remove(position)
                 .expect("position is in bounds");
-            let attempt = match (response.error, response.output) {
-                (Some(error), _) => Attempt::Failed(error),
-                (None, Some(output)) => Attempt::Ok(output),
-                (None, None) => Attempt::Ok(null_raw()),
-            };
             let measured = chunk.at.saturating_duration_since(sent_at).as_secs_f64();
-            let duration = response
-                .duration_s
-                .unwrap_or(measured)
-                .clamp(0.0, measured.max(0.0));
+            let duration = response.duration_s.clamp(0.0, measured);
+            let attempt = Attempt::from(response.result);
             self.learn_duration(duration);
             self.record(item, attempt, pid, chunk.at, duration, queue);
         }
@@ -347,16 +348,12 @@ impl<'a> MessageSlot<'a> {
                 .iter()
                 .position(|f| f.item.index == response.id)
             {
-                let InFlight { item, sent_at } = self
+                let InFlight { item, .. } = self
                     .in_flight
                     .remove(position)
                     .expect("position is in bounds");
-                let attempt = match (response.error, response.output) {
-                    (Some(error), _) => Attempt::Failed(error),
-                    (None, output) => Attempt::Ok(output.unwrap_or_else(null_raw)),
-                };
-                let measured = chunk.at.saturating_duration_since(sent_at).as_secs_f64();
-                let duration = response.duration_s.unwrap_or(measured);
+                let duration = response.duration_s;
+                let attempt = Attempt::from(response.result);
                 self.record(item, attempt, Some(pid), chunk.at, duration, queue);
             }
         }
@@ -527,7 +524,7 @@ fn read_replies(stdout: ChildStdout, tx: mpsc::Sender<Chunk>) {
                 let text = line.trim_end();
                 if !text.is_empty() {
                     replies
-                        .push(serde_json::from_str::<Response>(text).map_err(|_| text.to_owned()));
+                        .push(protocol::parse_reply(text).ok_or_else(|| text.to_owned()));
                 }
             }
         }
@@ -547,10 +544,6 @@ fn read_replies(stdout: ChildStdout, tx: mpsc::Sender<Chunk>) {
             at: Instant::now(),
         });
     }
-}
-
-fn null_raw() -> Box<RawValue> {
-    RawValue::from_string("null".to_owned()).expect("null is valid JSON")
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {

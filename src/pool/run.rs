@@ -2,7 +2,7 @@
 //! the items a stopped run never started as skipped.
 
 use std::path::Path;
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 use std::thread;
 use std::time::Instant;
 
@@ -21,7 +21,7 @@ pub struct PoolContext<'a> {
     pub dir: &'a Path,
     /// `started_s` of every result counts from here.
     pub run_start: Instant,
-    pub events: Sender<Event>,
+    pub events: SyncSender<Event>,
     pub interrupt: &'a Interrupt,
 }
 

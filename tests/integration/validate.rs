@@ -1,0 +1,110 @@
+//! `runjobs validate` and `runjobs schema` through the real binary: every bad fixture exits 2
+//! and points at each of its problems; every good fixture and shipped job passes; the schema
+//! printed is the shipped file.
+//!
+//! Each `tests/fixtures/bad/*.toml` states what must be found in `# expect: LINE:COL KEYWORD`
+//! lines; the loader's unit tests (`src/job/load.rs`) check the same expectations in-process.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn runjobs() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_runjobs"));
+    // Paths in messages stay relative (`tests/fixtures/bad/x.toml:3:1`), as a user types them.
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.timeout(Duration::from_secs(60));
+    cmd
+}
+
+/// The `*.toml` files of a folder under the repository root, sorted, as relative paths.
+fn tomls(dir: &str) -> Vec<PathBuf> {
+    let abs = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&abs)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", abs.display()))
+        .map(|entry| entry.expect("a directory entry").file_name())
+        .filter(|name| name.to_string_lossy().ends_with(".toml"))
+        .map(|name| Path::new(dir).join(name))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The `# expect: LINE:COL KEYWORD` lines of a bad fixture.
+fn expectations(path: &Path) -> Vec<(String, String)> {
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).expect("readable");
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|l| l.strip_prefix("# expect: "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(pos, kw)| (pos.to_string(), kw.trim().to_string()))
+        .collect()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn every_bad_fixture_exits_2_and_points_at_each_problem() {
+    let files = tomls("tests/fixtures/bad");
+    assert!(files.len() >= 34, "only {} bad fixtures", files.len());
+    for path in files {
+        let expects = expectations(&path);
+        assert!(!expects.is_empty(), "{} has no `# expect:` line", path.display());
+        let output = runjobs().arg("validate").arg(&path).output().expect("runjobs runs");
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{}:\n{err}", path.display());
+        for (pos, keyword) in &expects {
+            let at = format!("{}:{pos}", path.display());
+            // Diagnostics are separated by blank lines; the keyword must be in the one at `pos`.
+            let hit = err.split("\n\n").any(|d| d.contains(&at) && d.contains(keyword.as_str()));
+            assert!(hit, "no diagnostic at {at} mentioning `{keyword}` in:\n{err}");
+        }
+        let last = format!("error: could not load `{}` due to ", path.display());
+        assert!(err.contains(&last), "{err}");
+    }
+}
+
+#[test]
+fn good_fixtures_and_shipped_jobs_validate() {
+    let mut files = tomls("tests/fixtures/good");
+    assert!(files.len() >= 3, "the good fixtures are missing");
+    files.extend(tomls("jobs"));
+    for path in files {
+        let output = runjobs().arg("validate").arg(&path).output().expect("runjobs runs");
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(0), "{}:\n{err}", path.display());
+        assert!(!err.contains("error"), "{}:\n{err}", path.display());
+    }
+}
+
+#[test]
+fn validate_reports_every_bad_file_given() {
+    let output = runjobs()
+        .args(["validate", "tests/fixtures/good/minimal.toml"])
+        .args(["tests/fixtures/bad/no_task.toml", "tests/fixtures/bad/workers_zero.toml"])
+        .output()
+        .expect("runjobs runs");
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("could not load `tests/fixtures/bad/no_task.toml`"), "{err}");
+    assert!(err.contains("could not load `tests/fixtures/bad/workers_zero.toml`"), "{err}");
+    assert!(!err.contains("could not load `tests/fixtures/good/minimal.toml`"), "{err}");
+}
+
+#[test]
+fn missing_job_file_exits_2_naming_it() {
+    let output = runjobs().args(["validate", "jobs/no-such-job.toml"]).output().expect("runs");
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("jobs/no-such-job.toml"), "{err}");
+}
+
+#[test]
+fn schema_prints_the_shipped_schema_byte_for_byte() {
+    let shipped = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/job.schema.json"))
+        .expect("schemas/job.schema.json is readable");
+    let output = runjobs().arg("schema").output().expect("runjobs runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(output.stdout == shipped, "`runjobs schema` differs from schemas/job.schema.json");
+}
