@@ -300,16 +300,16 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
                 match received.recv_timeout(Duration::from_secs(1)) {
                     Ok(Event::Finished { task: t, records }) => {
                         progress.finished(t, &records);
-                        for record in records {
+                        for record in &records {
                             task_summary.add(record.status);
                             if keep && let Some(output) = &record.output {
                                 let value =
                                     serde_json::from_str(output.get()).unwrap_or(Value::Null);
                                 outputs.push((record.index, value));
                             }
-                            collector.note(&task.name, &record);
-                            collector.write(|| sink.record(record));
+                            collector.note(&task.name, record);
                         }
+                        collector.write(|| sink.records(records));
                     }
                     Ok(Event::Log(line)) => progress.log(&line),
                     Err(RecvTimeoutError::Timeout) => progress.tick(),

@@ -2,7 +2,7 @@
 //! input order) has arrived, one per line, so memory holds only the out-of-order window.
 //! The run's status and summary come last, once known.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use super::{OutputFile, RunFooter, RunHeader, Sink, TaskHeader};
@@ -13,34 +13,66 @@ pub struct JsonSink {
     tasks_written: usize,
     next_index: u64,
     results_written: u64,
-    waiting: HashMap<u64, ItemRecord>,
+    /// Runs of consecutive results that arrived before an earlier one, by first index.
+    /// Whole runs wait, not single results: a worker's batch is usually one run, so moving
+    /// it costs nothing per result.
+    waiting: BTreeMap<u64, Vec<ItemRecord>>,
+    line: Vec<u8>,
+}
+
+/// `{"a":1}` → `{"a":1` so more members can follow.
+fn open_object(value: &impl serde::Serialize) -> io::Result<String> {
+    let mut text = serde_json::to_string(value).map_err(io::Error::other)?;
+    text.pop();
+    Ok(text)
 }
 
 impl JsonSink {
     pub fn new(mut file: OutputFile, header: RunHeader) -> io::Result<JsonSink> {
-        let head = serde_json::to_string(&header).map_err(io::Error::other)?;
-        // Reopen the header object to add "tasks" and, at the end, the footer.
-        let open = head
-            .strip_suffix('}')
-            .expect("a struct serializes to an object");
-        write!(file, "{open},\"tasks\":[")?;
+        write!(file, "{},\"tasks\":[", open_object(&header)?)?;
         Ok(JsonSink {
             file,
             tasks_written: 0,
             next_index: 0,
             results_written: 0,
-            waiting: HashMap::new(),
+            waiting: BTreeMap::new(),
+            line: Vec::with_capacity(256),
         })
     }
 
     fn write_record(&mut self, record: &ItemRecord) -> io::Result<()> {
-        self.file.write_all(if self.results_written == 0 {
+        self.line.clear();
+        self.line.extend_from_slice(if self.results_written == 0 {
             b"\n"
         } else {
             b",\n"
-        })?;
-        serde_json::to_writer(&mut self.file, record).map_err(io::Error::other)?;
+        });
+        record.write_json(&mut self.line, b"");
         self.results_written += 1;
+        self.file.write_all(&self.line)
+    }
+
+    fn write_run(&mut self, run: &[ItemRecord]) -> io::Result<()> {
+        for record in run {
+            self.write_record(record)?;
+        }
+        self.next_index += run.len() as u64;
+        Ok(())
+    }
+
+    /// Writes `run` if it is next, then every waiting run that follows; else parks it.
+    fn accept_run(&mut self, run: Vec<ItemRecord>) -> io::Result<()> {
+        let Some(first) = run.first().map(|r| r.index) else {
+            return Ok(());
+        };
+        if first != self.next_index {
+            self.waiting.insert(first, run);
+            return Ok(());
+        }
+        self.write_run(&run)?;
+        while let Some(next) = self.waiting.remove(&self.next_index) {
+            self.write_run(&next)?;
+        }
         Ok(())
     }
 }
@@ -50,27 +82,23 @@ impl Sink for JsonSink {
         if self.tasks_written > 0 {
             self.file.write_all(b",")?;
         }
-        let head = serde_json::to_string(header).map_err(io::Error::other)?;
-        let open = head
-            .strip_suffix('}')
-            .expect("a struct serializes to an object");
-        write!(self.file, "\n{open},\"results\":[")?;
+        write!(self.file, "\n{},\"results\":[", open_object(header)?)?;
         self.tasks_written += 1;
         self.next_index = 0;
         self.results_written = 0;
         Ok(())
     }
 
-    fn record(&mut self, record: ItemRecord) -> io::Result<()> {
-        if record.index != self.next_index {
-            self.waiting.insert(record.index, record);
-            return Ok(());
-        }
-        self.write_record(&record)?;
-        self.next_index += 1;
-        while let Some(next) = self.waiting.remove(&self.next_index) {
-            self.write_record(&next)?;
-            self.next_index += 1;
+    fn records(&mut self, mut records: Vec<ItemRecord>) -> io::Result<()> {
+        // Split the batch into runs of consecutive indices (usually it is one run).
+        while !records.is_empty() {
+            let run_len = records
+                .windows(2)
+                .position(|pair| pair[1].index != pair[0].index + 1)
+                .map_or(records.len(), |last| last + 1);
+            let rest = records.split_off(run_len);
+            self.accept_run(records)?;
+            records = rest;
         }
         Ok(())
     }
@@ -78,10 +106,8 @@ impl Sink for JsonSink {
     fn end_task(&mut self, summary: &Summary) -> io::Result<()> {
         // Every index arrives exactly once, so nothing should wait here; if something does,
         // it is still written (in order) rather than lost.
-        let mut rest: Vec<_> = self.waiting.drain().map(|(_, r)| r).collect();
-        rest.sort_by_key(|r| r.index);
-        for record in &rest {
-            self.write_record(record)?;
+        for run in std::mem::take(&mut self.waiting).into_values() {
+            self.write_run(&run)?;
         }
         let summary = serde_json::to_string(summary).map_err(io::Error::other)?;
         write!(self.file, "\n],\"summary\":{summary}}}")?;
@@ -90,10 +116,10 @@ impl Sink for JsonSink {
 
     fn finish(mut self: Box<Self>, footer: &RunFooter) -> io::Result<()> {
         let foot = serde_json::to_string(footer).map_err(io::Error::other)?;
-        let inner = foot
+        let members = foot
             .strip_prefix('{')
             .expect("a struct serializes to an object");
-        write!(self.file, "\n],{inner}\n")?;
+        write!(self.file, "\n],{members}\n")?;
         self.file.commit()
     }
 }

@@ -28,19 +28,19 @@ impl JsonlSink {
 
 impl Sink for JsonlSink {
     fn begin_task(&mut self, header: &TaskHeader) -> io::Result<()> {
-        self.task_prefix = b"{\"task\":".to_vec();
+        self.task_prefix = b"\"task\":".to_vec();
         serde_json::to_writer(&mut self.task_prefix, &header.name).map_err(io::Error::other)?;
         self.task_prefix.push(b',');
         Ok(())
     }
 
-    fn record(&mut self, record: ItemRecord) -> io::Result<()> {
+    fn records(&mut self, records: Vec<ItemRecord>) -> io::Result<()> {
         self.line.clear();
-        serde_json::to_writer(&mut self.line, &record).map_err(io::Error::other)?;
-        // `{"task":"name",` + the record without its opening brace.
-        self.file.write_all(&self.task_prefix)?;
-        self.file.write_all(&self.line[1..])?;
-        self.file.write_all(b"\n")
+        for record in &records {
+            record.write_json(&mut self.line, &self.task_prefix);
+            self.line.push(b'\n');
+        }
+        self.file.write_all(&self.line)
     }
 
     fn end_task(&mut self, _summary: &Summary) -> io::Result<()> {

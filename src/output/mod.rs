@@ -55,7 +55,8 @@ pub struct TaskHeader {
 /// Receives a run's results as they finish (in any order) and writes them out.
 pub trait Sink {
     fn begin_task(&mut self, header: &TaskHeader) -> io::Result<()>;
-    fn record(&mut self, record: ItemRecord) -> io::Result<()>;
+    /// Results in any order; a batch from one worker is usually a run of consecutive indices.
+    fn records(&mut self, records: Vec<ItemRecord>) -> io::Result<()>;
     fn end_task(&mut self, summary: &Summary) -> io::Result<()>;
     /// Writes the end of the file and moves it into place.
     fn finish(self: Box<Self>, footer: &RunFooter) -> io::Result<()>;

@@ -32,9 +32,9 @@ impl Sink for TomlSink {
         Ok(())
     }
 
-    fn record(&mut self, record: ItemRecord) -> io::Result<()> {
-        if let Some((_, records, _)) = self.tasks.last_mut() {
-            records.push(record);
+    fn records(&mut self, records: Vec<ItemRecord>) -> io::Result<()> {
+        if let Some((_, kept, _)) = self.tasks.last_mut() {
+            kept.extend(records);
         }
         Ok(())
     }

@@ -523,8 +523,7 @@ fn read_replies(stdout: ChildStdout, tx: mpsc::Sender<Chunk>) {
             Ok(_) => {
                 let text = line.trim_end();
                 if !text.is_empty() {
-                    replies
-                        .push(protocol::parse_reply(text).ok_or_else(|| text.to_owned()));
+                    replies.push(protocol::parse_reply(text).ok_or_else(|| text.to_owned()));
                 }
             }
         }
