@@ -185,8 +185,27 @@ impl OutputTarget {
             .replace("{job}", job)
             .replace("{date}", &date)
             .replace("{timestamp}", &compact);
-        Destination::File(PathBuf::from(path))
+        Destination::File(normalize(Path::new(&path)))
     }
+}
+
+/// Folds `.` and `..` out of a path without touching the file system, so messages show
+/// `/jobs/out/x.json` rather than `/jobs/sub/../out/x.json`.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn print_plan(job: &Job, target: &OutputTarget) {
@@ -343,7 +362,7 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
     let footer = RunFooter {
         status,
         finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        duration_s: run_start.elapsed().as_secs_f64(),
+        duration_s: (run_start.elapsed().as_secs_f64() * 1e6).round() / 1e6,
         summary: collector.summary,
     };
     collector.write(|| sink.finish(&footer));
