@@ -6,3 +6,4 @@ mod inputs;
 mod outputs;
 mod processes;
 mod run;
+mod validate;

@@ -50,15 +50,28 @@ fn every_bad_fixture_exits_2_and_points_at_each_problem() {
     assert!(files.len() >= 34, "only {} bad fixtures", files.len());
     for path in files {
         let expects = expectations(&path);
-        assert!(!expects.is_empty(), "{} has no `# expect:` line", path.display());
-        let output = runjobs().arg("validate").arg(&path).output().expect("runjobs runs");
+        assert!(
+            !expects.is_empty(),
+            "{} has no `# expect:` line",
+            path.display()
+        );
+        let output = runjobs()
+            .arg("validate")
+            .arg(&path)
+            .output()
+            .expect("runjobs runs");
         let err = stderr(&output);
         assert_eq!(output.status.code(), Some(2), "{}:\n{err}", path.display());
         for (pos, keyword) in &expects {
             let at = format!("{}:{pos}", path.display());
             // Diagnostics are separated by blank lines; the keyword must be in the one at `pos`.
-            let hit = err.split("\n\n").any(|d| d.contains(&at) && d.contains(keyword.as_str()));
-            assert!(hit, "no diagnostic at {at} mentioning `{keyword}` in:\n{err}");
+            let hit = err
+                .split("\n\n")
+                .any(|d| d.contains(&at) && d.contains(keyword.as_str()));
+            assert!(
+                hit,
+                "no diagnostic at {at} mentioning `{keyword}` in:\n{err}"
+            );
         }
         let last = format!("error: could not load `{}` due to ", path.display());
         assert!(err.contains(&last), "{err}");
@@ -71,7 +84,11 @@ fn good_fixtures_and_shipped_jobs_validate() {
     assert!(files.len() >= 3, "the good fixtures are missing");
     files.extend(tomls("jobs"));
     for path in files {
-        let output = runjobs().arg("validate").arg(&path).output().expect("runjobs runs");
+        let output = runjobs()
+            .arg("validate")
+            .arg(&path)
+            .output()
+            .expect("runjobs runs");
         let err = stderr(&output);
         assert_eq!(output.status.code(), Some(0), "{}:\n{err}", path.display());
         assert!(!err.contains("error"), "{}:\n{err}", path.display());
@@ -82,19 +99,34 @@ fn good_fixtures_and_shipped_jobs_validate() {
 fn validate_reports_every_bad_file_given() {
     let output = runjobs()
         .args(["validate", "tests/fixtures/good/minimal.toml"])
-        .args(["tests/fixtures/bad/no_task.toml", "tests/fixtures/bad/workers_zero.toml"])
+        .args([
+            "tests/fixtures/bad/no_task.toml",
+            "tests/fixtures/bad/workers_zero.toml",
+        ])
         .output()
         .expect("runjobs runs");
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{err}");
-    assert!(err.contains("could not load `tests/fixtures/bad/no_task.toml`"), "{err}");
-    assert!(err.contains("could not load `tests/fixtures/bad/workers_zero.toml`"), "{err}");
-    assert!(!err.contains("could not load `tests/fixtures/good/minimal.toml`"), "{err}");
+    assert!(
+        err.contains("could not load `tests/fixtures/bad/no_task.toml`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("could not load `tests/fixtures/bad/workers_zero.toml`"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("could not load `tests/fixtures/good/minimal.toml`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_job_file_exits_2_naming_it() {
-    let output = runjobs().args(["validate", "jobs/no-such-job.toml"]).output().expect("runs");
+    let output = runjobs()
+        .args(["validate", "jobs/no-such-job.toml"])
+        .output()
+        .expect("runs");
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("jobs/no-such-job.toml"), "{err}");
@@ -102,9 +134,13 @@ fn missing_job_file_exits_2_naming_it() {
 
 #[test]
 fn schema_prints_the_shipped_schema_byte_for_byte() {
-    let shipped = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/job.schema.json"))
-        .expect("schemas/job.schema.json is readable");
+    let shipped =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/job.schema.json"))
+            .expect("schemas/job.schema.json is readable");
     let output = runjobs().arg("schema").output().expect("runjobs runs");
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(output.stdout == shipped, "`runjobs schema` differs from schemas/job.schema.json");
+    assert!(
+        output.stdout == shipped,
+        "`runjobs schema` differs from schemas/job.schema.json"
+    );
 }

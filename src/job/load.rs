@@ -1,0 +1,407 @@
+//! Loading a job file: read → TOML parse with spans → schema check → deserialize → resolve.
+//!
+//! Each stage reports *every* problem it finds, with its position, and a later stage runs only
+//! when the earlier ones found nothing (a schema error would make the semantic checks guess).
+//! Nothing here runs anything or writes to the file system.
+
+use std::path::Path;
+
+use toml::de::DeTable;
+
+use super::diag::{Diagnostic, JobFileErrors};
+use super::model::JobFile;
+use super::resolve::resolve;
+use super::resolved::Job;
+use super::schema;
+use super::span::Source;
+
+/// Load, validate and resolve the job file at `path` (as the user named it).
+pub fn load(path: &Path) -> Result<Job, JobFileErrors> {
+    match std::fs::read(path) {
+        Ok(bytes) => load_bytes(path, &bytes),
+        Err(e) => Err(JobFileErrors::new(
+            path,
+            vec![Diagnostic::file(
+                path,
+                format!("cannot read job file `{}`: {e}", path.display()),
+            )],
+        )),
+    }
+}
+
+/// `load` for contents already read; `path` still anchors relative paths.
+pub(crate) fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Job, JobFileErrors> {
+    let fail = |diags: Vec<Diagnostic>| Err(JobFileErrors::new(path, diags));
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let valid = std::str::from_utf8(&bytes[..e.valid_up_to()])
+                .expect("the prefix before `valid_up_to` is UTF-8");
+            let src = Source {
+                path,
+                text: valid,
+                doc: toml::Spanned::new(0..0, DeTable::new()),
+            };
+            let d = src.at_span(valid.len()..valid.len(), "the job file is not UTF-8 text");
+            return fail(vec![
+                d.with_help("TOML files must be UTF-8; re-save it as UTF-8"),
+            ]);
+        }
+    };
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    let src = Source { path, text, doc };
+    if !syntax.is_empty() {
+        return fail(syntax.iter().map(|e| syntax_error(&src, e)).collect());
+    }
+    let table = match toml::from_str::<toml::Table>(text) {
+        Ok(table) => table,
+        Err(e) => return fail(vec![syntax_error(&src, &e)]),
+    };
+    let instance = toml_to_json(toml::Value::Table(table));
+    let diags = schema::check(&instance, &src);
+    if !diags.is_empty() {
+        return fail(diags);
+    }
+    let file = match serde_json::from_value::<JobFile>(instance) {
+        Ok(file) => file,
+        Err(e) => return fail(vec![serde_error(&src, &e)]),
+    };
+    resolve(file, &src).or_else(fail)
+}
+
+fn syntax_error(src: &Source<'_>, e: &toml::de::Error) -> Diagnostic {
+    let span = e.span().unwrap_or(0..0);
+    let mut message = e.message().trim().to_string();
+    if message == "duplicate key"
+        && let Some(key) = src.text.get(span.clone())
+    {
+        message = format!("duplicate key `{key}`");
+    }
+    src.at_span(span, format!("invalid TOML: {message}"))
+}
+
+/// The schema passed but serde did not: a case the schema cannot express, in practice `4.0`
+/// where an integer is wanted (JSON Schema counts 4.0 as an integer). serde_json's error has
+/// no position, so ask toml's deserializer, which has one, for the same error.
+fn serde_error(src: &Source<'_>, e: &serde_json::Error) -> Diagnostic {
+    let Err(te) = toml::from_str::<JobFile>(src.text) else {
+        return src.at_span(0..0, format!("cannot use this job file: {e}"));
+    };
+    let span = te.span().unwrap_or(0..0);
+    let written = src.text.get(span.clone()).unwrap_or("").trim();
+    if written.parse::<f64>().is_ok() && written.parse::<i64>().is_err() {
+        let msg = format!("expected a whole number, found the float `{written}`");
+        src.at_span(span, msg)
+            .with_help("write it without a decimal point or exponent")
+    } else {
+        src.at_span(
+            span,
+            format!("cannot use `{written}` here: {}", te.message().trim()),
+        )
+    }
+}
+
+/// toml::Value → serde_json::Value. Not `serde_json::to_value`: that turns a datetime into
+/// `{"$__toml_private_datetime": …}`; here a datetime becomes its text.
+pub(crate) fn toml_to_json(v: toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        toml::Value::String(s) => J::String(s),
+        toml::Value::Integer(i) => J::from(i),
+        // NaN and infinities have no JSON form.
+        toml::Value::Float(f) => serde_json::Number::from_f64(f).map_or(J::Null, J::Number),
+        toml::Value::Boolean(b) => J::Bool(b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => {
+            J::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn fixtures(kind: &str) -> Vec<PathBuf> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(kind);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+            .filter_map(|entry| Some(entry.ok()?.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// The `# expect: LINE:COL KEYWORD` lines of a bad fixture.
+    fn expectations(path: &Path) -> Vec<(String, String)> {
+        let bytes = std::fs::read(path).expect("fixture is readable");
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .filter_map(|l| l.split_once(' '))
+            .map(|(pos, kw)| (pos.to_string(), kw.trim().to_string()))
+            .collect()
+    }
+
+    /// Whether the rendered report has ` --> …:LINE:COL` lines (every positioned diagnostic).
+    fn has_line_col(rendered: &str) -> bool {
+        rendered
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("--> "))
+            .all(|loc| {
+                let mut parts = loc.rsplitn(3, ':');
+                let col = parts.next().and_then(|c| c.parse::<usize>().ok());
+                let line = parts.next().and_then(|l| l.parse::<usize>().ok());
+                col.is_some_and(|c| c > 0) && line.is_some_and(|l| l > 0)
+            })
+            && rendered.contains("--> ")
+    }
+
+    #[test]
+    fn bad_fixtures_report_every_expected_problem_in_place() {
+        let files = fixtures("bad");
+        assert!(files.len() >= 34, "only {} bad fixtures", files.len());
+        for path in files {
+            let name = path
+                .file_name()
+                .expect("a file")
+                .to_string_lossy()
+                .into_owned();
+            let bytes = std::fs::read(&path).expect("fixture is readable");
+            assert!(
+                bytes.starts_with(b"#:schema ../../../schemas/job.schema.json\n"),
+                "{name}"
+            );
+            let expects = expectations(&path);
+            assert!(!expects.is_empty(), "{name} has no `# expect:` line");
+            let err = match load(&path) {
+                Ok(_) => panic!("{name} loaded, but it is invalid"),
+                Err(err) => err,
+            };
+            let shown = err.to_string();
+            for (pos, keyword) in &expects {
+                let at = format!("bad/{name}:{pos}");
+                // The keyword must be in the same diagnostic as the position.
+                let hit = shown
+                    .split("\n\n")
+                    .any(|d| d.contains(&at) && d.contains(keyword.as_str()));
+                assert!(
+                    hit,
+                    "{name}: no diagnostic at {at} mentioning `{keyword}` in:\n{shown}"
+                );
+            }
+            assert!(
+                err.len() >= expects.len(),
+                "{name}: {} < {}",
+                err.len(),
+                expects.len()
+            );
+            assert!(shown.ends_with(&format!(
+                "due to {} previous error{}",
+                err.len(),
+                if err.len() == 1 { "" } else { "s" }
+            )));
+        }
+    }
+
+    #[test]
+    fn good_fixtures_and_shipped_jobs_load() {
+        let jobs = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
+        let mut files = fixtures("good");
+        assert!(files.len() >= 3);
+        if jobs.is_dir() {
+            let mut shipped: Vec<PathBuf> = std::fs::read_dir(&jobs)
+                .expect("jobs/ is listable")
+                .filter_map(|e| Some(e.ok()?.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            files.append(&mut shipped);
+        }
+        for path in files {
+            if let Err(e) = load(&path) {
+                panic!("{} should load:\n{e}", path.display());
+            }
+        }
+    }
+
+    #[test]
+    fn unreadable_file_names_its_path() {
+        let path = Path::new("no/such/dir/job.toml");
+        let err = load(path).expect_err("a missing file cannot load");
+        let shown = err.to_string();
+        assert_eq!(err.len(), 1);
+        assert!(
+            shown.contains("cannot read job file `no/such/dir/job.toml`"),
+            "{shown}"
+        );
+        assert!(shown.contains(" --> no/such/dir/job.toml\n"), "{shown}");
+    }
+
+    #[test]
+    fn syntax_errors_are_all_reported_with_positions() {
+        let text = "name = \"x\"\nworkers = \ntimeout = \"5s\n[output\n";
+        let err = load_bytes(Path::new("j.toml"), text.as_bytes()).expect_err("broken TOML");
+        let shown = err.to_string();
+        assert!(err.len() >= 2, "{shown}");
+        assert!(
+            shown.contains("j.toml:2:11") && shown.contains("invalid TOML"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn datetimes_become_strings() {
+        let v: toml::Value = toml::from_str("d = 1979-05-27T07:32:00Z").expect("valid TOML");
+        assert_eq!(
+            toml_to_json(v),
+            serde_json::json!({ "d": "1979-05-27T07:32:00Z" })
+        );
+    }
+
+    /// One random edit of a job file's bytes.
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Delete(prop::sample::Index, usize),
+        Insert(prop::sample::Index, Vec<u8>),
+        Replace(prop::sample::Index, u8),
+        SwapLines(prop::sample::Index, prop::sample::Index),
+        InsertLine(prop::sample::Index, String),
+        Truncate(prop::sample::Index),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        let keys = prop::sample::select(vec![
+            "name",
+            "workers",
+            "timeout",
+            "retries",
+            "kill_grace",
+            "schedule",
+            "function",
+            "inputs",
+            "range",
+            "path",
+            "format",
+            "builtin",
+            "template",
+            "from",
+            "task",
+            "output",
+            "timout",
+            "[output]",
+            "[[task]]",
+            "[functions.f]",
+            "inputs.range",
+            "\"a.b\"",
+            "é",
+        ]);
+        let values = prop::sample::select(vec![
+            "1",
+            "0",
+            "-1",
+            "4.0",
+            "1e400",
+            "nan",
+            "\"x\"",
+            "\"5s\"",
+            "\"num-cpus\"",
+            "[1, 2]",
+            "[]",
+            "{}",
+            "{ range = [1, 2, 0] }",
+            "{ from = \"square\" }",
+            "{ lines = \"x\" }",
+            "1979-05-27",
+            "\"{job}/{nope}\"",
+            "\"* * * * * *\"",
+            "true",
+            "\"[\"",
+            "",
+        ]);
+        prop_oneof![
+            (any::<prop::sample::Index>(), 1..8usize).prop_map(|(i, n)| Mutation::Delete(i, n)),
+            (
+                any::<prop::sample::Index>(),
+                prop::collection::vec(any::<u8>(), 1..6)
+            )
+                .prop_map(|(i, b)| Mutation::Insert(i, b)),
+            (
+                any::<prop::sample::Index>(),
+                prop::sample::select(b"\"'[]{}=.\n#\\x\xff".to_vec())
+            )
+                .prop_map(|(i, b)| Mutation::Replace(i, b)),
+            (any::<prop::sample::Index>(), any::<prop::sample::Index>())
+                .prop_map(|(a, b)| Mutation::SwapLines(a, b)),
+            (any::<prop::sample::Index>(), keys, values)
+                .prop_map(|(i, k, v)| Mutation::InsertLine(i, format!("{k} = {v}"))),
+            any::<prop::sample::Index>().prop_map(Mutation::Truncate),
+        ]
+    }
+
+    fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
+        let at = |i: &prop::sample::Index, len: usize| i.index(len + 1);
+        match m {
+            Mutation::Delete(i, n) => {
+                let start = at(i, bytes.len());
+                let end = (start + n).min(bytes.len());
+                bytes.drain(start..end);
+            }
+            Mutation::Insert(i, b) => {
+                let pos = at(i, bytes.len());
+                bytes.splice(pos..pos, b.iter().copied());
+            }
+            Mutation::Replace(i, b) => {
+                if !bytes.is_empty() {
+                    let pos = i.index(bytes.len());
+                    bytes[pos] = *b;
+                }
+            }
+            Mutation::SwapLines(a, b) => {
+                let mut lines: Vec<Vec<u8>> =
+                    bytes.split(|&c| c == b'\n').map(<[u8]>::to_vec).collect();
+                let (a, b) = (a.index(lines.len()), b.index(lines.len()));
+                lines.swap(a, b);
+                *bytes = lines.join(&b'\n');
+            }
+            Mutation::InsertLine(i, line) => {
+                let mut lines: Vec<Vec<u8>> =
+                    bytes.split(|&c| c == b'\n').map(<[u8]>::to_vec).collect();
+                let pos = at(i, lines.len());
+                lines.insert(pos, line.as_bytes().to_vec());
+                *bytes = lines.join(&b'\n');
+            }
+            Mutation::Truncate(i) => bytes.truncate(at(i, bytes.len())),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Whatever the edit, loading never panics, and a failure says where.
+        #[test]
+        fn mutated_job_files_never_panic_and_errors_have_positions(
+            seed in prop::sample::select(fixtures("good")),
+            mutations in prop::collection::vec(mutation(), 1..5),
+        ) {
+            let mut bytes = std::fs::read(&seed).expect("good fixture is readable");
+            for m in &mutations {
+                apply(&mut bytes, m);
+            }
+            // A name that does not exist, beside the seed so its data files resolve.
+            let path = seed.with_file_name("mutated.toml");
+            if let Err(err) = load_bytes(&path, &bytes) {
+                let shown = err.to_string();
+                prop_assert!(!err.is_empty() && !shown.is_empty());
+                prop_assert!(has_line_col(&shown), "no line:col in:\n{}", shown);
+            }
+        }
+    }
+}
