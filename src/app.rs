@@ -241,7 +241,7 @@ fn print_plan(job: &Job, target: &OutputTarget) {
             task.function.label,
             task.workers,
             plural(task.workers),
-            task.retries
+            task.retry.count
         );
     }
 }

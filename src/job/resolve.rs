@@ -14,7 +14,8 @@ use rustix::fs::{Access, access};
 use super::diag::{Diagnostic, closest, did_you_mean};
 use super::model::{FunctionDef, InputsDef, JobFile, TaskDef, Workers};
 use super::resolved::{
-    DEFAULT_KILL_GRACE, Format, FunctionKind, FunctionSpec, InputSpec, Job, OutputPlan, Task,
+    DEFAULT_KILL_GRACE, Format, FunctionKind, FunctionSpec, InputSpec, Job, Limits, OutputPlan,
+    RetryPolicy, Task,
     default_workers,
 };
 use super::span::{At, Source};
@@ -239,8 +240,12 @@ impl Resolver<'_> {
             inputs: inputs?,
             workers,
             timeout,
-            retries,
+            retry: RetryPolicy::count(retries),
             kill_grace: kill_grace.unwrap_or(DEFAULT_KILL_GRACE),
+            env: Default::default(),
+            cwd: self.dir.clone(),
+            limits: Limits::default(),
+            max_items_per_worker: None,
         })
     }
 
@@ -479,12 +484,12 @@ mod tests {
         let secs = |s: f64| Some(Duration::from_secs_f64(s));
         let evens = task(&job, "evens"); // task timeout, function kill_grace, job retries
         assert_eq!(
-            (evens.timeout, evens.kill_grace, evens.retries),
+            (evens.timeout, evens.kill_grace, evens.retry.count),
             (secs(2.0), Duration::from_millis(500), 1)
         );
         let greetings = task(&job, "greetings"); // function timeout and retries, job kill_grace
         assert_eq!(
-            (greetings.timeout, greetings.kill_grace, greetings.retries),
+            (greetings.timeout, greetings.kill_grace, greetings.retry.count),
             (secs(5.0), Duration::from_secs(1), 2)
         );
         assert_eq!(task(&job, "square").workers, 8);
@@ -492,7 +497,7 @@ mod tests {
         let minimal = good("minimal.toml");
         let t = &minimal.tasks[0];
         assert_eq!(
-            (t.timeout, t.kill_grace, t.retries, t.workers),
+            (t.timeout, t.kill_grace, t.retry.count, t.workers),
             (None, DEFAULT_KILL_GRACE, 0, default_workers())
         );
     }
@@ -552,7 +557,9 @@ mod tests {
         };
         let keys: Vec<&str> = axes.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["a", "b"]);
-        let FunctionKind::Builtin { name, options } = &task(&job, "greetings").function.kind;
+        let FunctionKind::Builtin { name, options } = &task(&job, "greetings").function.kind else {
+            panic!("greetings is a builtin");
+        };
         assert_eq!(
             (name.as_str(), options.template.as_deref()),
             ("format", Some("Hello, {input}!"))

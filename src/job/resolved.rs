@@ -3,6 +3,7 @@
 //! `resolve` builds these from a `JobFile`; everything after loading (expansion, the pool,
 //! the writers) reads only these types.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -79,8 +80,75 @@ pub struct Task {
     pub inputs: InputSpec,
     pub workers: usize,
     pub timeout: Option<Duration>,
-    pub retries: u32,
+    pub retry: RetryPolicy,
     pub kill_grace: Duration,
+    /// Extra environment for the function's processes (task over function over job).
+    pub env: BTreeMap<String, String>,
+    /// Where the function's processes run: `cwd` resolved against the job folder, else the
+    /// job folder.
+    pub cwd: PathBuf,
+    pub limits: Limits,
+    /// Recycle a long-lived worker after this many items (Pool's `maxtasksperchild`).
+    pub max_items_per_worker: Option<u64>,
+}
+
+/// When and how a failed item is tried again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Extra attempts after the first.
+    pub count: u32,
+    pub backoff: Backoff,
+    /// Wait before the first retry (then grown by `backoff`).
+    pub delay: Duration,
+    /// Upper bound of the wait between attempts.
+    pub max_delay: Duration,
+    /// Which failures are retried; empty means every kind.
+    pub on: Vec<RetryOn>,
+}
+
+impl RetryPolicy {
+    /// `retries = N` (or nothing): N immediate retries of any failure.
+    pub fn count(count: u32) -> RetryPolicy {
+        RetryPolicy {
+            count,
+            backoff: Backoff::Fixed,
+            delay: Duration::ZERO,
+            max_delay: Duration::from_secs(30),
+            on: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    /// The same `delay` before every retry.
+    Fixed,
+    /// `delay`, then twice that, four times…, capped at `max_delay`.
+    Exponential,
+}
+
+/// A kind of failure `retries.on` may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOn {
+    /// `"timeout"`: the item ran past its timeout.
+    Timeout,
+    /// `"crash"`: the process died by a signal, or a worker exited or broke the protocol.
+    Crash,
+    /// `"error"`: the function reported an error (a builtin's or worker's error, a Python
+    /// exception).
+    Error,
+    /// `"exit:N"`: a command exited with code N.
+    Exit(i32),
+}
+
+/// Resource limits applied with setrlimit in each of the function's processes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Address-space limit in bytes (`"512MiB"`).
+    pub memory: Option<u64>,
+    /// CPU time in whole seconds (`"60s"`); the kernel sends SIGXCPU, then SIGKILL.
+    pub cpu: Option<u64>,
+    pub open_files: Option<u64>,
 }
 
 /// What runs for each item.
@@ -91,7 +159,7 @@ pub struct FunctionSpec {
     pub kind: FunctionKind,
 }
 
-/// One variant per function kind; external kinds slot in here.
+/// One variant per function kind (SPEC §2 "Function kinds").
 #[derive(Debug, Clone)]
 pub enum FunctionKind {
     /// A builtin run by runjobs' own worker processes.
@@ -99,6 +167,58 @@ pub enum FunctionKind {
         name: String,
         options: builtins::Options,
     },
+    /// An external program, one process per item.
+    Command(CommandSpec),
+    /// A long-lived external worker speaking the JSON-lines protocol (SPEC §5).
+    Worker {
+        /// The program and its arguments (no templates).
+        argv: Vec<String>,
+    },
+    /// A plain Python function, run by long-lived Python workers that runjobs starts.
+    Python {
+        /// Absolute path of the `.py` file.
+        file: PathBuf,
+        function: String,
+        /// `python_exe`, default `python3`; a path is resolved against the job folder.
+        python_exe: String,
+    },
+}
+
+/// `command = [...]` and its options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandSpec {
+    /// Argument templates: `{input}`, `{input.KEY}`, `{index}`, `{input.stem}`,
+    /// `{input.name}`, `{input.dir}`, `{input.ext}`; `{{`/`}}` for literal braces. Checked at
+    /// load time.
+    pub argv: Vec<String>,
+    /// Run `argv[0]` as a `sh -c` script with the input as `$1` (rest of argv after it).
+    pub shell: bool,
+    pub stdin: StdinMode,
+    pub stdout: StdoutMode,
+}
+
+/// What a command gets on standard input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdinMode {
+    /// Nothing (`/dev/null`); the default.
+    Null,
+    /// The input as JSON.
+    Json,
+    /// The input as text (a string as-is, anything else as JSON).
+    Text,
+}
+
+/// How a command's standard output becomes the item's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdoutMode {
+    /// Trimmed text (the default).
+    Text,
+    /// Parsed as JSON.
+    Json,
+    /// An array of its lines.
+    Lines,
+    /// Discarded; the output is null.
+    Ignore,
 }
 
 /// Where a task's items come from. Paths are absolute.

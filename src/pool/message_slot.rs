@@ -401,7 +401,7 @@ impl<'a> MessageSlot<'a> {
         duration: f64,
         queue: &WorkQueue,
     ) {
-        let retry_left = item.attempts <= self.ctx.task.retries;
+        let retry_left = item.attempts <= self.ctx.task.retry.count;
         let (status, output, error) = match attempt {
             Attempt::Ok(output) => (Status::Ok, Some(output), None),
             Attempt::Failed(message) => (Status::Failed, None, Some(message)),
