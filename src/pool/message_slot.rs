@@ -506,6 +506,7 @@ fn worker_command(kind: &FunctionKind) -> Result<Command, String> {
             ]);
             Ok(cmd)
         }
+        other => Err(format!("not a message-worker function: {other:?}")),
     }
 }
 
