@@ -306,9 +306,9 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
         // in memory (a 10M-item run must stay small).
         let (events, received) = mpsc::sync_channel(EVENTS_IN_FLIGHT);
         let ctx = PoolContext {
+            job: &job.name,
             task_index: index,
             task,
-            dir: &job.dir,
             run_start,
             events,
             interrupt,

@@ -6,6 +6,7 @@ mod cli;
 mod event;
 mod exit_code;
 mod expand;
+mod function;
 mod interrupt;
 mod job;
 mod output;

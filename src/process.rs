@@ -6,24 +6,54 @@
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process_group};
+use rustix::process::{self, Pid, Signal, kill_process_group};
 use wait_timeout::ChildExt;
+
+use crate::job::Limits;
 
 /// How much of a child's stderr is kept for error messages.
 pub const STDERR_TAIL_BYTES: usize = 4096;
 
-/// Configures `cmd` to start in a new process group with piped stdio, and spawns it.
-pub fn spawn_in_group(cmd: &mut Command) -> io::Result<Child> {
+/// Spawns `cmd` (stdio already configured) in a new process group of its own, so a timeout
+/// or an interrupt can signal everything it starts, and arranges that it is killed if
+/// runjobs dies and that `limits` apply to it.
+pub fn spawn_in_group(cmd: &mut Command, limits: &Limits) -> io::Result<Child> {
     cmd.process_group(0)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .env("RUNJOBS_PARENT_PID", std::process::id().to_string());
+    let limits = *limits;
+    #[allow(
+        unsafe_code,
+        reason = "pre_exec is the only way to set rlimits in the child"
+    )]
+    // SAFETY: the closure runs between fork and exec, so it may only make async-signal-safe
+    // calls: rustix issues raw prctl/setrlimit syscalls, with no allocation or locking.
+    unsafe {
+        cmd.pre_exec(move || {
+            // The kernel kills the child when the thread that spawned it dies (runjobs
+            // killed with SIGKILL included): no orphans.
+            process::set_parent_process_death_signal(Some(Signal::KILL))?;
+            let set = |resource, value: Option<u64>, hard_extra: u64| match value {
+                Some(v) => process::setrlimit(
+                    resource,
+                    process::Rlimit {
+                        current: Some(v),
+                        maximum: Some(v.saturating_add(hard_extra)),
+                    },
+                ),
+                None => Ok(()),
+            };
+            set(process::Resource::As, limits.memory, 0)?;
+            // SIGXCPU at the soft limit, SIGKILL a second later at the hard one.
+            set(process::Resource::Cpu, limits.cpu, 1)?;
+            set(process::Resource::Nofile, limits.open_files, 0)?;
+            Ok(())
+        });
+    }
     cmd.spawn()
 }
 

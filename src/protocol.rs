@@ -1,4 +1,8 @@
-//! The line protocol between runjobs and its own builtin worker processes.
+//! The two line protocols runjobs speaks with long-lived workers.
+//!
+//! External and Python workers speak SPEC §5's JSON lines: `{"id": 7, "input": 3}` in,
+//! `{"id": 7, "output": 9}` or `{"id": 7, "error": "message"}` out (a worker may add
+//! `"duration_s"`, the time the call took).
 //!
 //! Builtin workers are runjobs itself, so they get a lean framing that costs a few bytes and
 //! no JSON envelope per item (a million tiny items spend most of their time here):
@@ -13,6 +17,7 @@
 
 use std::io::Write;
 
+use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -56,7 +61,8 @@ pub fn write_reply(
 pub struct Reply {
     pub id: u64,
     pub result: Result<Box<RawValue>, String>,
-    pub duration_s: f64,
+    /// The time the call took, when the worker says.
+    pub duration_s: Option<f64>,
 }
 
 /// Parses a reply line; `None` when the line is not one.
@@ -75,8 +81,50 @@ pub fn parse_reply(line: &str) -> Option<Reply> {
     Some(Reply {
         id,
         result,
-        duration_s: nanos as f64 / 1e9,
+        duration_s: Some(nanos as f64 / 1e9),
     })
+}
+
+/// Appends one SPEC §5 request line to `buf`.
+pub fn write_json_request(buf: &mut Vec<u8>, id: u64, input: &Value) {
+    buf.extend_from_slice(b"{\"id\":");
+    buf.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    buf.extend_from_slice(b",\"input\":");
+    serde_json::to_writer(&mut *buf, input).expect("a JSON value always serializes");
+    buf.extend_from_slice(b"}\n");
+}
+
+/// A SPEC §5 answer line.
+#[derive(Deserialize)]
+struct JsonReply {
+    id: u64,
+    #[serde(default)]
+    output: Option<Box<RawValue>>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default)]
+    duration_s: Option<f64>,
+}
+
+/// Parses a SPEC §5 answer; `None` when the line is not one. A missing `output` is null;
+/// an `error` that is not a string is shown as JSON.
+pub fn parse_json_reply(line: &str) -> Option<Reply> {
+    let reply: JsonReply = serde_json::from_str(line).ok()?;
+    let result = match reply.error {
+        Some(Value::String(message)) => Err(message),
+        Some(Value::Null) | None => Ok(reply.output.unwrap_or_else(null)),
+        Some(other) => Err(other.to_string()),
+    };
+    let duration_s = reply.duration_s.filter(|d| d.is_finite() && *d >= 0.0);
+    Some(Reply {
+        id: reply.id,
+        result,
+        duration_s,
+    })
+}
+
+fn null() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).expect("null is JSON")
 }
 
 /// Splits off the text before the first space. The words here are a few bytes long, so a
@@ -109,9 +157,29 @@ mod tests {
         let mut lines = text.lines();
         let ok = parse_reply(lines.next().unwrap()).unwrap();
         assert_eq!((ok.id, ok.result.unwrap().get()), (3, "\"a b\\nc\""));
-        assert!((ok.duration_s - 1.5e-6).abs() < 1e-12);
+        assert!((ok.duration_s.unwrap() - 1.5e-6).abs() < 1e-12);
         let err = parse_reply(lines.next().unwrap()).unwrap();
         assert_eq!(err.result.unwrap_err(), "bad \"x\"");
+    }
+
+    #[test]
+    fn json_lines_replies() {
+        let mut buf = Vec::new();
+        write_json_request(&mut buf, 9, &json!("a\nb"));
+        assert_eq!(buf, b"{\"id\":9,\"input\":\"a\\nb\"}\n");
+        let ok = parse_json_reply(r#"{"id":9,"output":{"x":[1]}}"#).unwrap();
+        assert_eq!(ok.result.unwrap().get(), r#"{"x":[1]}"#);
+        assert_eq!(ok.duration_s, None);
+        let none = parse_json_reply(r#"{"id":9,"output":null,"duration_s":0.5}"#).unwrap();
+        assert_eq!(none.result.unwrap().get(), "null");
+        assert_eq!(none.duration_s, Some(0.5));
+        let err = parse_json_reply(r#"{"id":9,"error":"boom"}"#).unwrap();
+        assert_eq!(err.result.unwrap_err(), "boom");
+        let odd = parse_json_reply(r#"{"id":9,"error":{"code":3}}"#).unwrap();
+        assert_eq!(odd.result.unwrap_err(), r#"{"code":3}"#);
+        for bad in ["", "9", "{}", r#"{"id":"x"}"#, "print me", r#"{"id":-1}"#] {
+            assert!(parse_json_reply(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -15,8 +15,7 @@ use super::diag::{Diagnostic, closest, did_you_mean};
 use super::model::{FunctionDef, InputsDef, JobFile, TaskDef, Workers};
 use super::resolved::{
     DEFAULT_KILL_GRACE, Format, FunctionKind, FunctionSpec, InputSpec, Job, Limits, OutputPlan,
-    RetryPolicy, Task,
-    default_workers,
+    RetryPolicy, Task, default_workers,
 };
 use super::span::{At, Source};
 use crate::builtins;
@@ -489,7 +488,11 @@ mod tests {
         );
         let greetings = task(&job, "greetings"); // function timeout and retries, job kill_grace
         assert_eq!(
-            (greetings.timeout, greetings.kill_grace, greetings.retry.count),
+            (
+                greetings.timeout,
+                greetings.kill_grace,
+                greetings.retry.count
+            ),
             (secs(5.0), Duration::from_secs(1), 2)
         );
         assert_eq!(task(&job, "square").workers, 8);

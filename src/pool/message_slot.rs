@@ -1,4 +1,5 @@
-//! One pool slot driving one long-lived worker process over the JSON-lines protocol.
+//! One pool slot driving one long-lived worker process (a builtin, external or Python
+//! worker) that answers a request line with a reply line.
 //!
 //! Items are pipelined: up to `limit` requests are in flight, so fast items cost one pipe
 //! write per batch, not per item. The limit adapts to item durations, so slow items are
@@ -8,19 +9,19 @@
 //! and replaced; only the item it was running is charged with the failure.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use serde_json::value::RawValue;
+use rustix::process::{Pid, Signal, kill_process_group};
 
-use super::queue::{WorkItem, WorkQueue};
+use super::attempt::{self, Attempt, AttemptInfo, Failure};
+use super::queue::{Taken, WorkItem, WorkQueue};
 use super::run::PoolContext;
-use crate::event::{Event, ItemRecord, Status};
-use crate::job::FunctionKind;
+use crate::event::{Event, ItemRecord};
+use crate::function::{self, Protocol};
 use crate::process::{self, StderrTail};
 use crate::protocol::{self, Reply};
 
@@ -38,6 +39,7 @@ struct InFlight {
 }
 
 /// What the stdout reader thread passes on: a chunk of answers read together, and when.
+/// A line that is not a reply is passed on as text.
 struct Chunk {
     replies: Vec<Result<Reply, String>>,
     at: Instant,
@@ -54,22 +56,8 @@ struct LiveWorker {
     /// When we last heard from the worker: the item at the head of the queue started no
     /// earlier than this, which is what its timeout counts from.
     last_heard: Instant,
-}
-
-/// How an attempt ended.
-enum Attempt {
-    Ok(Box<RawValue>),
-    Failed(String),
-    TimedOut(String),
-}
-
-impl From<Result<Box<RawValue>, String>> for Attempt {
-    fn from(result: Result<Box<RawValue>, String>) -> Attempt {
-        match result {
-            Ok(output) => Attempt::Ok(output),
-            Err(message) => Attempt::Failed(message),
-        }
-    }
+    /// Items sent to this worker so far (for `max_items_per_worker`).
+    items_sent: u64,
 }
 
 pub struct MessageSlot<'a> {
@@ -105,10 +93,17 @@ impl<'a> MessageSlot<'a> {
                 self.stop_for_interrupt(queue);
                 break;
             }
-            self.dispatch(queue);
+            let waiting_for = self.dispatch(queue);
             self.flush_records();
             if self.in_flight.is_empty() {
-                break;
+                match waiting_for {
+                    // A retry is waiting for its backoff delay.
+                    Some(at) => {
+                        thread::sleep(at.saturating_duration_since(Instant::now()).min(POLL))
+                    }
+                    None => break,
+                }
+                continue;
             }
             self.wait_for_replies(queue);
             self.flush_records();
@@ -118,77 +113,102 @@ impl<'a> MessageSlot<'a> {
     }
 
     /// Tops up the worker's in-flight requests from the queue, starting a worker if needed.
-    fn dispatch(&mut self, queue: &WorkQueue) {
-        let room = self
-            .limit
-            .saturating_sub(self.in_flight.len() + self.to_send.len());
-        if room > 0 && self.in_flight.len() <= self.limit / 2 {
-            queue.take(room, &mut self.to_send);
-        }
-        // Items whose input could not even be read fail without running.
-        let mut i = 0;
-        while i < self.to_send.len() {
-            if self.to_send[i].input.is_err() {
-                let mut item = self.to_send.remove(i).expect("index is in bounds");
-                item.attempts += 1;
-                let message = item.input.as_ref().err().cloned().unwrap_or_default();
-                self.record(
-                    item,
-                    Attempt::Failed(message),
-                    None,
-                    Instant::now(),
-                    0.0,
-                    queue,
-                );
+    /// Returns when a delayed retry will be ready, if nothing could be taken because of it.
+    fn dispatch(&mut self, queue: &WorkQueue) -> Option<Instant> {
+        let max_items = self.ctx.task.max_items_per_worker.unwrap_or(u64::MAX);
+        if let Some(worker) = &self.worker
+            && worker.items_sent >= max_items
+        {
+            // Recycle: let the worker finish what it has, then replace it.
+            if self.in_flight.is_empty() {
+                self.retire_worker();
             } else {
-                i += 1;
+                return None;
             }
         }
+        let sent = self.worker.as_ref().map_or(0, |w| w.items_sent);
+        let budget = usize::try_from(max_items.saturating_sub(sent)).unwrap_or(usize::MAX);
+        let room = self.limit.saturating_sub(self.in_flight.len()).min(budget);
+        let mut waiting_for = None;
+        if room > 0 && self.in_flight.len() <= self.limit / 2 {
+            if let Taken::WaitUntil(at) = queue.take(room, &mut self.to_send) {
+                waiting_for = Some(at);
+            }
+        }
+        self.fail_unreadable_inputs(queue);
         if self.to_send.is_empty() {
-            return;
+            return waiting_for;
         }
         if self.worker.is_none() {
             match self.spawn_worker() {
                 Ok(worker) => self.worker = Some(worker),
                 Err(message) => {
                     // The worker cannot start at all: every item we hold fails with why.
-                    let now = Instant::now();
                     while let Some(mut item) = self.to_send.pop_front() {
                         item.attempts += 1;
-                        self.record(
-                            item,
-                            Attempt::Failed(message.clone()),
-                            None,
-                            now,
-                            0.0,
+                        let failure = Failure::Crashed(message.clone());
+                        self.conclude(
                             queue,
+                            item,
+                            Attempt::Failed(failure),
+                            None,
+                            Instant::now(),
+                            0.0,
                         );
                     }
-                    return;
+                    return None;
                 }
             }
         }
+        let worker = self.worker.as_mut().expect("a worker was started above");
+        let protocol = protocol_of(self.ctx);
         self.request_buf.clear();
         let now = Instant::now();
-        let mut sent = Vec::with_capacity(self.to_send.len());
+        if self.in_flight.is_empty() {
+            worker.last_heard = now;
+        }
         while let Some(mut item) = self.to_send.pop_front() {
             let input = item
                 .input
                 .as_ref()
                 .expect("unreadable inputs were failed above");
-            protocol::write_request(&mut self.request_buf, item.index, input);
+            match protocol {
+                Protocol::Lean => protocol::write_request(&mut self.request_buf, item.index, input),
+                Protocol::JsonLines => {
+                    protocol::write_json_request(&mut self.request_buf, item.index, input);
+                }
+            }
             item.attempts += 1;
-            sent.push(item);
+            worker.items_sent += 1;
+            self.in_flight.push_back(InFlight { item, sent_at: now });
         }
-        let worker = self.worker.as_mut().expect("a worker was started above");
-        if self.in_flight.is_empty() {
-            worker.last_heard = now;
-        }
-        self.in_flight
-            .extend(sent.into_iter().map(|item| InFlight { item, sent_at: now }));
         // A failed write means the worker died; its reader reports that as end of stream,
         // which fails the head item and hands the rest back.
         let _ = worker.stdin.write_all(&self.request_buf);
+        None
+    }
+
+    /// Items whose input could not even be read fail without running.
+    fn fail_unreadable_inputs(&mut self, queue: &WorkQueue) {
+        if self.to_send.iter().all(|item| item.input.is_ok()) {
+            return;
+        }
+        let (bad, good): (Vec<_>, Vec<_>) =
+            self.to_send.drain(..).partition(|item| item.input.is_err());
+        self.to_send.extend(good);
+        for mut item in bad {
+            item.attempts += 1;
+            let message = item.input.as_ref().err().cloned().unwrap_or_default();
+            let failure = Failure::BadInput(message);
+            self.conclude(
+                queue,
+                item,
+                Attempt::Failed(failure),
+                None,
+                Instant::now(),
+                0.0,
+            );
+        }
     }
 
     fn wait_for_replies(&mut self, queue: &WorkQueue) {
@@ -214,42 +234,49 @@ impl<'a> MessageSlot<'a> {
     fn on_chunk(&mut self, chunk: Chunk, queue: &WorkQueue) {
         let pid = self.worker.as_ref().map(|w| w.pid);
         for reply in chunk.replies {
-            let response = match reply {
-                Ok(response) => response,
+            let reply = match reply {
+                Ok(reply) => reply,
                 Err(line) => {
                     let shown = truncate(&line, 200);
-                    self.replace_worker(
-                        queue,
-                        Attempt::Failed(format!(
-                            "the worker broke the protocol: it printed `{shown}`; it was replaced"
-                        )),
+                    let hint = match protocol_of(self.ctx) {
+                        Protocol::JsonLines => {
+                            " (expected a line like {\"id\": N, \"output\": ...}; print logs to stderr)"
+                        }
+                        Protocol::Lean => "",
+                    };
+                    let message = format!(
+                        "the worker broke the protocol: it printed `{shown}`{hint}; it was replaced"
                     );
+                    self.replace_worker(queue, Failure::Crashed(message));
                     return;
                 }
             };
-            let Some(position) = self
-                .in_flight
-                .iter()
-                .position(|f| f.item.index == response.id)
+            let Some(position) = self.in_flight.iter().position(|f| f.item.index == reply.id)
             else {
-                self.replace_worker(
-                    queue,
-                    Attempt::Failed(format!(
-                        "the worker answered id {} which was not asked; it was replaced",
-                        response.id
-                    )),
+                let message = format!(
+                    "the worker answered id {} which was not asked; it was replaced",
+                    reply.id
                 );
+                self.replace_worker(queue, Failure::Crashed(message));
                 return;
             };
             let InFlight { item, sent_at } = self
                 .in_flight
                 .remove(position)
                 .expect("position is in bounds");
-            let measured = chunk.at.saturating_duration_since(sent_at).as_secs_f64();
-            let duration = response.duration_s.clamp(0.0, measured);
-            let attempt = Attempt::from(response.result);
+            // Without the worker's own timing, the item ran from when the worker was last
+            // heard from (or it was sent) until now.
+            let since = sent_at.max(self.worker.as_ref().map_or(sent_at, |w| w.last_heard));
+            let measured = chunk.at.saturating_duration_since(since).as_secs_f64();
+            let duration = reply.duration_s.map_or(measured, |d| {
+                d.min(chunk.at.saturating_duration_since(sent_at).as_secs_f64())
+            });
             self.learn_duration(duration);
-            self.record(item, attempt, pid, chunk.at, duration, queue);
+            let attempt = match reply.result {
+                Ok(output) => Attempt::Ok(output),
+                Err(message) => Attempt::Failed(Failure::Error(message)),
+            };
+            self.conclude(queue, item, attempt, pid, chunk.at, duration);
         }
         if let Some(worker) = self.worker.as_mut() {
             worker.last_heard = chunk.at;
@@ -274,13 +301,11 @@ impl<'a> MessageSlot<'a> {
             return;
         }
         let timeout = self.ctx.task.timeout.unwrap_or_default();
-        self.replace_worker(
-            queue,
-            Attempt::TimedOut(format!(
-                "timed out after {}; its process group was killed",
-                humantime::format_duration(timeout)
-            )),
+        let message = format!(
+            "timed out after {}; its process group was killed",
+            humantime::format_duration(timeout)
         );
+        self.replace_worker(queue, Failure::TimedOut(message));
     }
 
     /// Processes answers already waiting; true when any arrived.
@@ -298,10 +323,7 @@ impl<'a> MessageSlot<'a> {
             return;
         };
         // Its group may still hold grandchildren; kill them before reaping the leader.
-        let _ = rustix::process::kill_process_group(
-            rustix::process::Pid::from_child(&worker.child),
-            rustix::process::Signal::KILL,
-        );
+        let _ = kill_process_group(Pid::from_child(&worker.child), Signal::KILL);
         let status = worker.child.wait().map(process::describe_status);
         let _ = worker.reader.join();
         let _ = worker.stderr.join();
@@ -310,68 +332,90 @@ impl<'a> MessageSlot<'a> {
             worker.pid,
             status.unwrap_or_else(|e| e.to_string())
         );
-        append_stderr(&mut message, &worker.stderr_tail);
-        self.charge_head(queue, Attempt::Failed(message), Some(worker.pid));
+        self.explain(&mut message, &worker.stderr_tail);
+        self.charge_head(queue, Failure::Crashed(message), Some(worker.pid));
     }
 
-    /// Kills the worker (whole group), charges the head item with `attempt`, and hands the
+    /// Kills the worker (whole group), charges the head item with `failure`, and hands the
     /// other in-flight items back; a new worker starts on the next dispatch.
-    fn replace_worker(&mut self, queue: &WorkQueue, attempt: Attempt) {
+    fn replace_worker(&mut self, queue: &WorkQueue, failure: Failure) {
         let Some(mut worker) = self.worker.take() else {
             return;
         };
-        let grace = self.ctx.task.kill_grace;
         let interrupt = self.ctx.interrupt;
-        process::stop_group(&mut worker.child, grace, &|| interrupt.forced());
+        process::stop_group(&mut worker.child, self.ctx.task.kill_grace, &|| {
+            interrupt.forced()
+        });
         let _ = worker.reader.join();
         let _ = worker.stderr.join();
         // Answers that were already on their way still count.
         while let Ok(chunk) = worker.replies.try_recv() {
-            self.worker_answers_after_death(chunk, worker.pid, queue);
+            self.answers_after_death(chunk, worker.pid, queue);
         }
-        let attempt = match attempt {
-            Attempt::Failed(mut message) => {
-                append_stderr(&mut message, &worker.stderr_tail);
-                Attempt::Failed(message)
+        let failure = match failure {
+            Failure::Crashed(mut message) => {
+                self.explain(&mut message, &worker.stderr_tail);
+                Failure::Crashed(message)
             }
             other => other,
         };
-        self.charge_head(queue, attempt, Some(worker.pid));
+        self.charge_head(queue, failure, Some(worker.pid));
+    }
+
+    /// Adds the worker's last stderr and, when a memory limit is set, a word about it.
+    fn explain(&self, message: &mut String, tail: &StderrTail) {
+        append_stderr(message, tail);
+        if let Some(bytes) = self.ctx.task.limits.memory {
+            message.push_str(&format!(
+                " (the worker runs under limits.memory = {} MiB)",
+                bytes / (1024 * 1024)
+            ));
+        }
     }
 
     /// Like `on_chunk` for a worker that is already gone (no protocol checks: only real
     /// answers to in-flight items are kept).
-    fn worker_answers_after_death(&mut self, chunk: Chunk, pid: u32, queue: &WorkQueue) {
-        for response in chunk.replies.into_iter().flatten() {
-            if let Some(position) = self
-                .in_flight
-                .iter()
-                .position(|f| f.item.index == response.id)
-            {
-                let InFlight { item, .. } = self
+    fn answers_after_death(&mut self, chunk: Chunk, pid: u32, queue: &WorkQueue) {
+        for reply in chunk.replies.into_iter().flatten() {
+            if let Some(position) = self.in_flight.iter().position(|f| f.item.index == reply.id) {
+                let InFlight { item, sent_at } = self
                     .in_flight
                     .remove(position)
                     .expect("position is in bounds");
-                let duration = response.duration_s;
-                let attempt = Attempt::from(response.result);
-                self.record(item, attempt, Some(pid), chunk.at, duration, queue);
+                let measured = chunk.at.saturating_duration_since(sent_at).as_secs_f64();
+                let attempt = match reply.result {
+                    Ok(output) => Attempt::Ok(output),
+                    Err(message) => Attempt::Failed(Failure::Error(message)),
+                };
+                self.conclude(
+                    queue,
+                    item,
+                    attempt,
+                    Some(pid),
+                    chunk.at,
+                    reply.duration_s.unwrap_or(measured),
+                );
             }
         }
     }
 
     /// The oldest in-flight item was running when the worker failed: it takes the blame.
     /// The others never started; they go back to the queue uncharged.
-    fn charge_head(&mut self, queue: &WorkQueue, attempt: Attempt, pid: Option<u32>) {
+    fn charge_head(&mut self, queue: &WorkQueue, failure: Failure, pid: Option<u32>) {
         let now = Instant::now();
         if let Some(InFlight { item, sent_at }) = self.in_flight.pop_front() {
             let duration = now.saturating_duration_since(sent_at).as_secs_f64();
-            self.record(item, attempt, pid, now, duration, queue);
+            self.conclude(queue, item, Attempt::Failed(failure), pid, now, duration);
         }
-        let rest = self.in_flight.drain(..).map(|mut f| {
-            f.item.attempts -= 1;
-            f.item
-        });
-        queue.put_back(rest.collect::<Vec<_>>().into_iter());
+        let rest: Vec<WorkItem> = self
+            .in_flight
+            .drain(..)
+            .map(|mut f| {
+                f.item.attempts -= 1;
+                f.item
+            })
+            .collect();
+        queue.put_back(rest.into_iter());
         self.limit = 1;
     }
 
@@ -380,53 +424,28 @@ impl<'a> MessageSlot<'a> {
     fn stop_for_interrupt(&mut self, queue: &WorkQueue) {
         self.drain_ready(queue);
         if self.worker.is_some() && !self.in_flight.is_empty() {
-            self.replace_worker(
-                queue,
-                Attempt::Failed("interrupted: the run was stopped while this item ran".to_owned()),
-            );
+            let message = "interrupted: the run was stopped while this item ran".to_owned();
+            self.replace_worker(queue, Failure::Interrupted(message));
         }
         queue.put_back(std::mem::take(&mut self.to_send).into_iter());
-        // A failed item may have been handed back for a retry: it is skipped now.
         self.flush_records();
     }
 
-    /// Final bookkeeping for one attempt: a failure with attempts left goes back to the
-    /// queue; anything else becomes a record.
-    fn record(
+    fn conclude(
         &mut self,
+        queue: &WorkQueue,
         item: WorkItem,
         attempt: Attempt,
         pid: Option<u32>,
         ended: Instant,
         duration: f64,
-        queue: &WorkQueue,
     ) {
-        let retry_left = item.attempts <= self.ctx.task.retry.count;
-        let (status, output, error) = match attempt {
-            Attempt::Ok(output) => (Status::Ok, Some(output), None),
-            Attempt::Failed(message) => (Status::Failed, None, Some(message)),
-            Attempt::TimedOut(message) => (Status::TimedOut, None, Some(message)),
+        let info = AttemptInfo {
+            pid,
+            ended,
+            duration,
         };
-        if status != Status::Ok && retry_left && !self.ctx.interrupt.requested() {
-            queue.put_back(std::iter::once(item));
-            return;
-        }
-        let started = ended
-            .checked_sub(Duration::from_secs_f64(duration.max(0.0)))
-            .unwrap_or(ended)
-            .saturating_duration_since(self.ctx.run_start)
-            .as_secs_f64();
-        self.finished.push(ItemRecord {
-            index: item.index,
-            input: item.input.unwrap_or(Value::Null),
-            status,
-            output,
-            error,
-            attempts: item.attempts,
-            started_s: started,
-            duration_s: duration,
-            worker: pid,
-        });
+        attempt::conclude(self.ctx, queue, item, attempt, info, &mut self.finished);
     }
 
     fn flush_records(&mut self) {
@@ -444,24 +463,25 @@ impl<'a> MessageSlot<'a> {
             wait_timeout::ChildExt::wait_timeout(&mut worker.child, grace),
             Ok(Some(_))
         );
-        if !exited {
-            process::stop_group(&mut worker.child, Duration::ZERO, &|| true);
-        } else {
+        if exited {
             // The leader is gone; anything it left in its group goes too.
-            let _ = rustix::process::kill_process_group(
-                rustix::process::Pid::from_child(&worker.child),
-                rustix::process::Signal::KILL,
-            );
+            let _ = kill_process_group(Pid::from_child(&worker.child), Signal::KILL);
+        } else {
+            process::stop_group(&mut worker.child, Duration::ZERO, &|| true);
         }
         let _ = worker.reader.join();
         let _ = worker.stderr.join();
     }
 
     fn spawn_worker(&self) -> Result<LiveWorker, String> {
-        let mut cmd = worker_command(&self.ctx.task.function.kind)?;
-        cmd.current_dir(self.ctx.dir);
-        let mut child = process::spawn_in_group(&mut cmd)
-            .map_err(|e| format!("cannot start the worker process: {e}"))?;
+        let (mut cmd, protocol) = function::worker_command(self.ctx.task, self.ctx.job)
+            .expect("message slots only run long-lived worker kinds")?;
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        let mut child = process::spawn_in_group(&mut cmd, &self.ctx.task.limits)
+            .map_err(|e| format!("cannot start the worker `{program}`: {e}"))?;
         let pid = child.id();
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -469,7 +489,7 @@ impl<'a> MessageSlot<'a> {
         let (tx, replies) = mpsc::channel();
         let reader = thread::Builder::new()
             .name(format!("worker-{pid}-stdout"))
-            .spawn(move || read_replies(stdout, tx))
+            .spawn(move || read_replies(stdout, protocol, tx))
             .map_err(|e| format!("cannot start a reader thread: {e}"))?;
         let stderr_tail = StderrTail::default();
         let events = self.ctx.events.clone();
@@ -485,46 +505,39 @@ impl<'a> MessageSlot<'a> {
             stderr,
             stderr_tail,
             last_heard: Instant::now(),
+            items_sent: 0,
         })
     }
 }
 
-/// The command that starts a worker for this function kind.
-fn worker_command(kind: &FunctionKind) -> Result<Command, String> {
-    match kind {
-        FunctionKind::Builtin { name, options } => {
-            let exe = std::env::current_exe()
-                .map_err(|e| format!("cannot find the runjobs executable: {e}"))?;
-            let mut cmd = Command::new(exe);
-            let options = serde_json::json!({ "template": options.template });
-            cmd.args([
-                "__worker",
-                "--builtin",
-                name,
-                "--options",
-                &options.to_string(),
-            ]);
-            Ok(cmd)
-        }
-        other => Err(format!("not a message-worker function: {other:?}")),
+fn protocol_of(ctx: &PoolContext<'_>) -> Protocol {
+    match ctx.task.function.kind {
+        crate::job::FunctionKind::Builtin { .. } => Protocol::Lean,
+        _ => Protocol::JsonLines,
     }
 }
 
 /// Reads answer lines and passes them on in chunks (all lines already buffered go together),
 /// parsing here so the slot thread only does bookkeeping. Ends at end of stream, which drops
 /// the sender: the slot sees that as the worker going away.
-fn read_replies(stdout: ChildStdout, tx: mpsc::Sender<Chunk>) {
+fn read_replies(stdout: ChildStdout, protocol: Protocol, tx: mpsc::Sender<Chunk>) {
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut line = String::new();
     let mut replies = Vec::new();
     loop {
         line.clear();
-        match reader.read_line(&mut line) {
+        // Cap a line at 64 MiB: a worker printing endless text without a newline must not
+        // take our memory with it (the line is then garbage and the worker is replaced).
+        match (&mut reader).take(64 * 1024 * 1024).read_line(&mut line) {
             Ok(0) | Err(_) => break,
             Ok(_) => {
                 let text = line.trim_end();
                 if !text.is_empty() {
-                    replies.push(protocol::parse_reply(text).ok_or_else(|| text.to_owned()));
+                    let parsed = match protocol {
+                        Protocol::Lean => protocol::parse_reply(text),
+                        Protocol::JsonLines => protocol::parse_json_reply(text),
+                    };
+                    replies.push(parsed.ok_or_else(|| truncate(text, 200)));
                 }
             }
         }

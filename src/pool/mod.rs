@@ -1,6 +1,8 @@
 //! The worker pool: N slots over one work queue, each driving a worker process; reports
 //! results as `Event`s and never prints.
 
+mod attempt;
+mod command_slot;
 mod message_slot;
 mod queue;
 mod run;

@@ -1,24 +1,24 @@
 //! Runs one task: spreads its items over `workers` slots on scoped threads, then reports
 //! the items a stopped run never started as skipped.
 
-use std::path::Path;
 use std::sync::mpsc::SyncSender;
 use std::thread;
 use std::time::Instant;
 
+use super::command_slot::CommandSlot;
 use super::message_slot::MessageSlot;
 use super::queue::WorkQueue;
 use crate::event::{Event, ItemRecord, Status};
 use crate::expand::Items;
 use crate::interrupt::Interrupt;
-use crate::job::Task;
+use crate::job::{FunctionKind, Task};
 
 /// Everything a slot needs to know about the run it belongs to.
 pub struct PoolContext<'a> {
+    /// The job's name (`RUNJOBS_JOB` for the function's processes).
+    pub job: &'a str,
     pub task_index: usize,
     pub task: &'a Task,
-    /// Where functions run (the job file's folder).
-    pub dir: &'a Path,
     /// `started_s` of every result counts from here.
     pub run_start: Instant,
     pub events: SyncSender<Event>,
@@ -51,7 +51,12 @@ pub fn run_task(ctx: &PoolContext<'_>, items: Items) {
     let queue = WorkQueue::new(items.iter);
     thread::scope(|scope| {
         for _ in 0..slots {
-            scope.spawn(|| MessageSlot::new(ctx).run(&queue));
+            match &ctx.task.function.kind {
+                FunctionKind::Command(spec) => {
+                    scope.spawn(|| CommandSlot::new(ctx, spec).run(&queue))
+                }
+                _ => scope.spawn(|| MessageSlot::new(ctx).run(&queue)),
+            };
         }
     });
     report_skipped(ctx, &queue);
