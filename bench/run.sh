@@ -24,7 +24,7 @@ RUNS=${BENCH_RUNS:-5}
 TIME_BIN=/usr/bin/time
 CHECK=("$PYTHON" "$BENCH_DIR/py/check.py")
 
-CASES=(square_1m square_spec rss_10m_jsonl)
+CASES=(square_1m square_spec rss_10m_jsonl true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m)
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -175,6 +175,52 @@ case_rss_10m_jsonl() {
 }
 
 # ---------------------------------------------------------------------------- main
+
+# 4. 2000 processes of `true ITEM`, 2 at a time, vs xargs -P2 (goal: at most 1.1x xargs'
+#    wall time, i.e. peer/runjobs >= 0.91) and GNU parallel -j2 (goal: >= 5x faster).
+case_true_2000_xargs() {
+    local rj=("$BIN" "$BENCH_DIR/jobs/true_2000.toml" -o "$TMP/true.jsonl")
+    local peer=(sh -c 'seq 2000 | xargs -P2 -n1 true')
+    run_checked "true_2000 runjobs (check)" "${rj[@]}"
+    [[ $(wc -l <"$TMP/true.jsonl") == 2001 ]] || die "true_2000: want 2001 lines in $TMP/true.jsonl"
+    run_checked "true_2000 xargs (check)" "${peer[@]}"
+    compare true_2000_xargs 0.91 rj peer
+}
+
+case_true_2000_parallel() {
+    if ! command -v parallel >/dev/null; then
+        skip_case true_2000_parallel "GNU parallel not installed (Debian package 'parallel')"
+        return
+    fi
+    local rj=("$BIN" "$BENCH_DIR/jobs/true_2000.toml" -o "$TMP/true.jsonl")
+    local peer=(sh -c 'seq 2000 | parallel -j2 true')
+    run_checked "true_2000 runjobs (check)" "${rj[@]}"
+    run_checked "true_2000 parallel (check)" "${peer[@]}"
+    compare true_2000_parallel 5 rj peer
+}
+
+# 5. a plain Python function over 100k items on 2 workers vs Pool(2).map + json.dump
+#    (goal: at most 1.5x Pool's wall time, i.e. peer/runjobs >= 0.67).
+case_py_square_100k() {
+    local n=100000
+    local rj=("$BIN" "$BENCH_DIR/jobs/py_square_100k.toml" -o "$TMP/py.json")
+    local peer=("$PYTHON" "$BENCH_DIR/py/pool_square.py" "$n" 2 "$TMP/pool.json")
+    run_checked "py_square_100k runjobs (check)" "${rj[@]}"
+    check "py_square_100k runjobs" "${CHECK[@]}" json "$TMP/py.json" "$n"
+    run_checked "py_square_100k peer (check)" "${peer[@]}"
+    compare py_square_100k 0.67 rj peer
+}
+
+# 6. a JSON-lines echo worker over 1M items: throughput of the protocol itself (no peer).
+case_echo_worker_1m() {
+    local n=1000000 out="$TMP/echo.jsonl"
+    run_checked "echo_worker_1m runjobs" "$BIN" "$BENCH_DIR/jobs/echo_worker_1m.toml" -o "$out"
+    [[ $(wc -l <"$out") == $((n + 1)) ]] || die "echo_worker_1m: want $((n + 1)) lines"
+    local rate
+    rate=$(awk -v n="$n" -v s="$ELAPSED" 'BEGIN { printf "%.0f items/s", n / s }')
+    add_row echo_worker_1m "$(printf '%.4f' "$ELAPSED")" - - - "$rate" info
+    rm -f "$out"
+}
 
 usage() {
     awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"

@@ -216,6 +216,7 @@ fn print_plan(job: &Job, target: &OutputTarget) {
     if let Some(schedule) = &job.schedule {
         println!("  schedule: {schedule}");
     }
+    println!("  folder: {}", job.dir.display());
     let destination = target.destination(&job.name, SystemTime::now());
     let shown = match &destination {
         Destination::File(path) => path.display().to_string(),
@@ -235,6 +236,9 @@ fn print_plan(job: &Job, target: &OutputTarget) {
             || "none".to_owned(),
             |t| humantime::format_duration(t).to_string(),
         );
+        if task.cwd != job.dir {
+            println!("  task `{}` runs in {}", task.name, task.cwd.display());
+        }
         println!(
             "  task `{}`: {} over {items}; {} worker{}, timeout {timeout}, retries {}",
             task.name,

@@ -168,7 +168,7 @@ mod tests {
     #[test]
     fn bad_fixtures_report_every_expected_problem_in_place() {
         let files = fixtures("bad");
-        assert!(files.len() >= 34, "only {} bad fixtures", files.len());
+        assert!(files.len() >= 70, "only {} bad fixtures", files.len());
         for path in files {
             let name = path
                 .file_name()
@@ -216,7 +216,7 @@ mod tests {
     fn good_fixtures_and_shipped_jobs_load() {
         let jobs = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
         let mut files = fixtures("good");
-        assert!(files.len() >= 3);
+        assert!(files.len() >= 6);
         if jobs.is_dir() {
             let mut shipped: Vec<PathBuf> = std::fs::read_dir(&jobs)
                 .expect("jobs/ is listable")
@@ -302,6 +302,19 @@ mod tests {
             "inputs.range",
             "\"a.b\"",
             "é",
+            "command",
+            "worker",
+            "python",
+            "shell",
+            "stdin",
+            "stdout",
+            "python_exe",
+            "env",
+            "cwd",
+            "limits",
+            "max_items_per_worker",
+            "limits.memory",
+            "retries.on",
         ]);
         let values = prop::sample::select(vec![
             "1",
@@ -325,6 +338,17 @@ mod tests {
             "true",
             "\"[\"",
             "",
+            "[\"echo\", \"{inpt}\", \"{\", \"}\"]",
+            "[\"wc -l {input}\"]",
+            "[\"./nope.py\"]",
+            "\"data/fns.py:square_numbr\"",
+            "\"fns.py\"",
+            "{ A = 1 }",
+            "{ memory = \"1KiB\", cpu = \"0s\", open_files = 2 }",
+            "{ count = 1, on = [\"timout\", \"exit:300\"] }",
+            "{ count = 1, delay = \"1m\", max_delay = \"1s\" }",
+            "\"no/such/dir\"",
+            "\"yaml\"",
         ]);
         prop_oneof![
             (any::<prop::sample::Index>(), 1..8usize).prop_map(|(i, n)| Mutation::Delete(i, n)),

@@ -32,6 +32,7 @@ fn validator() -> &'static Validator {
             .should_validate_formats(true)
             .with_format("duration", |s: &str| humantime::parse_duration(s).is_ok())
             .with_format("cron", |s: &str| cron_problem(s).is_none())
+            .with_format("memory-limit", |s: &str| memory_limit(s).is_ok())
             .build(schema())
             .expect("the embedded schema is a valid draft 2020-12 schema")
     })
@@ -56,6 +57,68 @@ pub fn cron_problem(s: &str) -> Option<String> {
     parser.parse(s).err().map(|e| e.to_string())
 }
 
+/// The units a memory size may use, with their size in bytes (matched case-insensitively).
+const MEMORY_UNITS: [(&str, u64); 9] = [
+    ("B", 1),
+    ("KB", 1000),
+    ("KiB", 1 << 10),
+    ("MB", 1000 * 1000),
+    ("MiB", 1 << 20),
+    ("GB", 1000 * 1000 * 1000),
+    ("GiB", 1 << 30),
+    ("TB", 1000 * 1000 * 1000 * 1000),
+    ("TiB", 1 << 40),
+];
+
+/// The smallest memory limit: below this not even a shell or an interpreter can start, so every
+/// item would fail in a confusing way.
+const MIN_MEMORY: u64 = 1 << 20;
+
+/// `limits.memory` in bytes: a number, an optional space and a unit (`"512MiB"`, `"2 GB"`,
+/// `"1.5GiB"`). A fraction is allowed and rounded down to whole bytes; a unit is required (a
+/// bare `"512"` is more likely MiB meant than bytes). At least 1 MiB.
+pub fn memory_limit(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let digits_end = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (number, unit) = (&s[..digits_end], s[digits_end..].trim_start());
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() || (number.contains('.') && frac.is_empty()) || frac.contains('.') {
+        return Err("it must start with a number such as `512` or `1.5`".into());
+    }
+    if frac.len() > 9 {
+        return Err("it has more than 9 decimals".into());
+    }
+    let Some(&(_, per_unit)) = MEMORY_UNITS
+        .iter()
+        .find(|(u, _)| u.eq_ignore_ascii_case(unit))
+    else {
+        let units = backticked(MEMORY_UNITS.iter().map(|(u, _)| *u));
+        return Err(if unit.is_empty() {
+            format!("it has no unit; add one of {units}")
+        } else {
+            format!("unknown unit `{unit}`; use one of {units}")
+        });
+    };
+    // Exact integer arithmetic: (whole.frac × 10^k) × unit / 10^k, rounded down.
+    let scale = 10u128.pow(frac.len() as u32);
+    let bytes = format!("{whole}{frac}")
+        .parse::<u128>()
+        .ok()
+        .and_then(|n| n.checked_mul(u128::from(per_unit)))
+        .map(|n| n / scale)
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| "it is too large".to_string())?;
+    if bytes < MIN_MEMORY {
+        return Err(format!(
+            "it is {bytes} byte{}, below the minimum of 1MiB",
+            if bytes == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Every schema problem of `instance` (the document as JSON), as diagnostics.
 pub fn check(instance: &Value, src: &Source<'_>) -> Vec<Diagnostic> {
     let errors: Vec<ValidationError<'_>> = validator().iter_errors(instance).collect();
@@ -71,7 +134,7 @@ pub fn check(instance: &Value, src: &Source<'_>) -> Vec<Diagnostic> {
 fn explain<'a>(e: &'a ValidationError<'a>, out: &mut Vec<&'a ValidationError<'a>>) {
     let context = match e.kind() {
         ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context }
-            if !e.schema_path().as_str().starts_with("/$defs/workers") =>
+            if !e.schema_path().as_str().starts_with("/$defs/workers") && !is_function_kinds(e) =>
         {
             context
         }
@@ -88,6 +151,13 @@ fn explain<'a>(e: &'a ValidationError<'a>, out: &mut Vec<&'a ValidationError<'a>
         Some(branch) => branch.iter().for_each(|b| explain(b, out)),
         None => out.push(e),
     }
+}
+
+/// Whether `e` is the "exactly one kind key" rule of `[functions.NAME]`.
+fn is_function_kinds(e: &ValidationError<'_>) -> bool {
+    e.schema_path()
+        .as_str()
+        .starts_with("/$defs/function/oneOf")
 }
 
 /// The instance path of `e` as unescaped segments.
@@ -168,6 +238,15 @@ const INPUT_KEYS: &str = "`range`, `lines`, `file`, `glob`, `matrix`, `from`";
 const INPUTS_HELP: &str = "for example `inputs = [1, 2, 3]`, `inputs = { range = [1, 101] }` or \
                            `inputs = { lines = \"urls.txt\" }`";
 const DURATION_HELP: &str = "use a duration such as \"500ms\", \"10s\", \"2m\" or \"1h 30m\"";
+/// Options a function or task may set but the job may not.
+const PER_FUNCTION: [&str; 4] = ["env", "cwd", "limits", "max_items_per_worker"];
+const KIND_KEYS: &str = "`builtin`, `command`, `worker` or `python`";
+const KINDS_HELP: &str = "`builtin = \"square\"` runs a runjobs builtin, \
+                          `command = [\"prog\", \"{input}\"]` a program per item, \
+                          `worker = [\"python3\", \"worker.py\"]` a JSON-lines worker, \
+                          `python = \"fns.py:square_number\"` a Python function";
+const RETRIES_HELP: &str = "for example `retries = 3` or `retries = { count = 3, backoff = \
+                            \"exponential\", delay = \"1s\", on = [\"timeout\", \"crash\"] }`";
 const TASK_HELP: &str = "add at least one task, for example:\n[[task]]\nfunction = \"square\"\n\
                          inputs = [1, 2, 3]";
 
@@ -199,6 +278,10 @@ fn describe(e: &ValidationError<'_>, src: &Source<'_>) -> Vec<Diagnostic> {
                     at.push(k);
                     let help = match did_you_mean(k, accepted.iter().copied()) {
                         Some(dym) => format!("{dym} (accepted keys: {list})"),
+                        None if segs.is_empty() && PER_FUNCTION.contains(&k.as_str()) => format!(
+                            "`{k}` is set per function or task, not for the whole job: move it \
+                             into a `[functions.NAME]` or a `[[task]]` (accepted keys here: {list})"
+                        ),
                         None => format!("accepted keys: {list}"),
                     };
                     src.diag(
@@ -214,10 +297,43 @@ fn describe(e: &ValidationError<'_>, src: &Source<'_>) -> Vec<Diagnostic> {
             let name = shown(error.instance());
             let mut at = segs.clone();
             at.push(&name);
-            return vec![src
-                .diag(&at, At::Key, format!("invalid function name `{name}`"))
-                .with_help("a function name starts with a letter or `_` and has only letters, digits, `_` and `-`")];
+            let (message, help) = if last == "env" {
+                (
+                    format!("invalid environment variable name `{name}`"),
+                    "a name must not be empty or contain `=`",
+                )
+            } else {
+                (
+                    format!("invalid function name `{name}`"),
+                    "a function name starts with a letter or `_` and has only letters, digits, \
+                     `_` and `-`",
+                )
+            };
+            return vec![src.diag(&at, At::Key, message).with_help(help)];
         }
+        ValidationErrorKind::OneOfNotValid { .. } if is_function_kinds(e) => diag(format!(
+            "{} has no function kind: it needs exactly one of {KIND_KEYS}",
+            table_name(&segs)
+        ))
+        .with_help(KINDS_HELP),
+        ValidationErrorKind::OneOfMultipleValid { .. } if is_function_kinds(e) => {
+            let set: Vec<&str> = ["builtin", "command", "worker", "python"]
+                .into_iter()
+                .filter(|k| value.get(k).is_some())
+                .collect();
+            diag(format!(
+                "{} has {} kind keys ({}); a function has exactly one of {KIND_KEYS}",
+                table_name(&segs),
+                set.len(),
+                backticked(set.iter().copied())
+            ))
+            .with_help(format!("keep one and remove the others; {KINDS_HELP}"))
+        }
+        ValidationErrorKind::OneOfNotValid { .. } if last == "retries" => diag(format!(
+            "`{key}` must be a count (an integer from 0 to 100) or a table, not {}",
+            toml_type(value)
+        ))
+        .with_help(RETRIES_HELP),
         _ if e.schema_path().as_str().starts_with("/$defs/workers") => diag(format!(
             "`{key}` must be an integer from 1 to 1024 or \"num-cpus\", not {value}"
         )),
@@ -237,13 +353,15 @@ fn describe(e: &ValidationError<'_>, src: &Source<'_>) -> Vec<Diagnostic> {
                          a `[functions.NAME]` of this file",
                     ),
                     (["task"], "inputs") => Some(INPUTS_HELP),
-                    (["functions"], "builtin") => {
-                        Some("set `builtin` to a builtin's name (`runjobs functions` lists them)")
-                    }
+                    _ if last == "retries" => Some(RETRIES_HELP),
                     _ => None,
                 };
-                diag(format!("{} has no `{property}`", table_name(&segs)))
-                    .with_help_opt(help.map(String::from))
+                let table = if last == "retries" {
+                    format!("the `{key}` table")
+                } else {
+                    table_name(&segs)
+                };
+                diag(format!("{table} has no `{property}`")).with_help_opt(help.map(String::from))
             }
         }
         ValidationErrorKind::MinItems { .. } if segs == ["task"] => {
@@ -255,6 +373,19 @@ fn describe(e: &ValidationError<'_>, src: &Source<'_>) -> Vec<Diagnostic> {
             let n = value.as_array().map_or(0, Vec::len);
             diag(format!("`{key}` needs 2 or 3 integers, found {n}"))
                 .with_help("write [start, stop] or [start, stop, step], as Python's range()")
+        }
+        ValidationErrorKind::MinItems { .. } if matches!(last, "command" | "worker") => diag(
+            format!("`{key}` is empty; it needs at least the program to run"),
+        )
+        .with_help(if last == "command" {
+            "for example `command = [\"convert\", \"{input}\", \"-resize\", \"200x200\", \
+                     \"thumbs/{input.stem}.png\"]`"
+        } else {
+            "for example `worker = [\"python3\", \"worker.py\"]`"
+        }),
+        ValidationErrorKind::MinItems { .. } if last == "on" => {
+            diag(format!("`{key}` is empty, so no failure would be retried"))
+                .with_help("leave `on` out to retry every kind of failure, or set `count = 0`")
         }
         ValidationErrorKind::MinItems { .. } if parent.ends_with(&["matrix"]) => diag(format!(
             "`{key}` is empty, so the matrix has no combinations"
@@ -283,6 +414,13 @@ fn describe(e: &ValidationError<'_>, src: &Source<'_>) -> Vec<Diagnostic> {
                 .err()
                 .map_or(String::new(), |e| format!(": {e}"));
             diag(format!("invalid duration `{v}` for `{key}`{why}")).with_help(DURATION_HELP)
+        }
+        ValidationErrorKind::Format { format } if format == "memory-limit" => {
+            let why = memory_limit(&v).err().unwrap_or_default();
+            diag(format!("invalid memory limit `{v}` for `{key}`: {why}")).with_help(
+                "for example \"512MiB\", \"2GiB\" or \"1.5 GB\" (KB, MB, GB count in 1000s; \
+                 KiB, MiB, GiB in 1024s)",
+            )
         }
         ValidationErrorKind::Format { format } if format == "cron" => {
             let why = cron_problem(&v).unwrap_or_default();
@@ -319,15 +457,31 @@ fn describe(e: &ValidationError<'_>, src: &Source<'_>) -> Vec<Diagnostic> {
             ));
             if segs == ["task"] {
                 d.with_help(TASK_HELP)
+            } else if last == "memory" && parent.last() == Some(&"limits") {
+                d.with_help("write a size with a unit, e.g. `memory = \"512MiB\"`")
+            } else if parent.last() == Some(&"env") {
+                d.with_help(format!(
+                    "environment values are strings; quote it: `{last} = \"{v}\"`"
+                ))
             } else {
                 d
             }
         }
         ValidationErrorKind::Minimum { .. } | ValidationErrorKind::Maximum { .. }
-            if last == "retries" =>
+            if last == "retries" || (last == "count" && parent.last() == Some(&"retries")) =>
         {
             diag(format!("`{key}` must be an integer from 0 to 100, not {v}"))
                 .with_help("`retries` counts the extra attempts after a failed or timed-out item")
+        }
+        ValidationErrorKind::Minimum { limit } if last == "open_files" => {
+            diag(format!("`{key}` must be at least {limit}, not {v}")).with_help(
+                "every process needs a few descriptors for stdin, stdout, stderr and the \
+                 libraries it loads",
+            )
+        }
+        ValidationErrorKind::Minimum { limit } if last == "max_items_per_worker" => {
+            diag(format!("`{key}` must be at least {limit}, not {v}"))
+                .with_help("leave it out to keep each worker for the whole run")
         }
         ValidationErrorKind::Minimum { limit } => {
             diag(format!("`{key}` must be at least {limit}, not {v}"))
@@ -335,6 +489,9 @@ fn describe(e: &ValidationError<'_>, src: &Source<'_>) -> Vec<Diagnostic> {
         ValidationErrorKind::Maximum { limit } => {
             diag(format!("`{key}` must be at most {limit}, not {v}"))
         }
+        ValidationErrorKind::MinLength { .. } if last == "0" => diag(format!(
+            "`{key}` must not be empty: the first element is the program to run"
+        )),
         ValidationErrorKind::MinLength { .. } => diag(format!("`{key}` must not be empty")),
         ValidationErrorKind::Pattern { .. } if last == "file" && in_inputs => diag(format!(
             "`{key}` must name a .json, .jsonl, .ndjson or .csv file, not `{v}`"
@@ -377,5 +534,128 @@ mod tests {
         ] {
             assert!(cron_problem(bad).is_some(), "{bad}");
         }
+    }
+
+    #[test]
+    fn memory_limits_take_decimal_and_binary_units() {
+        for (text, bytes) in [
+            ("512MiB", 536_870_912),
+            ("1 GB", 1_000_000_000),
+            ("1.5GiB", 1_610_612_736), // a fraction is fine, rounded down to whole bytes
+            ("2gib", 2 << 30),         // units are case-insensitive
+            (" 64 MiB ", 64 << 20),
+            ("1048576B", 1 << 20), // exactly the minimum
+            ("1.5000001 MB", 1_500_000),
+            ("3TiB", 3 << 40),
+            ("2000KB", 2_000_000),
+        ] {
+            assert_eq!(memory_limit(text), Ok(bytes), "{text}");
+        }
+        for (text, why) in [
+            ("512", "no unit"),
+            ("MiB", "start with a number"),
+            ("1.MiB", "start with a number"),
+            (".5GiB", "start with a number"),
+            ("-1MiB", "start with a number"),
+            ("1.2.3MiB", "start with a number"),
+            ("1e3MB", "unknown unit `e3MB`"),
+            ("512 MiBs", "unknown unit `MiBs`"),
+            ("1048575 B", "below the minimum of 1MiB"),
+            ("512KiB", "524288 bytes, below"),
+            ("0GiB", "below"),
+            ("99999999TiB", "too large"),
+            ("1.0000000001GiB", "more than 9 decimals"),
+        ] {
+            let err = memory_limit(text).expect_err(text);
+            assert!(err.contains(why), "{text}: {err}");
+        }
+    }
+
+    /// (instance path, keyword) of every schema error of a document, as `check` reports them
+    /// (inside the `oneOf` branch the user meant).
+    fn rejects(toml_text: &str) -> Vec<(String, String)> {
+        let table: toml::Table = toml::from_str(toml_text).expect("test TOML parses");
+        let instance = super::super::load::toml_to_json(toml::Value::Table(table));
+        let errors: Vec<ValidationError<'_>> = validator().iter_errors(&instance).collect();
+        let mut leaves = Vec::new();
+        errors.iter().for_each(|e| explain(e, &mut leaves));
+        leaves
+            .iter()
+            .map(|e| {
+                let path = e.instance_path().as_str().to_string();
+                (path, e.kind().keyword().to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn schema_rejects_bad_function_kinds_and_options() {
+        let task = "\n[[task]]\nfunction = \"f\"\ninputs = [1]\n";
+        let cases: [(&str, &str, &str); 12] = [
+            ("[functions.f]\ntimeout = \"1s\"", "/functions/f", "oneOf"),
+            (
+                "[functions.f]\nbuiltin = \"square\"\nworker = [\"w\"]",
+                "/functions/f",
+                "oneOf",
+            ),
+            (
+                "[functions.f]\ncommand = []",
+                "/functions/f/command",
+                "minItems",
+            ),
+            (
+                "[functions.f]\nworker = [\"\"]",
+                "/functions/f/worker/0",
+                "minLength",
+            ),
+            (
+                "[functions.f]\ncommand = [\"a\", 1]",
+                "/functions/f/command/1",
+                "type",
+            ),
+            (
+                "[functions.f]\ncommand = [\"a\"]\nstdin = \"yaml\"",
+                "/functions/f/stdin",
+                "enum",
+            ),
+            (
+                "[functions.f]\nbuiltin = \"square\"\nenv = { A = 1 }",
+                "/functions/f/env/A",
+                "type",
+            ),
+            (
+                "[functions.f]\nbuiltin = \"square\"\nlimits = { memory = \"1KiB\" }",
+                "/functions/f/limits/memory",
+                "format",
+            ),
+            (
+                "[functions.f]\nbuiltin = \"square\"\nlimits = { open_files = 7 }",
+                "/functions/f/limits/open_files",
+                "minimum",
+            ),
+            (
+                "[functions.f]\nbuiltin = \"square\"\nmax_items_per_worker = 0",
+                "/functions/f/max_items_per_worker",
+                "minimum",
+            ),
+            ("retries = { delay = \"1s\" }", "/retries", "required"),
+            (
+                "retries = { count = 1, backoff = \"linear\" }",
+                "/retries/backoff",
+                "enum",
+            ),
+        ];
+        for (text, path, keyword) in cases {
+            let errors = rejects(&format!("{text}{task}"));
+            assert!(
+                errors.iter().any(|(p, k)| p == path && k == keyword),
+                "{text}: {errors:?}"
+            );
+        }
+        let ok = "retries = { count = 1, backoff = \"exponential\", delay = \"1s\", \
+                  max_delay = \"1m\", on = [\"crash\"] }\n[functions.f]\ncommand = [\"a\"]\n\
+                  shell = true\nstdin = \"text\"\nstdout = \"lines\"\ncwd = \".\"\n\
+                  env = { A = \"1\" }\nlimits = { memory = \"1MiB\", cpu = \"1s\", open_files = 8 }";
+        assert_eq!(rejects(&format!("{ok}{task}")), []);
     }
 }

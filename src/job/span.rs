@@ -127,6 +127,34 @@ impl Source<'_> {
         d
     }
 
+    /// A diagnostic at `part` (a byte range) of the string `value` written at `segments`, e.g.
+    /// one placeholder of a command argument. Points into the string when it is written
+    /// without escapes (so its text is `value` itself); otherwise at the whole value.
+    pub fn diag_in_string(
+        &self,
+        segments: &[&str],
+        value: &str,
+        part: Range<usize>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let found = pointer_span(&self.doc, segments);
+        let inner = found.and_then(|f| {
+            let raw = self.text.get(f.value.clone())?;
+            let quote = raw.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+            // A one-line string holding exactly `value`: no escapes, no multi-line quotes.
+            let body = raw.strip_prefix(quote)?.strip_suffix(quote)?;
+            let start = f.value.start + quote.len_utf8() + part.start;
+            let end = f.value.start + quote.len_utf8() + part.end;
+            (body == value && value.get(part.clone()).is_some()).then_some(start..end)
+        });
+        let Some(span) = inner else {
+            return self.diag(segments, At::Value, message);
+        };
+        let mut d = self.at_span(span, message);
+        d.key = self.key(segments);
+        d
+    }
+
     /// The dotted key path of `segments`, e.g. `task[1].inputs.range`.
     pub fn key(&self, segments: &[&str]) -> String {
         let depth = self.nearest(segments).1;
@@ -263,5 +291,24 @@ timeout = """
         assert_eq!((snippet.text.as_str(), snippet.len), ("[[task]]", 8));
         let d = src.diag(&[], At::Value, "m");
         assert_eq!((d.line, d.col, d.snippet), (1, 1, None));
+    }
+
+    #[test]
+    fn diagnostics_point_inside_strings_written_without_escapes() {
+        let text = "a = [\"x\", \"in/{inpt}.png\"]\nb = 'lit {c}'\nc = \"esc\\\"{d}\"\n";
+        let src = Source {
+            path: Path::new("j.toml"),
+            text,
+            doc: DeTable::parse(text).expect("parses"),
+        };
+        let d = src.diag_in_string(&["a", "1"], "in/{inpt}.png", 3..9, "m");
+        let snippet = d.snippet.expect("a line");
+        assert_eq!((d.line, d.col, snippet.len), (1, 15, 6));
+        assert_eq!(d.key, "a[2]");
+        let d = src.diag_in_string(&["b"], "lit {c}", 4..7, "m");
+        assert_eq!((d.line, d.col), (2, 10));
+        // An escape shifts positions: point at the whole string instead.
+        let d = src.diag_in_string(&["c"], "esc\"{d}", 4..7, "m");
+        assert_eq!((d.line, d.col), (3, 5));
     }
 }

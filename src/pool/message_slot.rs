@@ -130,10 +130,11 @@ impl<'a> MessageSlot<'a> {
         let budget = usize::try_from(max_items.saturating_sub(sent)).unwrap_or(usize::MAX);
         let room = self.limit.saturating_sub(self.in_flight.len()).min(budget);
         let mut waiting_for = None;
-        if room > 0 && self.in_flight.len() <= self.limit / 2 {
-            if let Taken::WaitUntil(at) = queue.take(room, &mut self.to_send) {
-                waiting_for = Some(at);
-            }
+        if room > 0
+            && self.in_flight.len() <= self.limit / 2
+            && let Taken::WaitUntil(at) = queue.take(room, &mut self.to_send)
+        {
+            waiting_for = Some(at);
         }
         self.fail_unreadable_inputs(queue);
         if self.to_send.is_empty() {

@@ -2,8 +2,10 @@
 
 mod util;
 
+mod commands;
 mod inputs;
 mod outputs;
 mod processes;
 mod run;
 mod validate;
+mod workers;

@@ -126,3 +126,31 @@ pub fn children_matching(pid: u32, needle: &str) -> Vec<u32> {
     }
     found
 }
+
+/// Runs `runjobs ARGS` while sampling its peak resident memory (VmHWM, KiB) from /proc.
+/// Returns the exit code and the peak.
+pub fn run_measuring_peak_rss(args: &[&std::ffi::OsStr]) -> (Option<i32>, u64) {
+    let mut child = std::process::Command::new(BIN)
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_path)
+            && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            let kib: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.code(), peak);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

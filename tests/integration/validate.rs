@@ -47,7 +47,7 @@ fn stderr(output: &std::process::Output) -> String {
 #[test]
 fn every_bad_fixture_exits_2_and_points_at_each_problem() {
     let files = tomls("tests/fixtures/bad");
-    assert!(files.len() >= 34, "only {} bad fixtures", files.len());
+    assert!(files.len() >= 70, "only {} bad fixtures", files.len());
     for path in files {
         let expects = expectations(&path);
         assert!(
@@ -81,7 +81,7 @@ fn every_bad_fixture_exits_2_and_points_at_each_problem() {
 #[test]
 fn good_fixtures_and_shipped_jobs_validate() {
     let mut files = tomls("tests/fixtures/good");
-    assert!(files.len() >= 3, "the good fixtures are missing");
+    assert!(files.len() >= 6, "the good fixtures are missing");
     files.extend(tomls("jobs"));
     for path in files {
         let output = runjobs()

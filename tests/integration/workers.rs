@@ -1,0 +1,152 @@
+//! Long-lived `worker = [...]` and `python = "file:function"` functions.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+
+use crate::util::*;
+
+/// A worker that doubles numbers, prints garbage for 3 and exits for 5.
+const FLAKY_WORKER: &str = r#"
+import json, sys
+for line in sys.stdin:
+    req = json.loads(line)
+    if req["input"] == 3:
+        print("garbage, not a reply", flush=True)
+        continue
+    if req["input"] == 5:
+        print("exiting on purpose", file=sys.stderr, flush=True)
+        sys.exit(4)
+    print(json.dumps({"id": req["id"], "output": req["input"] * 2}), flush=True)
+"#;
+
+fn run_in(dir: &std::path::Path, job: &str) -> (Option<i32>, Value, String) {
+    let path = write(dir, "job.toml", job);
+    let out = dir.join("out.json");
+    let output = runjobs().arg(&path).arg("-o").arg(&out).output().unwrap();
+    (output.status.code(), read_json(&out), stderr(&output))
+}
+
+#[test]
+fn a_worker_that_breaks_the_protocol_or_exits_fails_only_those_items() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "flaky.py", FLAKY_WORKER);
+    let (code, doc, err) = run_in(
+        dir.path(),
+        "workers = 2\n[functions.w]\nworker = [\"python3\", \"flaky.py\"]\n[[task]]\nfunction = \"w\"\ninputs = [1, 2, 3, 4, 5, 6, 7]\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let r = results(&doc, 0);
+    let statuses: Vec<&str> = r.iter().map(|x| x["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["ok", "ok", "failed", "ok", "failed", "ok", "ok"]);
+    assert_eq!(outputs(&doc, 0)[6], json!(14));
+    let garbage = r[2]["error"].as_str().unwrap();
+    assert!(
+        garbage.contains("broke the protocol") && garbage.contains("garbage, not a reply"),
+        "{garbage}"
+    );
+    let exited = r[4]["error"].as_str().unwrap();
+    assert!(
+        exited.contains("exit code 4") && exited.contains("exiting on purpose"),
+        "{exited}"
+    );
+}
+
+#[test]
+fn max_items_per_worker_recycles_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "flaky.py", FLAKY_WORKER);
+    let (code, doc, err) = run_in(
+        dir.path(),
+        "workers = 1\n[functions.w]\nworker = [\"python3\", \"flaky.py\"]\nmax_items_per_worker = 2\n\
+         [[task]]\nfunction = \"w\"\ninputs = [1, 2, 4, 6, 7, 8]\n",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let pids: HashSet<u64> = results(&doc, 0)
+        .iter()
+        .map(|r| r["worker"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+}
+
+#[test]
+fn a_worker_timeout_replaces_the_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "slow.py",
+        "import json, sys, time\nfor line in sys.stdin:\n    r = json.loads(line)\n    time.sleep(r['input'])\n    print(json.dumps({'id': r['id'], 'output': r['input']}), flush=True)\n",
+    );
+    let marker = marker("workertimeout");
+    let path = write(
+        dir.path(),
+        "job.toml",
+        "timeout = \"300ms\"\nkill_grace = \"100ms\"\n[functions.w]\nworker = [\"python3\", \"slow.py\"]\n\
+         [[task]]\nfunction = \"w\"\ninputs = [0, 30, 0.01]\n",
+    );
+    let out = dir.path().join("out.json");
+    runjobs()
+        .arg(&path)
+        .arg("-o")
+        .arg(&out)
+        .env("RUNJOBS_TEST_MARKER", &marker)
+        .assert()
+        .code(1);
+    let doc = read_json(&out);
+    let statuses: Vec<_> = results(&doc, 0)
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, ["ok", "timed_out", "ok"]);
+    assert_eq!(
+        wait_until_gone(&marker, std::time::Duration::from_secs(1)),
+        Vec::<u32>::new()
+    );
+}
+
+#[test]
+fn the_shipped_python_job_squares_with_python_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sq.json");
+    let output = runjobs()
+        .arg(repo().join("jobs/square_py.toml"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let doc = read_json(&out);
+    assert_eq!(outputs(&doc, 0), [json!(1), json!(4), json!(9), json!(16)]);
+    assert!(
+        doc["tasks"][0]["function"]
+            .as_str()
+            .unwrap()
+            .starts_with("python:")
+    );
+}
+
+#[test]
+fn a_python_exception_fails_its_item_with_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "fns.py",
+        "def check(n):\n    if n == 3:\n        raise ValueError('three is bad')\n    print('checked', n)\n    return n * 10\n",
+    );
+    let (code, doc, err) = run_in(
+        dir.path(),
+        "workers = 2\n[functions.check]\npython = \"fns.py:check\"\n[[task]]\nfunction = \"check\"\ninputs = [1, 2, 3, 4]\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let r = results(&doc, 0);
+    assert_eq!(outputs(&doc, 0)[0], json!(10));
+    assert_eq!(outputs(&doc, 0)[3], json!(40));
+    let error = r[2]["error"].as_str().unwrap();
+    assert!(error.contains("ValueError: three is bad"), "{error}");
+    assert!(
+        error.contains("fns.py"),
+        "the traceback names the file: {error}"
+    );
+    // print() inside the function goes to the log, not into the protocol.
+    assert!(err.contains("checked 1"), "{err}");
+}
