@@ -106,21 +106,65 @@ struct JsonReply {
     duration_s: Option<f64>,
 }
 
-/// Parses a SPEC §5 answer; `None` when the line is not one. A missing `output` is null;
-/// an `error` that is not a string is shown as JSON.
-pub fn parse_json_reply(line: &str) -> Option<Reply> {
-    let reply: JsonReply = serde_json::from_str(line).ok()?;
-    let result = match reply.error {
+/// Several answers in one line (what the Python shim sends): parallel arrays, with `errors`
+/// optional and `null` where an item has none. `duration_s` is the whole batch's time,
+/// spread evenly over its items.
+#[derive(Deserialize)]
+struct JsonBatch {
+    ids: Vec<u64>,
+    outputs: Vec<Option<Box<RawValue>>>,
+    #[serde(default)]
+    errors: Option<Vec<Option<Value>>>,
+    #[serde(default)]
+    duration_s: Option<f64>,
+}
+
+/// Parses a SPEC §5 answer line (or a batch line) into `out`; false when the line is not
+/// one. A missing `output` is null; an `error` that is not a string is shown as JSON.
+pub fn parse_json_replies(line: &str, out: &mut Vec<Reply>) -> bool {
+    if line.starts_with("{\"ids\"") {
+        let Ok(batch) = serde_json::from_str::<JsonBatch>(line) else {
+            return false;
+        };
+        let n = batch.ids.len();
+        if n == 0 || batch.outputs.len() != n || batch.errors.as_ref().is_some_and(|e| e.len() != n)
+        {
+            return false;
+        }
+        let mut errors = batch.errors.map(Vec::into_iter);
+        let each = batch.duration_s.map(|total| total / n as f64);
+        for (id, output) in batch.ids.into_iter().zip(batch.outputs) {
+            let error = errors.as_mut().and_then(Iterator::next).flatten();
+            out.push(reply(id, output, error, each));
+        }
+        return true;
+    }
+    match serde_json::from_str::<JsonReply>(line) {
+        Ok(r) => {
+            out.push(reply(r.id, r.output, r.error, r.duration_s));
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+fn reply(
+    id: u64,
+    output: Option<Box<RawValue>>,
+    error: Option<Value>,
+    duration: Option<f64>,
+) -> Reply {
+    let result = match error {
         Some(Value::String(message)) => Err(message),
-        Some(Value::Null) | None => Ok(reply.output.unwrap_or_else(null)),
+        Some(Value::Null) | None => Ok(output.unwrap_or_else(null)),
         Some(other) => Err(other.to_string()),
     };
-    let duration_s = reply.duration_s.filter(|d| d.is_finite() && *d >= 0.0);
-    Some(Reply {
-        id: reply.id,
+    let duration_s = duration.filter(|d| d.is_finite() && *d >= 0.0);
+    Reply {
+        id,
         result,
         duration_s,
-    })
+    }
 }
 
 fn null() -> Box<RawValue> {
@@ -167,19 +211,42 @@ mod tests {
         let mut buf = Vec::new();
         write_json_request(&mut buf, 9, &json!("a\nb"));
         assert_eq!(buf, b"{\"id\":9,\"input\":\"a\\nb\"}\n");
-        let ok = parse_json_reply(r#"{"id":9,"output":{"x":[1]}}"#).unwrap();
+        let one = |line: &str| {
+            let mut out = Vec::new();
+            parse_json_replies(line, &mut out).then(|| out.pop().unwrap())
+        };
+        let ok = one(r#"{"id":9,"output":{"x":[1]}}"#).unwrap();
         assert_eq!(ok.result.unwrap().get(), r#"{"x":[1]}"#);
         assert_eq!(ok.duration_s, None);
-        let none = parse_json_reply(r#"{"id":9,"output":null,"duration_s":0.5}"#).unwrap();
+        let none = one(r#"{"id":9,"output":null,"duration_s":0.5}"#).unwrap();
         assert_eq!(none.result.unwrap().get(), "null");
         assert_eq!(none.duration_s, Some(0.5));
-        let err = parse_json_reply(r#"{"id":9,"error":"boom"}"#).unwrap();
+        let err = one(r#"{"id":9,"error":"boom"}"#).unwrap();
         assert_eq!(err.result.unwrap_err(), "boom");
-        let odd = parse_json_reply(r#"{"id":9,"error":{"code":3}}"#).unwrap();
+        let odd = one(r#"{"id":9,"error":{"code":3}}"#).unwrap();
         assert_eq!(odd.result.unwrap_err(), r#"{"code":3}"#);
         for bad in ["", "9", "{}", r#"{"id":"x"}"#, "print me", r#"{"id":-1}"#] {
-            assert!(parse_json_reply(bad).is_none(), "{bad}");
+            assert!(one(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn batch_lines_carry_several_replies() {
+        let mut out = Vec::new();
+        let line =
+            r#"{"ids":[1,2,3],"outputs":[1,null,[9]],"errors":[null,"bad",null],"duration_s":0.3}"#;
+        assert!(parse_json_replies(line, &mut out));
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].result.as_ref().unwrap().get(), "1");
+        assert_eq!(out[1].result.as_ref().unwrap_err(), "bad");
+        assert_eq!(out[2].result.as_ref().unwrap().get(), "[9]");
+        assert!((out[1].duration_s.unwrap() - 0.1).abs() < 1e-9);
+        let mut out = Vec::new();
+        assert!(
+            !parse_json_replies(r#"{"ids":[1,2],"outputs":[1]}"#, &mut out),
+            "lengths must agree"
+        );
+        assert!(parse_json_replies(r#"{"ids":[4],"outputs":[2]}"#, &mut out));
     }
 
     #[test]

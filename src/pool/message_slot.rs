@@ -525,6 +525,7 @@ fn read_replies(stdout: ChildStdout, protocol: Protocol, tx: mpsc::Sender<Chunk>
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut line = String::new();
     let mut replies = Vec::new();
+    let mut parsed_buf = Vec::new();
     loop {
         line.clear();
         // Cap a line at 64 MiB: a worker printing endless text without a newline must not
@@ -535,10 +536,19 @@ fn read_replies(stdout: ChildStdout, protocol: Protocol, tx: mpsc::Sender<Chunk>
                 let text = line.trim_end();
                 if !text.is_empty() {
                     let parsed = match protocol {
-                        Protocol::Lean => protocol::parse_reply(text),
-                        Protocol::JsonLines => protocol::parse_json_reply(text),
+                        Protocol::Lean => protocol::parse_reply(text)
+                            .map(|r| replies.push(Ok(r)))
+                            .is_some(),
+                        Protocol::JsonLines => {
+                            parsed_buf.clear();
+                            let ok = protocol::parse_json_replies(text, &mut parsed_buf);
+                            replies.extend(parsed_buf.drain(..).map(Ok));
+                            ok
+                        }
                     };
-                    replies.push(parsed.ok_or_else(|| truncate(text, 200)));
+                    if !parsed {
+                        replies.push(Err(truncate(text, 200)));
+                    }
                 }
             }
         }
