@@ -19,13 +19,29 @@ use crate::job::Limits;
 /// How much of a child's stderr is kept for error messages.
 pub const STDERR_TAIL_BYTES: usize = 4096;
 
+/// Whether a child must die with runjobs even when runjobs is killed with SIGKILL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tether {
+    /// Long-lived workers: the kernel kills them when runjobs dies (PR_SET_PDEATHSIG).
+    DieWithRunjobs,
+    /// Per-item commands: like xargs' children, they end on their own. Tethering them would
+    /// force a fork for every item (instead of a vfork-based posix_spawn), which doubles
+    /// runjobs' cost per command.
+    Loose,
+}
+
 /// Spawns `cmd` (stdio already configured) in a new process group of its own, so a timeout
-/// or an interrupt can signal everything it starts, and arranges that it is killed if
-/// runjobs dies and that `limits` apply to it.
-pub fn spawn_in_group(cmd: &mut Command, limits: &Limits) -> io::Result<Child> {
+/// or an interrupt can signal everything it starts, with `limits` applied and tethered to
+/// runjobs as `tether` says.
+pub fn spawn_in_group(cmd: &mut Command, limits: &Limits, tether: Tether) -> io::Result<Child> {
     cmd.process_group(0)
         .env("RUNJOBS_PARENT_PID", std::process::id().to_string());
     let limits = *limits;
+    if tether == Tether::Loose && limits == Limits::default() {
+        // Nothing to do in the child before exec: std can use posix_spawn.
+        return cmd.spawn();
+    }
+    let tethered = tether == Tether::DieWithRunjobs;
     #[allow(
         unsafe_code,
         reason = "pre_exec is the only way to set rlimits in the child"
@@ -36,7 +52,9 @@ pub fn spawn_in_group(cmd: &mut Command, limits: &Limits) -> io::Result<Child> {
         cmd.pre_exec(move || {
             // The kernel kills the child when the thread that spawned it dies (runjobs
             // killed with SIGKILL included): no orphans.
-            process::set_parent_process_death_signal(Some(Signal::KILL))?;
+            if tethered {
+                process::set_parent_process_death_signal(Some(Signal::KILL))?;
+            }
             let set = |resource, value: Option<u64>, hard_extra: u64| match value {
                 Some(v) => process::setrlimit(
                     resource,
@@ -143,20 +161,23 @@ pub fn drain_stderr(
 ) -> JoinHandle<()> {
     thread::Builder::new()
         .name("stderr".into())
-        .spawn(move || {
-            let mut reader = BufReader::new(stderr);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                // Cap one line at 64 KiB so a child without newlines cannot grow our memory.
-                match (&mut reader).take(64 * 1024).read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        tail.push(&line);
-                        on_line(String::from_utf8_lossy(&line).trim_end().to_owned());
-                    }
-                }
-            }
-        })
+        .spawn(move || relay_stderr(stderr, &tail, &on_line))
         .expect("spawning a thread only fails when the system is out of resources")
+}
+
+/// Reads `stderr` to its end: keeps the tail, hands each line to `on_line`.
+pub fn relay_stderr(stderr: impl Read, tail: &StderrTail, on_line: &dyn Fn(String)) {
+    let mut reader = BufReader::new(stderr);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        // Cap one line at 64 KiB so a child without newlines cannot grow our memory.
+        match (&mut reader).take(64 * 1024).read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                tail.push(&line);
+                on_line(String::from_utf8_lossy(&line).trim_end().to_owned());
+            }
+        }
+    }
 }

@@ -6,7 +6,8 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, ExitStatus, Stdio};
+use std::sync::mpsc::{self, SyncSender};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use super::run::PoolContext;
 use crate::event::{Event, ItemRecord};
 use crate::function::command::{self, ItemCommand};
 use crate::job::{CommandSpec, StdoutMode};
-use crate::process::{self, StderrTail};
+use crate::process::{self, StderrTail, Tether};
 
 /// How often a waiting slot looks at the interrupt flag.
 const POLL: Duration = Duration::from_millis(50);
@@ -50,6 +51,7 @@ impl<'a> CommandSlot<'a> {
     }
 
     pub fn run(mut self, queue: &WorkQueue) {
+        let drainers = Drainers::new(self.ctx.events.clone());
         let mut batch = VecDeque::with_capacity(1);
         while !self.ctx.interrupt.requested() {
             match queue.take(1, &mut batch) {
@@ -61,14 +63,14 @@ impl<'a> CommandSlot<'a> {
                 Taken::Exhausted => break,
             }
             while let Some(item) = batch.pop_front() {
-                self.run_item(item, queue);
+                self.run_item(item, queue, &drainers);
             }
             // One report per item: commands are slow enough that batching buys nothing.
             self.ctx.report(std::mem::take(&mut self.finished));
         }
     }
 
-    fn run_item(&mut self, mut item: WorkItem, queue: &WorkQueue) {
+    fn run_item(&mut self, mut item: WorkItem, queue: &WorkQueue, drainers: &Drainers) {
         item.attempts += 1;
         let started = Instant::now();
         let input = match &item.input {
@@ -100,13 +102,14 @@ impl<'a> CommandSlot<'a> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let program = command.get_program().to_string_lossy().into_owned();
-        let mut child = match process::spawn_in_group(&mut command, &self.ctx.task.limits) {
-            Ok(child) => child,
-            Err(e) => {
-                let failure = Failure::Error(format!("cannot run `{program}`: {e}"));
-                return self.conclude(queue, item, Attempt::Failed(failure), None, started);
-            }
-        };
+        let mut child =
+            match process::spawn_in_group(&mut command, &self.ctx.task.limits, Tether::Loose) {
+                Ok(child) => child,
+                Err(e) => {
+                    let failure = Failure::Error(format!("cannot run `{program}`: {e}"));
+                    return self.conclude(queue, item, Attempt::Failed(failure), None, started);
+                }
+            };
         let pid = child.id();
         let feeder = stdin.and_then(|data| {
             let mut pipe = child.stdin.take()?;
@@ -115,24 +118,16 @@ impl<'a> CommandSlot<'a> {
                 let _ = pipe.write_all(&data);
             }))
         });
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stdout_reader = thread::spawn(move || capture(stdout));
         let tail = StderrTail::default();
-        let events = self.ctx.events.clone();
+        let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let stderr_reader = process::drain_stderr(stderr, tail.clone(), move |line| {
-            let _ = events.send(Event::Log(line));
-        });
+        drainers.start(stdout, stderr, tail.clone());
 
         let ended = self.wait(&mut child, started);
         // Whatever the item left running in its group (a backgrounded grandchild holding
         // the pipes) goes now, or the readers would wait for it.
         let _ = kill_process_group(Pid::from_child(&child), Signal::KILL);
-        let captured = stdout_reader.join().unwrap_or(Captured {
-            bytes: Vec::new(),
-            dropped: 0,
-        });
-        let _ = stderr_reader.join();
+        let captured = drainers.finish();
         if let Some(feeder) = feeder {
             let _ = feeder.join();
         }
@@ -274,6 +269,70 @@ enum Ended {
     Exited(ExitStatus),
     TimedOut(Duration),
     Interrupted,
+}
+
+/// Two long-lived threads per slot that drain each item's stdout and stderr (started before
+/// waiting, so a full pipe never blocks the child). A thread per pipe per item would cost
+/// more than running a small command.
+struct Drainers {
+    stdout: mpsc::Sender<ChildStdout>,
+    captured: mpsc::Receiver<Captured>,
+    stderr: mpsc::Sender<(ChildStderr, StderrTail)>,
+    relayed: mpsc::Receiver<()>,
+}
+
+impl Drainers {
+    fn new(events: SyncSender<Event>) -> Drainers {
+        let (stdout, stdout_jobs) = mpsc::channel::<ChildStdout>();
+        let (captured_tx, captured) = mpsc::channel();
+        thread::Builder::new()
+            .name("command-stdout".into())
+            .spawn(move || {
+                for pipe in stdout_jobs {
+                    if captured_tx.send(capture(pipe)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("spawning a thread only fails when the system is out of resources");
+        let (stderr, stderr_jobs) = mpsc::channel::<(ChildStderr, StderrTail)>();
+        let (relayed_tx, relayed) = mpsc::channel();
+        thread::Builder::new()
+            .name("command-stderr".into())
+            .spawn(move || {
+                let relay = |line| {
+                    let _ = events.send(Event::Log(line));
+                };
+                for (pipe, tail) in stderr_jobs {
+                    process::relay_stderr(pipe, &tail, &relay);
+                    if relayed_tx.send(()).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("spawning a thread only fails when the system is out of resources");
+        Drainers {
+            stdout,
+            captured,
+            stderr,
+            relayed,
+        }
+    }
+
+    fn start(&self, stdout: ChildStdout, stderr: ChildStderr, tail: StderrTail) {
+        // The threads live as long as `self`, so these sends cannot fail.
+        let _ = self.stdout.send(stdout);
+        let _ = self.stderr.send((stderr, tail));
+    }
+
+    /// Waits until both pipes reached their end (every holder closed them).
+    fn finish(&self) -> Captured {
+        let _ = self.relayed.recv();
+        self.captured.recv().unwrap_or(Captured {
+            bytes: Vec::new(),
+            dropped: 0,
+        })
+    }
 }
 
 /// Reads a child's stdout to the end, keeping the first `STDOUT_CAP` bytes.

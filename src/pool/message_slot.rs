@@ -22,7 +22,7 @@ use super::queue::{Taken, WorkItem, WorkQueue};
 use super::run::PoolContext;
 use crate::event::{Event, ItemRecord};
 use crate::function::{self, Protocol};
-use crate::process::{self, StderrTail};
+use crate::process::{self, StderrTail, Tether};
 use crate::protocol::{self, Reply};
 
 /// How often a waiting slot looks at the interrupt flag.
@@ -481,8 +481,9 @@ impl<'a> MessageSlot<'a> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let program = cmd.get_program().to_string_lossy().into_owned();
-        let mut child = process::spawn_in_group(&mut cmd, &self.ctx.task.limits)
-            .map_err(|e| format!("cannot start the worker `{program}`: {e}"))?;
+        let mut child =
+            process::spawn_in_group(&mut cmd, &self.ctx.task.limits, Tether::DieWithRunjobs)
+                .map_err(|e| format!("cannot start the worker `{program}`: {e}"))?;
         let pid = child.id();
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
