@@ -219,3 +219,37 @@ fn a_missing_program_fails_each_item_clearly() {
         "{error}"
     );
 }
+
+#[test]
+fn table_and_path_placeholders_and_cwd() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("work")).unwrap();
+    write(dir.path(), "work/marker.txt", "here");
+    let path = write(
+        dir.path(),
+        "job.toml",
+        "[functions.t]\ncommand = [\"echo\", \"{input.name}-{input.size}\", \"{index}\"]\n\
+         [functions.p]\ncommand = [\"echo\", \"{input.dir}|{input.stem}|{input.ext}|{input.name}\"]\n\
+         [functions.here]\ncommand = [\"cat\", \"marker.txt\"]\ncwd = \"work\"\n\
+         [[task]]\nfunction = \"t\"\ninputs = [{ name = \"a\", size = 1 }, { name = \"b\", size = 2 }]\n\
+         [[task]]\nfunction = \"p\"\ninputs = [\"photos/2024/cat.jpeg\"]\n\
+         [[task]]\nfunction = \"here\"\ninputs = [1]\n",
+    );
+    let out = dir.path().join("out.json");
+    let output = runjobs().arg(&path).arg("-o").arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let doc = read_json(&out);
+    assert_eq!(outputs(&doc, 0), [json!("a-1 0"), json!("b-2 1")]);
+    assert_eq!(outputs(&doc, 1), [json!("photos/2024|cat|jpeg|cat.jpeg")]);
+    assert_eq!(outputs(&doc, 2), [json!("here")]);
+}
+
+#[test]
+fn command_stderr_is_relayed_to_the_log() {
+    let (_dir, code, _doc, err) = run(
+        "[functions.f]\ncommand = [\"sh\", \"-c\", \"echo progress-of-$1 >&2\", \"sh\", \"{input}\"]\n\
+         [[task]]\nfunction = \"f\"\ninputs = [\"one\"]\n",
+    );
+    assert_eq!(code, Some(0));
+    assert!(err.lines().any(|l| l == "progress-of-one"), "{err}");
+}

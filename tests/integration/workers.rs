@@ -150,3 +150,35 @@ fn a_python_exception_fails_its_item_with_the_message() {
     // print() inside the function goes to the log, not into the protocol.
     assert!(err.contains("checked 1"), "{err}");
 }
+
+#[test]
+fn python_exe_selects_the_interpreter() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "fns.py",
+        "import sys\ndef which(_):\n    return sys.executable\n",
+    );
+    // A wrapper standing in for a virtualenv's interpreter: it marks that it ran.
+    let wrapper = write(
+        dir.path(),
+        "venv/bin/python",
+        "#!/bin/sh\nexport VIA_WRAPPER=yes\nexec python3 \"$@\"\n",
+    );
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    write(
+        dir.path(),
+        "env.py",
+        "import os\ndef via(_):\n    return os.environ.get('VIA_WRAPPER')\n",
+    );
+    let (code, doc, err) = run_in(
+        dir.path(),
+        "[functions.via]\npython = \"env.py:via\"\npython_exe = \"venv/bin/python\"\n[[task]]\nfunction = \"via\"\ninputs = [1]\n",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(outputs(&doc, 0), [json!("yes")]);
+}
