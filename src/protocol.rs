@@ -94,6 +94,29 @@ pub fn write_json_request(buf: &mut Vec<u8>, id: u64, input: &Value) {
     buf.extend_from_slice(b"}\n");
 }
 
+/// Appends one batch request line (several items) to `buf`.
+pub fn write_batch_request<'a>(
+    buf: &mut Vec<u8>,
+    items: impl Iterator<Item = (u64, &'a Value)> + Clone,
+) {
+    let mut ids = itoa::Buffer::new();
+    buf.extend_from_slice(b"{\"ids\":[");
+    for (n, (id, _)) in items.clone().enumerate() {
+        if n > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(ids.format(id).as_bytes());
+    }
+    buf.extend_from_slice(b"],\"inputs\":[");
+    for (n, (_, input)) in items.enumerate() {
+        if n > 0 {
+            buf.push(b',');
+        }
+        serde_json::to_writer(&mut *buf, input).expect("a JSON value always serializes");
+    }
+    buf.extend_from_slice(b"]}\n");
+}
+
 /// A SPEC §5 answer line.
 #[derive(Deserialize)]
 struct JsonReply {
@@ -228,6 +251,14 @@ mod tests {
         for bad in ["", "9", "{}", r#"{"id":"x"}"#, "print me", r#"{"id":-1}"#] {
             assert!(one(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn batch_requests_are_parallel_arrays() {
+        let mut buf = Vec::new();
+        let inputs = [json!(1), json!("two")];
+        write_batch_request(&mut buf, [(4, &inputs[0]), (5, &inputs[1])].into_iter());
+        assert_eq!(buf, b"{\"ids\":[4,5],\"inputs\":[1,\"two\"]}\n");
     }
 
     #[test]

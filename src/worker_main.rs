@@ -4,8 +4,10 @@
 //! It never decides about timeouts or retries (the parent does), and it exits when its stdin
 //! closes or its parent dies.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -14,8 +16,8 @@ use crate::builtins::{self, Options};
 use crate::exit_code;
 use crate::protocol;
 
-/// Answers are flushed at least this often while items keep coming, so the parent sees
-/// progress (and measures item start times for timeouts) with at most this much delay.
+/// Answers are written at least this often, so the parent sees progress (and measures item
+/// start times for timeouts) with at most this much delay.
 const FLUSH_EVERY: Duration = Duration::from_millis(2);
 
 pub fn run(builtin: &str, options_json: &str) -> ExitCode {
@@ -44,22 +46,70 @@ pub fn run(builtin: &str, options_json: &str) -> ExitCode {
     }
 }
 
+/// Answers waiting to be written, shared with the flusher thread.
+///
+/// Every answer lands here as soon as its item is done, and the flusher writes whatever is
+/// here at least every `FLUSH_EVERY`. So while an item runs, every earlier answer reaches
+/// runjobs within that time: if the item hangs, runjobs blames it, not an earlier item whose
+/// answer sat in a buffer.
+#[derive(Default)]
+struct Outbox {
+    pending: Mutex<Vec<u8>>,
+}
+
+impl Outbox {
+    fn push(&self, reply: &[u8]) {
+        self.lock().extend_from_slice(reply);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Writes out what is pending. The lock is held while writing so answers stay in order.
+    fn flush(&self) -> io::Result<()> {
+        let mut pending = self.lock();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut out = io::stdout().lock();
+        out.write_all(&pending)?;
+        out.flush()?;
+        pending.clear();
+        Ok(())
+    }
+}
+
 fn serve(builtin: &builtins::Builtin, options: &Options) -> io::Result<()> {
+    let outbox = Arc::new(Outbox::default());
+    let flusher = Arc::clone(&outbox);
+    thread::Builder::new()
+        .name("flusher".into())
+        .spawn(move || {
+            loop {
+                thread::sleep(FLUSH_EVERY);
+                if flusher.flush().is_err() {
+                    // runjobs is gone; the main loop sees it too.
+                    return;
+                }
+            }
+        })?;
     let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
-    let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let mut line = String::new();
-    let mut last_flush = Instant::now();
-    let mut last_end = last_flush;
+    let mut reply = Vec::with_capacity(256);
+    let mut last_end = Instant::now();
     loop {
         // Flush before a read that may block, so the parent is never left waiting for
         // answers that sit in our buffer.
         let will_wait = input.buffer().is_empty();
         if will_wait {
-            out.flush()?;
+            outbox.flush()?;
         }
         line.clear();
         if input.read_line(&mut line)? == 0 {
-            return out.flush();
+            return outbox.flush();
         }
         // A line that was already buffered starts when the previous item ended: one clock
         // read per item instead of two.
@@ -82,11 +132,9 @@ fn serve(builtin: &builtins::Builtin, options: &Options) -> io::Result<()> {
         }
         last_end = Instant::now();
         let nanos = u64::try_from((last_end - started).as_nanos()).unwrap_or(u64::MAX);
-        protocol::write_reply(&mut out, id, nanos, &result)?;
-        if last_end - last_flush >= FLUSH_EVERY {
-            out.flush()?;
-            last_flush = last_end;
-        }
+        reply.clear();
+        protocol::write_reply(&mut reply, id, nanos, &result)?;
+        outbox.push(&reply);
     }
 }
 

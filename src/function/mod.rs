@@ -14,8 +14,12 @@ use crate::job::{FunctionKind, Task};
 pub enum Protocol {
     /// runjobs' own builtin workers: the lean framing of `protocol`.
     Lean,
-    /// External and Python workers: SPEC §5's JSON lines.
+    /// External workers: SPEC §5's JSON lines.
     JsonLines,
+    /// runjobs' Python shim: SPEC §5's objects, several items to a line both ways
+    /// (`{"ids": [...], "inputs": [...]}`): parsing one line per item costs Python more
+    /// than most functions do.
+    Batched,
 }
 
 /// The command that starts a long-lived worker for `task`, and how to talk to it. `None` for
@@ -34,7 +38,7 @@ pub fn worker_command(task: &Task, job: &str) -> Option<Result<(Command, Protoco
             python_exe,
         } => Ok((
             python::command(file, function, python_exe),
-            Protocol::JsonLines,
+            Protocol::Batched,
         )),
         FunctionKind::Command(_) => return None,
     };

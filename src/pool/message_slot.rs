@@ -58,6 +58,7 @@ struct LiveWorker {
     last_heard: Instant,
     /// Items sent to this worker so far (for `max_items_per_worker`).
     items_sent: u64,
+    protocol: Protocol,
 }
 
 pub struct MessageSlot<'a> {
@@ -162,22 +163,33 @@ impl<'a> MessageSlot<'a> {
             }
         }
         let worker = self.worker.as_mut().expect("a worker was started above");
-        let protocol = protocol_of(self.ctx);
         self.request_buf.clear();
         let now = Instant::now();
         if self.in_flight.is_empty() {
             worker.last_heard = now;
+        }
+        if worker.protocol == Protocol::Batched {
+            let items = self.to_send.iter().map(|item| {
+                (
+                    item.index,
+                    item.input
+                        .as_ref()
+                        .expect("unreadable inputs were failed above"),
+                )
+            });
+            protocol::write_batch_request(&mut self.request_buf, items);
         }
         while let Some(mut item) = self.to_send.pop_front() {
             let input = item
                 .input
                 .as_ref()
                 .expect("unreadable inputs were failed above");
-            match protocol {
+            match worker.protocol {
                 Protocol::Lean => protocol::write_request(&mut self.request_buf, item.index, input),
                 Protocol::JsonLines => {
                     protocol::write_json_request(&mut self.request_buf, item.index, input);
                 }
+                Protocol::Batched => {}
             }
             item.attempts += 1;
             worker.items_sent += 1;
@@ -239,11 +251,12 @@ impl<'a> MessageSlot<'a> {
                 Ok(reply) => reply,
                 Err(line) => {
                     let shown = truncate(&line, 200);
-                    let hint = match protocol_of(self.ctx) {
-                        Protocol::JsonLines => {
+                    let protocol = self.worker.as_ref().map(|w| w.protocol);
+                    let hint = match protocol {
+                        Some(Protocol::JsonLines) => {
                             " (expected a line like {\"id\": N, \"output\": ...}; print logs to stderr)"
                         }
-                        Protocol::Lean => "",
+                        _ => "",
                     };
                     let message = format!(
                         "the worker broke the protocol: it printed `{shown}`{hint}; it was replaced"
@@ -508,14 +521,8 @@ impl<'a> MessageSlot<'a> {
             stderr_tail,
             last_heard: Instant::now(),
             items_sent: 0,
+            protocol,
         })
-    }
-}
-
-fn protocol_of(ctx: &PoolContext<'_>) -> Protocol {
-    match ctx.task.function.kind {
-        crate::job::FunctionKind::Builtin { .. } => Protocol::Lean,
-        _ => Protocol::JsonLines,
     }
 }
 
@@ -540,7 +547,7 @@ fn read_replies(stdout: ChildStdout, protocol: Protocol, tx: mpsc::Sender<Chunk>
                         Protocol::Lean => protocol::parse_reply(text)
                             .map(|r| replies.push(Ok(r)))
                             .is_some(),
-                        Protocol::JsonLines => {
+                        Protocol::JsonLines | Protocol::Batched => {
                             parsed_buf.clear();
                             let ok = protocol::parse_json_replies(text, &mut parsed_buf);
                             replies.extend(parsed_buf.drain(..).map(Ok));

@@ -206,3 +206,30 @@ fn many_small_items_are_all_accounted_for() {
     }
     assert!(seen.iter().all(|s| *s));
 }
+
+/// A fast item answered just before a hanging one must not take the blame for the hang,
+/// even when both were sent in one batch (regression: answers sat unflushed in the worker).
+#[test]
+fn timeout_blames_the_hanging_item_not_the_one_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs: Vec<String> = vec!["0".into(); 40];
+    inputs.push("30".into());
+    inputs.extend(vec!["0".to_owned(); 5]);
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &format!(
+            "workers = 1\ntimeout = \"300ms\"\nkill_grace = \"100ms\"\n[[task]]\nfunction = \"sleep\"\ninputs = [{}]\n",
+            inputs.join(", ")
+        ),
+    );
+    let out = dir.path().join("out.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
+    let doc = read_json(&out);
+    let timed_out: Vec<u64> = results(&doc, 0)
+        .iter()
+        .filter(|r| r["status"] != "ok")
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(timed_out, [40], "{:?}", results(&doc, 0));
+}

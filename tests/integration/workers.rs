@@ -182,3 +182,34 @@ fn python_exe_selects_the_interpreter() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(outputs(&doc, 0), [json!("yes")]);
 }
+
+/// The Python worker's answers for fast items reach runjobs while a later item hangs, so the
+/// timeout lands on the hanging item (regression: answers waited for the end of a batch).
+#[test]
+fn python_timeout_blames_the_hanging_item() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "fns.py",
+        "import time\ndef nap(s):\n    time.sleep(s)\n    return s\n",
+    );
+    let mut inputs = vec!["0"; 40];
+    inputs.push("30");
+    inputs.extend(["0"; 3]);
+    let (code, doc, err) = run_in(
+        dir.path(),
+        &format!(
+            "workers = 1\ntimeout = \"500ms\"\nkill_grace = \"100ms\"\n[functions.nap]\npython = \"fns.py:nap\"\n\
+             [[task]]\nfunction = \"nap\"\ninputs = [{}]\n",
+            inputs.join(", ")
+        ),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let failed: Vec<u64> = results(&doc, 0)
+        .iter()
+        .filter(|r| r["status"] != "ok")
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(failed, [40]);
+    assert_eq!(results(&doc, 0)[40]["status"], "timed_out");
+}
