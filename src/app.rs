@@ -286,8 +286,10 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
     let mut collector = Collector::default();
 
     for (index, task) in job.tasks.iter().enumerate() {
-        let items = match expand::expand(&task.inputs, |name| kept.remove(name).unwrap_or_default())
-        {
+        // Cloned, not taken: several later tasks may feed on the same task.
+        let items = match expand::expand(&task.inputs, |name| {
+            kept.get(name).cloned().unwrap_or_default()
+        }) {
             Ok(items) => items,
             Err(message) => {
                 progress.println(&format!("error: task `{}`: {message}", task.name));

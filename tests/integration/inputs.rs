@@ -139,6 +139,18 @@ fn from_feeds_the_ok_outputs_of_an_earlier_task() {
 }
 
 #[test]
+fn two_tasks_can_feed_on_the_same_task() {
+    let doc = run_job(
+        "[[task]]\nname = \"base\"\nfunction = \"identity\"\ninputs = [2, 3]\n\
+         [[task]]\nname = \"sq\"\nfunction = \"square\"\ninputs = { from = \"base\" }\n\
+         [[task]]\nname = \"neg\"\nfunction = \"negate\"\ninputs = { from = \"base\" }\n",
+        &[],
+    );
+    assert_eq!(outputs(&doc, 1), [json!(4), json!(9)]);
+    assert_eq!(outputs(&doc, 2), [json!(-2), json!(-3)]);
+}
+
+#[test]
 fn results_keep_input_order_when_items_finish_out_of_order() {
     let doc = run_job(
         "workers = 4\n[[task]]\nfunction = \"sleep\"\ninputs = [0.4, 0.0, 0.2, 0.0, 0.1, 0.0]\n",
