@@ -15,6 +15,7 @@ use crate::exit_code;
 use crate::expand::{self, Items};
 use crate::interrupt::Interrupt;
 use crate::job::{self, Format, InputSpec, Job};
+use crate::lock::{self, LockError};
 use crate::output::{self, Destination, RunFooter, RunHeader, RunStatus, TaskHeader};
 use crate::pool::{self, PoolContext};
 use crate::progress::{self, Progress};
@@ -173,6 +174,18 @@ impl OutputTarget {
         }
     }
 
+    /// The overlap lock's file: beside the results (the template's folder, so runs writing
+    /// timestamped files still share it), or beside the job file for standard output.
+    fn lock_path(&self, job: &Job) -> PathBuf {
+        let folder = self
+            .template
+            .as_deref()
+            .and_then(Path::parent)
+            .filter(|p| !p.as_os_str().is_empty() && !p.to_string_lossy().contains('{'))
+            .map_or_else(|| job.dir.clone(), normalize);
+        lock::path_for(&folder, &job.name)
+    }
+
     fn destination(&self, job: &str, now: SystemTime) -> Destination {
         let Some(template) = &self.template else {
             return Destination::Stdout;
@@ -259,11 +272,24 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
     let started_wall = SystemTime::now();
     let run_start = Instant::now();
     let destination = target.destination(&job.name, started_wall);
+    let started_at = humantime::format_rfc3339_millis(started_wall).to_string();
+    // Held until this function returns: one run of a job at a time.
+    let _lock = match lock::acquire(&target.lock_path(job), &job.name, &started_at) {
+        Ok(lock) => lock,
+        Err(e @ LockError::Held { .. }) => {
+            eprintln!("error: {e}");
+            return exit_code::LOCKED;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit_code::ITEMS_FAILED;
+        }
+    };
     let header = RunHeader {
         version: output::VERSION,
         job: job.name.clone(),
         job_file: job.file.display().to_string(),
-        started_at: humantime::format_rfc3339_millis(started_wall).to_string(),
+        started_at,
     };
     let mut sink = match output::open(&destination, target.format, header) {
         Ok(sink) => sink,

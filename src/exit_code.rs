@@ -10,6 +10,8 @@ pub const ITEMS_FAILED: u8 = 1;
 pub const INVALID: u8 = 2;
 /// Stopped by SIGINT or SIGTERM; partial results were written.
 pub const INTERRUPTED: u8 = 3;
+/// Another run of the same job holds its lock (cron overlap); nothing ran.
+pub const LOCKED: u8 = 4;
 
 pub fn exit(code: u8) -> ExitCode {
     ExitCode::from(code)

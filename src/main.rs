@@ -9,6 +9,7 @@ mod expand;
 mod function;
 mod interrupt;
 mod job;
+mod lock;
 mod output;
 mod pool;
 mod process;

@@ -149,11 +149,13 @@ fn no_temporary_file_is_left_behind() {
         .arg(dir.path().join("out/r.json"))
         .assert()
         .code(0);
-    let names: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("out"))
         .unwrap()
-        .map(|e| e.unwrap().file_name())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["r.json"]);
+    names.sort();
+    // The results and the overlap lock's file; no temporary file.
+    assert_eq!(names, [".job.runjobs.lock", "r.json"]);
 }
 
 #[test]

@@ -233,3 +233,74 @@ fn timeout_blames_the_hanging_item_not_the_one_before_it() {
         .collect();
     assert_eq!(timed_out, [40], "{:?}", results(&doc, 0));
 }
+
+#[test]
+fn a_second_run_of_the_same_job_exits_4_while_the_first_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[output]\npath = \"out/{job}.json\"\n[[task]]\nfunction = \"sleep\"\nworkers = 1\ninputs = [1.0]\n",
+    );
+    let mut first = Command::new(BIN)
+        .arg(&job)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while children_matching(first.id(), "__worker").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    let second = runjobs().arg(&job).output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "the second run waited"
+    );
+    assert_eq!(second.status.code(), Some(4));
+    let message = stderr(&second);
+    assert!(
+        message.contains("already running") && message.contains(&format!("pid {}", first.id())),
+        "{message}"
+    );
+    assert!(first.wait().unwrap().success());
+    let doc = read_json(&dir.path().join("out/job.json"));
+    assert_eq!(doc["status"], "ok");
+}
+
+#[test]
+fn a_lock_left_by_a_killed_run_does_not_block_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[[task]]\nfunction = \"sleep\"\nworkers = 1\ninputs = [30]\n",
+    );
+    let marker = marker("killedlock");
+    let mut first = Command::new(BIN)
+        .arg(&job)
+        .env("RUNJOBS_TEST_MARKER", &marker)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while children_matching(first.id(), "__worker").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Command::new("kill")
+        .args(["-KILL", &first.id().to_string()])
+        .status()
+        .unwrap();
+    first.wait().unwrap();
+    // Its worker dies with it (PR_SET_PDEATHSIG).
+    assert_eq!(
+        wait_until_gone(&marker, Duration::from_secs(2)),
+        Vec::<u32>::new()
+    );
+    let quick = write(
+        dir.path(),
+        "job.toml",
+        "[[task]]\nfunction = \"sleep\"\nworkers = 1\ninputs = [0]\n",
+    );
+    runjobs().arg(&quick).assert().code(0);
+}
