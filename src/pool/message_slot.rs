@@ -146,17 +146,8 @@ impl<'a> MessageSlot<'a> {
                 Ok(worker) => self.worker = Some(worker),
                 Err(message) => {
                     // The worker cannot start at all: every item we hold fails with why.
-                    while let Some(mut item) = self.to_send.pop_front() {
-                        item.attempts += 1;
-                        let failure = Failure::Crashed(message.clone());
-                        self.conclude(
-                            queue,
-                            item,
-                            Attempt::Failed(failure),
-                            None,
-                            Instant::now(),
-                            0.0,
-                        );
+                    while let Some(item) = self.to_send.pop_front() {
+                        self.fail_unstarted(queue, item, Failure::Crashed(message.clone()));
                     }
                     return None;
                 }
@@ -209,19 +200,23 @@ impl<'a> MessageSlot<'a> {
         let (bad, good): (Vec<_>, Vec<_>) =
             self.to_send.drain(..).partition(|item| item.input.is_err());
         self.to_send.extend(good);
-        for mut item in bad {
-            item.attempts += 1;
+        for item in bad {
             let message = item.input.as_ref().err().cloned().unwrap_or_default();
-            let failure = Failure::BadInput(message);
-            self.conclude(
-                queue,
-                item,
-                Attempt::Failed(failure),
-                None,
-                Instant::now(),
-                0.0,
-            );
+            self.fail_unstarted(queue, item, Failure::BadInput(message));
         }
+    }
+
+    /// An attempt that could not even start: it counts, and it fails with `failure`.
+    fn fail_unstarted(&mut self, queue: &WorkQueue, mut item: WorkItem, failure: Failure) {
+        item.attempts += 1;
+        self.conclude(
+            queue,
+            item,
+            Attempt::Failed(failure),
+            None,
+            Instant::now(),
+            0.0,
+        );
     }
 
     fn wait_for_replies(&mut self, queue: &WorkQueue) {

@@ -1,7 +1,7 @@
 //! Real processes: timeouts kill, dead workers are replaced, signals stop the run, and
 //! nothing outlives runjobs.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::*;
@@ -79,28 +79,12 @@ fn a_worker_killed_from_outside_fails_only_its_item() {
     );
     let out = dir.path().join("out.json");
     let marker = marker("killworker");
-    let mut child = Command::new(BIN)
-        .arg(&job)
-        .arg("-o")
-        .arg(&out)
-        .env("RUNJOBS_TEST_MARKER", &marker)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait for the worker running the 20 s item: the one that stays busy.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut victim = None;
-    while victim.is_none() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(300));
-        let workers = children_matching(child.id(), "__worker");
-        // After 0.3 s the first item (index 0) was dispatched first, to the first worker;
-        // both workers exist; kill the oldest (lowest pid is not guaranteed, so kill one and
-        // check the accounting rather than which).
-        if workers.len() == 2 {
-            victim = workers.iter().copied().min();
-        }
-    }
-    let victim = victim.expect("two workers appeared");
+    let mut child = spawn_marked(&job, Some(&out), &marker);
+    // Kill one of the two busy workers (which one does not matter: the accounting is
+    // checked, not which item it held).
+    let workers = wait_for_workers(child.id(), 2);
+    std::thread::sleep(Duration::from_millis(300));
+    let victim = *workers.iter().min().expect("two workers appeared");
     Command::new("kill")
         .args(["-KILL", &victim.to_string()])
         .status()
@@ -138,19 +122,9 @@ fn sigint_stops_the_run_writes_partial_results_and_exits_3() {
     );
     let out = dir.path().join("out.json");
     let marker = marker("sigint");
-    let mut child = Command::new(BIN)
-        .arg(&job)
-        .arg("-o")
-        .arg(&out)
-        .env("RUNJOBS_TEST_MARKER", &marker)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_marked(&job, Some(&out), &marker);
     // Wait until both 30 s items are running (two workers are busy).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while children_matching(child.id(), "__worker").len() < 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_workers(child.id(), 2);
     std::thread::sleep(Duration::from_millis(300));
     let sent = Instant::now();
     Command::new("kill")
@@ -240,21 +214,15 @@ fn a_second_run_of_the_same_job_exits_4_while_the_first_finishes() {
     let job = write(
         dir.path(),
         "job.toml",
-        "[output]\npath = \"out/{job}.json\"\n[[task]]\nfunction = \"sleep\"\nworkers = 1\ninputs = [1.0]\n",
+        "[output]\npath = \"out/{job}.json\"\n[[task]]\nfunction = \"sleep\"\nworkers = 1\ninputs = [3.0]\n",
     );
-    let mut first = Command::new(BIN)
-        .arg(&job)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while children_matching(first.id(), "__worker").is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut first = spawn_marked(&job, None, &marker("lockfirst"));
+    wait_for_workers(first.id(), 1);
     let started = Instant::now();
     let second = runjobs().arg(&job).output().unwrap();
+    // "At once": well before the first run's 3 s item could have ended.
     assert!(
-        started.elapsed() < Duration::from_millis(500),
+        started.elapsed() < Duration::from_millis(1500),
         "the second run waited"
     );
     assert_eq!(second.status.code(), Some(4));
@@ -277,16 +245,8 @@ fn a_lock_left_by_a_killed_run_does_not_block_the_next() {
         "[[task]]\nfunction = \"sleep\"\nworkers = 1\ninputs = [30]\n",
     );
     let marker = marker("killedlock");
-    let mut first = Command::new(BIN)
-        .arg(&job)
-        .env("RUNJOBS_TEST_MARKER", &marker)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while children_matching(first.id(), "__worker").is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut first = spawn_marked(&job, None, &marker);
+    wait_for_workers(first.id(), 1);
     Command::new("kill")
         .args(["-KILL", &first.id().to_string()])
         .status()

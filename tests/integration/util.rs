@@ -154,3 +154,29 @@ pub fn run_measuring_peak_rss(args: &[&std::ffi::OsStr]) -> (Option<i32>, u64) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Starts `runjobs JOB [-o OUT]` in the background with `RUNJOBS_TEST_MARKER=marker`, stderr
+/// discarded.
+pub fn spawn_marked(job: &Path, out: Option<&Path>, marker: &str) -> std::process::Child {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.arg(job);
+    if let Some(out) = out {
+        cmd.arg("-o").arg(out);
+    }
+    cmd.env("RUNJOBS_TEST_MARKER", marker)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (up to 10 s) until `pid` has at least `count` builtin worker children; returns them.
+pub fn wait_for_workers(pid: u32, count: usize) -> Vec<u32> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let workers = children_matching(pid, "__worker");
+        if workers.len() >= count || Instant::now() >= deadline {
+            return workers;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
