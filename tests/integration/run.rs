@@ -295,3 +295,29 @@ fn output_path_template_is_filled_in_and_relative_to_the_job_file() {
         "{name}"
     );
 }
+
+#[test]
+fn timeout_flag_overrides_the_job_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "timeout = \"1h\"\nkill_grace = \"100ms\"\n[[task]]\nfunction = \"sleep\"\ninputs = [30, 0]\n",
+    );
+    let out = dir.path().join("out.json");
+    runjobs()
+        .arg(&job)
+        .args(["--timeout", "200ms", "-o"])
+        .arg(&out)
+        .assert()
+        .code(1);
+    let doc = read_json(&out);
+    assert_eq!(results(&doc, 0)[0]["status"], "timed_out");
+    assert!(
+        results(&doc, 0)[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("200ms")
+    );
+    assert_eq!(results(&doc, 0)[1]["status"], "ok");
+}
