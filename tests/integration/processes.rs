@@ -75,13 +75,13 @@ fn a_worker_killed_from_outside_fails_only_its_item() {
     let job = write(
         dir.path(),
         "job.toml",
-        "workers = 2\n[[task]]\nfunction = \"sleep\"\ninputs = [20, 0.2, 0.2, 0.2, 0.2, 0.2]\n",
+        "workers = 2\n[[task]]\nfunction = \"sleep\"\ninputs = [3, 3, 0.1, 0.1, 0.1, 0.1]\n",
     );
     let out = dir.path().join("out.json");
     let marker = marker("killworker");
     let mut child = spawn_marked(&job, Some(&out), &marker);
-    // Kill one of the two busy workers (which one does not matter: the accounting is
-    // checked, not which item it held).
+    // Both workers are inside a 3 s item now; kill one (which does not matter: the
+    // accounting is checked, not which item it held).
     let workers = wait_for_workers(child.id(), 2);
     std::thread::sleep(Duration::from_millis(300));
     let victim = *workers.iter().min().expect("two workers appeared");
@@ -93,9 +93,12 @@ fn a_worker_killed_from_outside_fails_only_its_item() {
     let doc = read_json(&out);
     let results = results(&doc, 0);
     let failed: Vec<_> = results.iter().filter(|r| r["status"] == "failed").collect();
-    // Either the killed worker held the 20 s item (1 failure, and the run ends early) or a
-    // 0.2 s item (1 failure, the 20 s item still runs to the end): exactly one item fails.
+    // The killed worker's 3 s item fails; its replacement and the other worker finish the rest.
     assert_eq!(failed.len(), 1, "{results:?}");
+    assert_eq!(
+        failed[0]["input"], 3,
+        "the item the killed worker was running"
+    );
     assert!(
         failed[0]["error"]
             .as_str()
