@@ -295,3 +295,34 @@ mod tests {
         }
     }
 }
+
+/// The reply readers face whatever a worker prints: they must never panic.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Strings shaped like replies (so mutations reach deep), plus arbitrary text.
+    fn reply_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[0-9]{1,20} [oe] [0-9]{1,20} .{0,40}",
+            r#"\{"id":[0-9-]{1,22},"(output|error)":.{0,30}\}"#,
+            r#"\{"ids":\[[0-9,]{0,20}\],"outputs":\[.{0,20}\](,"errors":\[.{0,20}\])?(,"duration_s":.{0,8})?\}"#,
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn readers_never_panic(line in reply_like()) {
+            let _ = parse_reply(&line);
+            let mut out = Vec::new();
+            if parse_json_replies(&line, &mut out) {
+                prop_assert!(!out.is_empty());
+            }
+            let _ = parse_request(&line);
+        }
+    }
+}
