@@ -321,3 +321,32 @@ fn timeout_flag_overrides_the_job_file() {
     );
     assert_eq!(results(&doc, 0)[1]["status"], "ok");
 }
+
+/// Off a terminal, a run longer than 10 s prints a plain status line (counts, rate, ETA) every
+/// 10 s: cron mail gets progress without `\r` or colour codes.
+#[test]
+fn long_runs_print_plain_status_lines_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 2\n[[task]]\nfunction = \"sleep\"\ninputs = [0.1, 11.5, 0.1]\n",
+    );
+    let output = runjobs()
+        .arg(&job)
+        .arg("-o")
+        .arg(dir.path().join("out.json"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = stderr(&output);
+    let status = text
+        .lines()
+        .find(|l| l.starts_with("runjobs: sleep: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        status.contains("2/3 done (2 ok, 0 failed, 0 timed out)") && status.contains("/s, ETA"),
+        "{status}"
+    );
+    assert!(!text.contains('\r') && !text.contains('\u{1b}'), "{text:?}");
+}
