@@ -10,11 +10,12 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 use crate::cli::RunArgs;
+use crate::control::{RunControl, Stop};
 use crate::event::{Event, ItemRecord, Summary};
 use crate::exit_code;
 use crate::expand::{self, Items};
 use crate::interrupt::Interrupt;
-use crate::job::{self, Format, InputSpec, Job};
+use crate::job::{self, FailureLimit, Format, InputSpec, Job};
 use crate::lock::{self, LockError};
 use crate::output::{self, Destination, RunFooter, RunHeader, RunStatus, TaskHeader};
 use crate::pool::{self, PoolContext};
@@ -22,6 +23,8 @@ use crate::progress::{self, Progress};
 
 /// Failed items listed at the end of a run; the rest are in the results file.
 const FAILURES_SHOWN: usize = 10;
+/// The collecting thread wakes at least this often.
+const TICK: Duration = Duration::from_secs(1);
 /// Result batches that may wait for the collecting thread.
 const EVENTS_IN_FLIGHT: usize = 64;
 
@@ -299,6 +302,13 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
         }
     };
     let mut progress = Progress::new(args.progress, args.quiet);
+    // `--fail-fast` stops at the first failure: a limit of zero tolerated failures.
+    let limit = if args.fail_fast {
+        Some(FailureLimit::Count(0))
+    } else {
+        job.max_failures
+    };
+    let control = RunControl::new(interrupt, job.deadline, limit);
     // Outputs kept for later tasks that take `inputs = { from = ... }`.
     let feeds: HashSet<&str> = job
         .tasks
@@ -330,6 +340,7 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
         };
         collector.write(|| sink.begin_task(&header));
         progress.task_started(&task.name, items.total);
+        control.add_items(items.total.unwrap_or(0));
         let keep = feeds.contains(task.name.as_str());
         let mut outputs: Vec<(u64, Value)> = Vec::new();
         let mut task_summary = Summary::default();
@@ -343,12 +354,18 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
             task,
             run_start,
             events,
-            interrupt,
+            control: &control,
         };
         thread::scope(|scope| {
             scope.spawn(move || pool::run_task(&ctx, items));
             loop {
-                match received.recv_timeout(Duration::from_secs(1)) {
+                // Wake at least every second (status lines), and in time for the deadline.
+                let until_deadline = control
+                    .deadline()
+                    .map(|d| d.saturating_sub(run_start.elapsed()));
+                let wait =
+                    until_deadline.map_or(TICK, |d| d.clamp(Duration::from_millis(10), TICK));
+                match received.recv_timeout(wait) {
                     Ok(Event::Finished { task: t, records }) => {
                         progress.finished(t, &records);
                         for record in &records {
@@ -366,6 +383,7 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
                     Err(RecvTimeoutError::Timeout) => progress.tick(),
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
+                control.check_deadline(run_start.elapsed());
                 progress.tick();
             }
         });
@@ -379,14 +397,16 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
                 outputs.into_iter().map(|(_, v)| v).collect(),
             );
         }
-        if interrupt.requested() {
+        // Later tasks do not start once the run stopped early, however it stopped.
+        if control.stop().is_some() {
             break;
         }
     }
 
-    let status = if interrupt.requested() {
+    let stop = control.stop();
+    let status = if stop == Some(Stop::Interrupted) {
         RunStatus::Interrupted
-    } else if collector.summary.failures() > 0 || collector.unreadable_inputs {
+    } else if collector.summary.failures() > 0 || collector.unreadable_inputs || stop.is_some() {
         RunStatus::Failed
     } else {
         RunStatus::Ok
@@ -399,7 +419,7 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
     };
     collector.write(|| sink.finish(&footer));
     progress.clear();
-    collector.report(job, &destination, &footer, &progress, interrupt);
+    collector.report(job, &destination, &footer, &progress, &control);
     match status {
         RunStatus::Interrupted => exit_code::INTERRUPTED,
         _ if collector.write_error.is_some() => exit_code::ITEMS_FAILED,
@@ -441,7 +461,7 @@ impl Collector {
         destination: &Destination,
         footer: &RunFooter,
         progress: &Progress,
-        interrupt: &Interrupt,
+        control: &RunControl<'_>,
     ) {
         let s = &footer.summary;
         let trouble =
@@ -457,8 +477,21 @@ impl Collector {
             line += &format!(", {} skipped", s.skipped);
         }
         line += &format!(" in {:.2}s", footer.duration_s);
-        if footer.status == RunStatus::Interrupted {
-            line += &format!(" (interrupted by {})", interrupt.signal_name());
+        match control.stop() {
+            Some(Stop::Interrupted) => {
+                line += &format!(" (interrupted by {})", control.signal_name());
+            }
+            Some(Stop::Deadline) => {
+                let deadline = control.deadline().unwrap_or_default();
+                line += &format!(
+                    " (stopped: the deadline of {} passed)",
+                    humantime::format_duration(deadline)
+                );
+            }
+            Some(Stop::TooManyFailures) => {
+                line += &format!("{})", control.limit_message(" (stopped: "));
+            }
+            None => {}
         }
         match (&self.write_error, destination) {
             (Some(e), _) => line += &format!("\nerror: results could not be written: {e}"),

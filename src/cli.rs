@@ -83,6 +83,10 @@ pub struct RunArgs {
     /// Print nothing unless something failed.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Stop starting items after the first failure (the rest are reported skipped).
+    #[arg(long)]
+    pub fail_fast: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,6 +3,7 @@
 mod app;
 mod builtins;
 mod cli;
+mod control;
 mod event;
 mod exit_code;
 mod expand;

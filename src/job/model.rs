@@ -25,11 +25,22 @@ pub struct JobFile {
     pub retries: Option<RetriesDef>,
     /// Time between SIGTERM and SIGKILL when an item's process group is stopped.
     pub kill_grace: Option<String>,
+    /// The whole run's time limit.
+    pub deadline: Option<String>,
+    pub max_failures: Option<MaxFailuresDef>,
     pub output: Option<OutputDef>,
     #[serde(default)]
     pub functions: BTreeMap<String, FunctionDef>,
     #[serde(default, rename = "task")]
     pub tasks: Vec<TaskDef>,
+}
+
+/// `max_failures = 10` or `max_failures = "5%"` (the schema checks the string's shape).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum MaxFailuresDef {
+    Count(u64),
+    Percent(String),
 }
 
 /// `workers = 4` or `workers = "num-cpus"`.

@@ -16,12 +16,13 @@ use rustix::fs::{Access, access};
 
 use super::diag::{Diagnostic, backticked, closest, did_you_mean};
 use super::model::{
-    BackoffDef, FunctionDef, InputsDef, JobFile, LimitsDef, OptionsDef, RetriesDef, StdinDef,
-    StdoutDef, TaskDef, Workers,
+    BackoffDef, FunctionDef, InputsDef, JobFile, LimitsDef, MaxFailuresDef, OptionsDef, RetriesDef,
+    StdinDef, StdoutDef, TaskDef, Workers,
 };
 use super::resolved::{
-    Backoff, CommandSpec, DEFAULT_KILL_GRACE, Format, FunctionKind, FunctionSpec, InputSpec, Job,
-    Limits, OutputPlan, RetryOn, RetryPolicy, StdinMode, StdoutMode, Task, default_workers,
+    Backoff, CommandSpec, DEFAULT_KILL_GRACE, FailureLimit, Format, FunctionKind, FunctionSpec,
+    InputSpec, Job, Limits, OutputPlan, RetryOn, RetryPolicy, StdinMode, StdoutMode, Task,
+    default_workers,
 };
 use super::schema::memory_limit;
 use super::span::{At, Source};
@@ -84,6 +85,17 @@ pub fn resolve(file: JobFile, src: &Source<'_>) -> Result<Job, Vec<Diagnostic>> 
     };
     let output = r.output();
     let job_options = r.options(&[], file.options());
+    let deadline = file
+        .deadline
+        .as_deref()
+        .and_then(|d| r.duration(&["deadline"], d));
+    let max_failures = file.max_failures.as_ref().map(|m| match m {
+        MaxFailuresDef::Count(n) => FailureLimit::Count(*n),
+        // The schema checked the shape: digits, an optional fraction, then `%`.
+        MaxFailuresDef::Percent(p) => {
+            FailureLimit::Percent(p.trim_end_matches('%').parse().unwrap_or(100.0))
+        }
+    });
     // Every declared function, used or not: a broken one is a bug waiting for its first use.
     let functions: BTreeMap<&str, Declared> = file
         .functions
@@ -109,6 +121,8 @@ pub fn resolve(file: JobFile, src: &Source<'_>) -> Result<Job, Vec<Diagnostic>> 
         schedule: file.schedule.clone(),
         output,
         tasks,
+        deadline,
+        max_failures,
     })
 }
 

@@ -24,6 +24,28 @@ pub struct Job {
     pub schedule: Option<String>,
     pub output: OutputPlan,
     pub tasks: Vec<Task>,
+    /// The whole run's time limit (`deadline`).
+    pub deadline: Option<Duration>,
+    /// Stop dispatching once more items than this failed (`max_failures`, `--fail-fast`).
+    pub max_failures: Option<FailureLimit>,
+}
+
+/// `max_failures`: failures tolerated before dispatching stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FailureLimit {
+    Count(u64),
+    /// A percentage of the items of the tasks started so far.
+    Percent(f64),
+}
+
+impl FailureLimit {
+    /// Whether `failures` out of `items` exceed the limit.
+    pub fn exceeded(self, failures: u64, items: u64) -> bool {
+        match self {
+            FailureLimit::Count(limit) => failures > limit,
+            FailureLimit::Percent(percent) => failures as f64 > items as f64 * percent / 100.0,
+        }
+    }
 }
 
 /// Where and how results are written.

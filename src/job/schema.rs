@@ -497,6 +497,10 @@ fn describe(e: &ValidationError<'_>, src: &Source<'_>) -> Vec<Diagnostic> {
             "`{key}` must name a .json, .jsonl, .ndjson or .csv file, not `{v}`"
         ))
         .with_help("for a text file with one item per line, use `lines`"),
+        ValidationErrorKind::Pattern { .. } if last == "max_failures" => diag(format!(
+            "`{key}` must be a count or a percentage of the items, not `{v}`"
+        ))
+        .with_help("for example `max_failures = 10` or `max_failures = \"5%\"`"),
         ValidationErrorKind::Pattern { .. } if last == "name" => diag(format!(
             "`{key}` may only have letters, digits, `_`, `.` and `-`, not `{v}`"
         ))

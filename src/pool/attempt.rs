@@ -31,7 +31,7 @@ pub enum Failure {
     Crashed(String),
     /// A command exited with a non-zero code.
     Exited { code: i32, message: String },
-    /// The run was interrupted while the item ran: never retried.
+    /// The run was stopped (a signal, its deadline) while the item ran: never retried.
     Interrupted(String),
     /// The input itself could not be read (a bad line of an input file): never retried.
     BadInput(String),
@@ -104,13 +104,14 @@ pub fn conclude(
         Attempt::Failed(failure) => {
             if item.attempts <= policy.count
                 && failure.retryable(policy)
-                && !ctx.interrupt.requested()
+                && ctx.control.may_dispatch()
             {
                 let delay = retry_delay(policy, item.attempts);
                 item.ready_at = (!delay.is_zero()).then(|| Instant::now() + delay);
                 queue.put_back(std::iter::once(item));
                 return;
             }
+            ctx.control.record_failure();
             let (status, message) = failure.into_parts();
             (status, None, Some(message))
         }

@@ -24,7 +24,7 @@ use crate::function::command::{self, ItemCommand};
 use crate::job::{CommandSpec, StdoutMode};
 use crate::process::{self, StderrTail, Tether};
 
-/// How often a waiting slot looks at the interrupt flag.
+/// How often a waiting slot looks at the run's stop conditions.
 const POLL: Duration = Duration::from_millis(50);
 /// Captured stdout per item; the rest is counted and dropped.
 pub const STDOUT_CAP: usize = 1024 * 1024;
@@ -53,7 +53,7 @@ impl<'a> CommandSlot<'a> {
     pub fn run(mut self, queue: &WorkQueue) {
         let drainers = Drainers::new(self.ctx.events.clone());
         let mut batch = VecDeque::with_capacity(1);
-        while !self.ctx.interrupt.requested() {
+        while self.ctx.control.may_dispatch() {
             match queue.take(1, &mut batch) {
                 Taken::Items(_) => {}
                 Taken::WaitUntil(at) => {
@@ -138,9 +138,9 @@ impl<'a> CommandSlot<'a> {
                 "timed out after {}; its process group was killed",
                 humantime::format_duration(timeout)
             ))),
-            Ended::Interrupted => Attempt::Failed(Failure::Interrupted(
-                "interrupted: the run was stopped while this item ran".to_owned(),
-            )),
+            Ended::Interrupted => {
+                Attempt::Failed(Failure::Interrupted(self.ctx.control.stopped_message()))
+            }
         };
         self.conclude(queue, item, attempt, Some(pid), started);
     }
@@ -156,7 +156,7 @@ impl<'a> CommandSlot<'a> {
                 self.stop(child);
                 return Ended::TimedOut(self.ctx.task.timeout.unwrap_or_default());
             }
-            if self.ctx.interrupt.requested() {
+            if self.ctx.control.must_stop_running() {
                 self.stop(child);
                 return Ended::Interrupted;
             }
@@ -172,8 +172,8 @@ impl<'a> CommandSlot<'a> {
     }
 
     fn stop(&self, child: &mut Child) {
-        let interrupt = self.ctx.interrupt;
-        process::stop_group(child, self.ctx.task.kill_grace, &|| interrupt.forced());
+        let control = self.ctx.control;
+        process::stop_group(child, self.ctx.task.kill_grace, &|| control.forced());
     }
 
     /// A successful exit: stdout becomes the output as `stdout = ...` says.

@@ -25,7 +25,7 @@ use crate::function::{self, Protocol};
 use crate::process::{self, StderrTail, Tether};
 use crate::protocol::{self, Reply};
 
-/// How often a waiting slot looks at the interrupt flag.
+/// How often a waiting slot looks at the run's stop conditions.
 const POLL: Duration = Duration::from_millis(50);
 /// Keep about this much work in flight per worker.
 const TARGET_IN_FLIGHT: Duration = Duration::from_millis(5);
@@ -90,7 +90,7 @@ impl<'a> MessageSlot<'a> {
 
     pub fn run(mut self, queue: &WorkQueue) {
         loop {
-            if self.ctx.interrupt.requested() {
+            if self.ctx.control.must_stop_running() {
                 self.stop_for_interrupt(queue);
                 break;
             }
@@ -133,6 +133,7 @@ impl<'a> MessageSlot<'a> {
         let mut waiting_for = None;
         if room > 0
             && self.in_flight.len() <= self.limit / 2
+            && self.ctx.control.may_dispatch()
             && let Taken::WaitUntil(at) = queue.take(room, &mut self.to_send)
         {
             waiting_for = Some(at);
@@ -351,9 +352,9 @@ impl<'a> MessageSlot<'a> {
         let Some(mut worker) = self.worker.take() else {
             return;
         };
-        let interrupt = self.ctx.interrupt;
+        let control = self.ctx.control;
         process::stop_group(&mut worker.child, self.ctx.task.kill_grace, &|| {
-            interrupt.forced()
+            control.forced()
         });
         let _ = worker.reader.join();
         let _ = worker.stderr.join();
@@ -428,12 +429,12 @@ impl<'a> MessageSlot<'a> {
         self.limit = 1;
     }
 
-    /// First SIGINT/SIGTERM: stop the worker's group (grace, then SIGKILL); the item it was
-    /// running fails as interrupted, the rest go back to be reported skipped.
+    /// A signal or the deadline: stop the worker's group (grace, then SIGKILL); the item it
+    /// was running fails as stopped, the rest go back to be reported skipped.
     fn stop_for_interrupt(&mut self, queue: &WorkQueue) {
         self.drain_ready(queue);
         if self.worker.is_some() && !self.in_flight.is_empty() {
-            let message = "interrupted: the run was stopped while this item ran".to_owned();
+            let message = self.ctx.control.stopped_message();
             self.replace_worker(queue, Failure::Interrupted(message));
         }
         queue.put_back(std::mem::take(&mut self.to_send).into_iter());

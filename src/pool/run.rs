@@ -8,9 +8,9 @@ use std::time::Instant;
 use super::command_slot::CommandSlot;
 use super::message_slot::MessageSlot;
 use super::queue::WorkQueue;
+use crate::control::RunControl;
 use crate::event::{Event, ItemRecord, Status};
 use crate::expand::Items;
-use crate::interrupt::Interrupt;
 use crate::job::{FunctionKind, Task};
 
 /// Everything a slot needs to know about the run it belongs to.
@@ -22,7 +22,7 @@ pub struct PoolContext<'a> {
     /// `started_s` of every result counts from here.
     pub run_start: Instant,
     pub events: SyncSender<Event>,
-    pub interrupt: &'a Interrupt,
+    pub control: &'a RunControl<'a>,
 }
 
 impl PoolContext<'_> {
@@ -62,7 +62,7 @@ pub fn run_task(ctx: &PoolContext<'_>, items: Items) {
     report_skipped(ctx, &queue);
 }
 
-/// Whatever is still queued never started: the run was interrupted.
+/// Whatever is still queued never started: the run stopped early.
 fn report_skipped(ctx: &PoolContext<'_>, queue: &WorkQueue) {
     let mut batch = Vec::new();
     queue.drain(|item| {
@@ -71,7 +71,7 @@ fn report_skipped(ctx: &PoolContext<'_>, queue: &WorkQueue) {
             input: item.input.unwrap_or(serde_json::Value::Null),
             status: Status::Skipped,
             output: None,
-            error: Some("not started: the run was interrupted".to_owned()),
+            error: Some(ctx.control.skipped_message()),
             attempts: item.attempts,
             started_s: 0.0,
             duration_s: 0.0,

@@ -5,6 +5,7 @@ mod util;
 mod commands;
 mod inputs;
 mod outputs;
+mod policy;
 mod processes;
 mod run;
 mod validate;

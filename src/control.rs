@@ -1,0 +1,181 @@
+//! Run-wide stop conditions the pool obeys: a signal (SIGINT/SIGTERM), the job's `deadline`,
+//! and `max_failures` / `--fail-fast`. Decides nothing about single items.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::interrupt::Interrupt;
+use crate::job::FailureLimit;
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGINT or SIGTERM: running items are stopped, the rest skipped; exit 3.
+    Interrupted,
+    /// The job's `deadline` passed: running items are stopped, the rest skipped; exit 1.
+    Deadline,
+    /// More items failed than `max_failures` allows: running items finish, no new ones start.
+    TooManyFailures,
+}
+
+pub struct RunControl<'a> {
+    interrupt: &'a Interrupt,
+    deadline: Option<Duration>,
+    deadline_passed: AtomicBool,
+    limit: Option<FailureLimit>,
+    failures: AtomicU64,
+    /// Items of the tasks started so far (what a percentage limit counts against).
+    items: AtomicU64,
+    limit_exceeded: AtomicBool,
+}
+
+impl<'a> RunControl<'a> {
+    pub fn new(
+        interrupt: &'a Interrupt,
+        deadline: Option<Duration>,
+        limit: Option<FailureLimit>,
+    ) -> RunControl<'a> {
+        RunControl {
+            interrupt,
+            deadline,
+            deadline_passed: AtomicBool::new(false),
+            limit,
+            failures: AtomicU64::new(0),
+            items: AtomicU64::new(0),
+            limit_exceeded: AtomicBool::new(false),
+        }
+    }
+
+    /// Why the run is stopping, if it is.
+    pub fn stop(&self) -> Option<Stop> {
+        if self.interrupt.requested() {
+            Some(Stop::Interrupted)
+        } else if self.deadline_passed.load(Ordering::Relaxed) {
+            Some(Stop::Deadline)
+        } else if self.limit_exceeded.load(Ordering::Relaxed) {
+            Some(Stop::TooManyFailures)
+        } else {
+            None
+        }
+    }
+
+    /// Running items must be stopped now (signal or deadline).
+    pub fn must_stop_running(&self) -> bool {
+        matches!(self.stop(), Some(Stop::Interrupted | Stop::Deadline))
+    }
+
+    /// New items may start (and failed ones be retried).
+    pub fn may_dispatch(&self) -> bool {
+        self.stop().is_none()
+    }
+
+    /// Skip grace periods (a second signal).
+    pub fn forced(&self) -> bool {
+        self.interrupt.forced()
+    }
+
+    pub fn signal_name(&self) -> &'static str {
+        self.interrupt.signal_name()
+    }
+
+    /// Counts a task's items toward a percentage limit.
+    pub fn add_items(&self, count: u64) {
+        self.items.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Counts an item that ended failed (after its retries).
+    pub fn record_failure(&self) {
+        let failures = self.failures.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(limit) = self.limit
+            && limit.exceeded(failures, self.items.load(Ordering::Relaxed))
+        {
+            self.limit_exceeded.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Notes the time; true once the deadline has passed.
+    pub fn check_deadline(&self, elapsed: Duration) -> bool {
+        if self.deadline.is_some_and(|d| elapsed >= d) {
+            self.deadline_passed.store(true, Ordering::SeqCst);
+        }
+        self.deadline_passed.load(Ordering::Relaxed)
+    }
+
+    pub fn deadline(&self) -> Option<Duration> {
+        self.deadline
+    }
+
+    /// What an item that was running when the run stopped is told.
+    pub fn stopped_message(&self) -> String {
+        match self.stop() {
+            Some(Stop::Deadline) => format!(
+                "stopped: the run's deadline ({}) passed while this item ran",
+                humantime::format_duration(self.deadline.unwrap_or_default())
+            ),
+            _ => "interrupted: the run was stopped while this item ran".to_owned(),
+        }
+    }
+
+    /// What an item that never started is told.
+    pub fn skipped_message(&self) -> String {
+        match self.stop() {
+            Some(Stop::Deadline) => "not started: the run's deadline passed".to_owned(),
+            Some(Stop::TooManyFailures) => self.limit_message("not started: "),
+            _ => "not started: the run was interrupted".to_owned(),
+        }
+    }
+
+    /// `more than N items failed (max_failures = N)`, with `prefix`.
+    pub fn limit_message(&self, prefix: &str) -> String {
+        match self.limit {
+            Some(FailureLimit::Count(0)) => format!("{prefix}an item failed (fail-fast)"),
+            Some(FailureLimit::Count(n)) => {
+                format!("{prefix}more than {n} items failed (max_failures = {n})")
+            }
+            Some(FailureLimit::Percent(p)) => {
+                format!("{prefix}more than {p}% of the items failed (max_failures)")
+            }
+            None => format!("{prefix}too many items failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_exceeded_not_reached() {
+        let interrupt = Interrupt::default();
+        let control = RunControl::new(&interrupt, None, Some(FailureLimit::Count(2)));
+        control.add_items(10);
+        control.record_failure();
+        control.record_failure();
+        assert!(control.may_dispatch(), "two failures are allowed");
+        control.record_failure();
+        assert_eq!(control.stop(), Some(Stop::TooManyFailures));
+        assert!(!control.must_stop_running(), "running items finish");
+    }
+
+    #[test]
+    fn percent_counts_against_the_items_started() {
+        let interrupt = Interrupt::default();
+        let control = RunControl::new(&interrupt, None, Some(FailureLimit::Percent(10.0)));
+        control.add_items(20);
+        control.record_failure();
+        control.record_failure();
+        assert!(control.may_dispatch());
+        control.record_failure();
+        assert!(!control.may_dispatch());
+    }
+
+    #[test]
+    fn the_deadline_stops_running_items() {
+        let interrupt = Interrupt::default();
+        let control = RunControl::new(&interrupt, Some(Duration::from_secs(1)), None);
+        assert!(!control.check_deadline(Duration::from_millis(999)));
+        assert!(control.check_deadline(Duration::from_secs(1)));
+        assert!(control.must_stop_running());
+        assert!(control.stopped_message().contains("deadline (1s)"));
+    }
+}
