@@ -312,16 +312,8 @@ mod fuzz {
         ]
     }
 
-    /// `RUNJOBS_FUZZ_CASES=10000000 cargo test --release readers_never_panic` is the long run.
-    fn fuzz_cases(default: u32) -> u32 {
-        std::env::var("RUNJOBS_FUZZ_CASES")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(default)
-    }
-
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(fuzz_cases(2000)))]
+        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(2000)))]
 
         #[test]
         fn readers_never_panic(line in reply_like()) {

@@ -406,17 +406,8 @@ mod tests {
         }
     }
 
-    /// Cases per run: a short run in the test suite; `RUNJOBS_FUZZ_CASES=200000 cargo test
-    /// --release mutated_job_files` is the long one.
-    fn fuzz_cases(default: u32) -> u32 {
-        std::env::var("RUNJOBS_FUZZ_CASES")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(default)
-    }
-
     proptest! {
-        #![proptest_config(ProptestConfig { cases: fuzz_cases(300), ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(300), ..ProptestConfig::default() })]
 
         /// Whatever the edit, loading never panics, and a failure says where.
         #[test]
