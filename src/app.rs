@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -14,12 +15,16 @@ use crate::control::{RunControl, Stop};
 use crate::event::{Event, ItemRecord, Summary};
 use crate::exit_code;
 use crate::expand::{self, Items};
+use crate::identity;
 use crate::interrupt::Interrupt;
 use crate::job::{self, FailureLimit, Format, InputSpec, Job};
+use crate::journal::{self, Journal};
 use crate::lock::{self, LockError};
 use crate::output::{self, Destination, RunFooter, RunHeader, RunStatus, TaskHeader};
-use crate::pool::{self, PoolContext};
+use crate::pause;
+use crate::pool::{self, PoolContext, Source};
 use crate::progress::{self, Progress};
+use crate::resume::Previous;
 
 /// Failed items listed at the end of a run; the rest are in the results file.
 const FAILURES_SHOWN: usize = 10;
@@ -94,9 +99,46 @@ pub fn run(args: &RunArgs) -> u8 {
         );
         return exit_code::INVALID;
     }
+    let previous = match &args.resume {
+        Some(_) if plans.len() > 1 => {
+            eprintln!(
+                "error: `--resume` takes the results of one job, but {} jobs were given",
+                plans.len()
+            );
+            return exit_code::INVALID;
+        }
+        Some(path) => match Previous::load(path) {
+            Ok(Some(previous)) => {
+                if !args.quiet {
+                    eprintln!(
+                        "runjobs: resuming from {}: {} finished result{} to reuse",
+                        previous.sources.join(" and "),
+                        previous.len(),
+                        plural(previous.len())
+                    );
+                }
+                Some(Arc::new(previous))
+            }
+            Ok(None) => {
+                // Like GNU parallel's `--resume` with no joblog yet: a first run.
+                if !args.quiet {
+                    eprintln!(
+                        "runjobs: nothing to resume at `{}` (nor its journal); running every item",
+                        path.display()
+                    );
+                }
+                None
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                return exit_code::INVALID;
+            }
+        },
+        None => None,
+    };
     if args.dry_run {
         for (job, target) in &plans {
-            print_plan(job, target);
+            print_plan(job, target, previous.as_deref());
         }
         return exit_code::OK;
     }
@@ -107,14 +149,20 @@ pub fn run(args: &RunArgs) -> u8 {
             return exit_code::ITEMS_FAILED;
         }
     };
+    if let Err(e) = crate::groups::start_guard() {
+        eprintln!(
+            "warning: cannot start the guard process ({e}): commands still running if runjobs is killed with SIGKILL will finish on their own"
+        );
+    }
     let mut code = exit_code::OK;
     for (job, target) in &plans {
-        let job_code = run_job(job, target, args, &interrupt);
+        let job_code = run_job(job, target, args, &interrupt, previous.as_ref());
         code = code.max(job_code);
         if job_code == exit_code::INTERRUPTED {
             break;
         }
     }
+    crate::groups::stop_guard();
     code
 }
 
@@ -224,7 +272,7 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-fn print_plan(job: &Job, target: &OutputTarget) {
+fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>) {
     println!("job `{}` ({})", job.name, job.file.display());
     if let Some(description) = &job.description {
         println!("  {description}");
@@ -242,10 +290,25 @@ fn print_plan(job: &Job, target: &OutputTarget) {
     for task in &job.tasks {
         let items = match &task.inputs {
             InputSpec::From(name) => format!("the outputs of task `{name}`"),
-            spec => match expand::expand(spec, |_| Vec::new()) {
-                Ok(Items { total: Some(n), .. }) => format!("{n} item{}", plural(n as usize)),
-                Ok(_) => "a stream of items".to_owned(),
-                Err(e) => format!("inputs that cannot be read now: {e}"),
+            spec => match (expand::expand(spec, |_| Vec::new()), previous) {
+                (Ok(items), Some(previous)) => {
+                    let hash = identity::function_hash(task, &job.dir);
+                    let (mut all, mut done) = (0u64, 0u64);
+                    for input in items.iter.flatten() {
+                        all += 1;
+                        done += u64::from(previous.is_done(&hash, &input));
+                    }
+                    format!(
+                        "{} of {all} item{} (the rest are done)",
+                        all - done,
+                        plural(all as usize)
+                    )
+                }
+                (Ok(Items { total: Some(n), .. }), None) => {
+                    format!("{n} item{}", plural(n as usize))
+                }
+                (Ok(_), None) => "a stream of items".to_owned(),
+                (Err(e), _) => format!("inputs that cannot be read now: {e}"),
             },
         };
         let timeout = task.timeout.map_or_else(
@@ -271,7 +334,13 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// Runs one job to its results file; returns its exit code.
-fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interrupt) -> u8 {
+fn run_job(
+    job: &Job,
+    target: &OutputTarget,
+    args: &RunArgs,
+    interrupt: &Interrupt,
+    previous: Option<&Arc<Previous>>,
+) -> u8 {
     let started_wall = SystemTime::now();
     let run_start = Instant::now();
     let destination = target.destination(&job.name, started_wall);
@@ -294,7 +363,14 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
         job_file: job.file.display().to_string(),
         started_at,
     };
-    let mut sink = match output::open(&destination, target.format, header) {
+    let mut journal = match open_journal(job, &destination, &header, args, previous.is_some()) {
+        Ok(journal) => journal,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit_code::INVALID;
+        }
+    };
+    let mut sink = match output::open(&destination, target.format, header.clone()) {
         Ok(sink) => sink,
         Err(e) => {
             eprintln!("error: {e}");
@@ -333,11 +409,14 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
                 continue;
             }
         };
+        let function_hash = identity::function_hash(task, &job.dir);
         let header = TaskHeader {
             name: task.name.clone(),
             function: task.function.label.clone(),
+            function_hash: function_hash.clone(),
             workers: task.workers,
         };
+        collector.journal(&mut journal, |j| j.begin_task(&header), &progress);
         collector.write(|| sink.begin_task(&header));
         progress.task_started(&task.name, items.total);
         control.add_items(items.total.unwrap_or(0));
@@ -348,6 +427,11 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
         // Bounded: when writing falls behind, the pool waits instead of piling up results
         // in memory (a 10M-item run must stay small).
         let (events, received) = mpsc::sync_channel(EVENTS_IN_FLIGHT);
+        let total = items.total;
+        let mut source: Source = Box::new(items.iter.enumerate().map(|(i, x)| (i as u64, x)));
+        if let Some(previous) = previous {
+            source = previous.skip_done(function_hash, source, events.clone(), index);
+        }
         let ctx = PoolContext {
             job: &job.name,
             task_index: index,
@@ -357,12 +441,12 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
             control: &control,
         };
         thread::scope(|scope| {
-            scope.spawn(move || pool::run_task(&ctx, items));
+            scope.spawn(move || pool::run_task(&ctx, total, source));
             loop {
                 // Wake at least every second (status lines), and in time for the deadline.
                 let until_deadline = control
                     .deadline()
-                    .map(|d| d.saturating_sub(run_start.elapsed()));
+                    .map(|d| d.saturating_sub(pause::active_since(run_start)));
                 let wait =
                     until_deadline.map_or(TICK, |d| d.clamp(Duration::from_millis(10), TICK));
                 match received.recv_timeout(wait) {
@@ -377,13 +461,15 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
                             }
                             collector.note(&task.name, record);
                         }
+                        collector.journal(&mut journal, |j| j.records(&records), &progress);
                         collector.write(|| sink.records(records));
                     }
                     Ok(Event::Log(line)) => progress.log(&line),
                     Err(RecvTimeoutError::Timeout) => progress.tick(),
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
-                control.check_deadline(run_start.elapsed());
+                // Time paused (Ctrl-Z) does not count against the deadline.
+                control.check_deadline(pause::active_since(run_start));
                 progress.tick();
             }
         });
@@ -419,6 +505,14 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
     };
     collector.write(|| sink.finish(&footer));
     progress.clear();
+    let destination = collector.settle(
+        journal,
+        destination,
+        &job.dir,
+        target.format,
+        &header,
+        &footer,
+    );
     collector.report(job, &destination, &footer, &progress, &control);
     match status {
         RunStatus::Interrupted => exit_code::INTERRUPTED,
@@ -426,6 +520,40 @@ fn run_job(job: &Job, target: &OutputTarget, args: &RunArgs, interrupt: &Interru
         RunStatus::Failed => exit_code::ITEMS_FAILED,
         RunStatus::Ok => exit_code::OK,
     }
+}
+
+/// Opens the journal beside a results file (none for standard output or `--no-journal`).
+fn open_journal(
+    job: &Job,
+    destination: &Destination,
+    header: &RunHeader,
+    args: &RunArgs,
+    resuming: bool,
+) -> std::io::Result<Option<Journal>> {
+    let Destination::File(path) = destination else {
+        return Ok(None);
+    };
+    if args.no_journal {
+        return Ok(None);
+    }
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot create the folder `{}`: {e}", folder.display()),
+            )
+        })?;
+    }
+    let opened = Journal::open(&journal::path_for(path), header, &job.dir)?;
+    if opened.unfinished_before && !resuming && !args.quiet {
+        eprintln!(
+            "note: `{}` holds results of a run that never finished; this run starts afresh \
+             (`--resume {}` would reuse them)",
+            opened.journal.path().display(),
+            path.display()
+        );
+    }
+    Ok(Some(opened.journal))
 }
 
 /// Run-wide bookkeeping on the collecting thread.
@@ -436,9 +564,90 @@ struct Collector {
     unreadable_inputs: bool,
     /// The first error writing the results file; later writes are skipped.
     write_error: Option<std::io::Error>,
+    /// The journal moved to another folder (its folder failed), and the user was told.
+    journal_move_told: bool,
+    /// Where the results went instead, when their own file could not be written.
+    fallback: Option<PathBuf>,
 }
 
 impl Collector {
+    /// Writes to the journal. A journal that cannot be written anywhere is given up (with a
+    /// warning): the run goes on, it only could not be resumed after a SIGKILL.
+    fn journal(
+        &mut self,
+        journal: &mut Option<Journal>,
+        op: impl FnOnce(&mut Journal) -> std::io::Result<()>,
+        progress: &Progress,
+    ) {
+        let Some(j) = journal else {
+            return;
+        };
+        if let Err(e) = op(j) {
+            progress.println(&format!("warning: {e}; the run goes on without a journal"));
+            *journal = None;
+            return;
+        }
+        if !self.journal_move_told
+            && let Some((from, cause)) = j.moved_from()
+        {
+            progress.println(&format!(
+                "warning: cannot write the journal `{}` ({cause}); it continues in `{}`",
+                from.display(),
+                j.path().display()
+            ));
+            self.journal_move_told = true;
+        }
+    }
+
+    /// After the results file was written (or not): a written one makes the journal
+    /// redundant; one that failed is rendered again from the journal into a fallback
+    /// folder. Returns where the results are.
+    fn settle(
+        &mut self,
+        journal: Option<Journal>,
+        destination: Destination,
+        job_dir: &Path,
+        format: Format,
+        header: &RunHeader,
+        footer: &RunFooter,
+    ) -> Destination {
+        let Some(journal) = journal else {
+            return destination;
+        };
+        if self.write_error.is_none() {
+            if let Err(e) = journal.remove() {
+                eprintln!("warning: cannot remove the journal: {e}");
+            }
+            return destination;
+        }
+        let Destination::File(path) = &destination else {
+            return destination;
+        };
+        let name = path
+            .file_name()
+            .map_or_else(|| "results".into(), |n| n.to_string_lossy().into_owned());
+        let folders = crate::fallback::folders(job_dir, path.parent());
+        let rendered = journal.this_run().and_then(|entries| {
+            output::render_fallback(&entries, &folders, &name, format, header, footer)
+        });
+        match rendered {
+            Ok(fallback) => {
+                // Everything is in the fallback file; the journal is a second copy.
+                let _ = journal.remove();
+                self.fallback = Some(fallback.clone());
+                Destination::File(fallback)
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the results to a fallback file either ({e}); every \
+                     finished result is in the journal `{}`",
+                    journal.path().display()
+                );
+                destination
+            }
+        }
+    }
+
     fn note(&mut self, task: &str, record: &ItemRecord) {
         if record.status.is_failure() && self.failures.len() < FAILURES_SHOWN {
             self.failures.push(progress::describe_failure(task, record));
@@ -494,6 +703,12 @@ impl Collector {
             None => {}
         }
         match (&self.write_error, destination) {
+            (Some(e), Destination::File(path)) if self.fallback.is_some() => {
+                line += &format!(
+                    "\nerror: results could not be written: {e}\nevery result is in the fallback file {}",
+                    path.display()
+                );
+            }
             (Some(e), _) => line += &format!("\nerror: results could not be written: {e}"),
             (None, Destination::File(path)) => line += &format!("; results in {}", path.display()),
             (None, Destination::Stdout) => {}

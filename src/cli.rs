@@ -48,6 +48,9 @@ pub enum Command {
         #[arg(long, default_value = "{}")]
         options: String,
     },
+    /// Internal: stops the process groups of a runjobs that died (see `groups`).
+    #[command(name = "__guard", hide = true)]
+    Guard,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -87,6 +90,17 @@ pub struct RunArgs {
     /// Stop starting items after the first failure (the rest are reported skipped).
     #[arg(long)]
     pub fail_fast: bool,
+
+    /// Rerun only the items missing, failed or timed out in OUTPUT (or in the journal beside
+    /// it, when a killed run never wrote OUTPUT); finished items are recognised by their
+    /// function and input, not their position.
+    #[arg(long, value_name = "OUTPUT")]
+    pub resume: Option<PathBuf>,
+
+    /// Keep no journal beside the output: a little faster, but a run killed with SIGKILL
+    /// cannot be resumed.
+    #[arg(long)]
+    pub no_journal: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,7 +1,9 @@
 //! What the pool reports, and the per-item result record: the only contract between the
 //! pool and everything that displays or writes results.
 
-use serde::Serialize;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -19,7 +21,7 @@ pub enum Event {
 }
 
 /// The final state of one item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The function returned a value.
@@ -39,15 +41,15 @@ impl Status {
     }
 }
 
-/// One result, as it appears in the output file (SPEC §4).
-#[derive(Debug, Clone, Serialize)]
+/// One result, as it appears in the output file (SPEC §4) and the journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ItemRecord {
     pub index: u64,
     pub input: Value,
     pub status: Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Box<RawValue>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub attempts: u32,
     /// Start of the last attempt, seconds since the run started.
@@ -56,8 +58,12 @@ pub struct ItemRecord {
     #[serde(serialize_with = "micros")]
     pub duration_s: f64,
     /// Pid of the process that ran the last attempt.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<u32>,
+    /// `--resume` took this result from an earlier run (which started at this time) instead
+    /// of running the item again; the other fields are that run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<Arc<str>>,
 }
 
 /// Seconds rounded to microseconds: finer digits are noise and bloat large files.
@@ -109,6 +115,10 @@ impl ItemRecord {
         if let Some(worker) = self.worker {
             out.extend_from_slice(b",\"worker\":");
             out.extend_from_slice(int.format(worker).as_bytes());
+        }
+        if let Some(run) = &self.reused_from {
+            out.extend_from_slice(b",\"reused_from\":");
+            serde_json::to_writer(&mut *out, &**run).expect("a string always serializes");
         }
         out.push(b'}');
     }
@@ -196,6 +206,7 @@ mod tests {
             started_s: seconds,
             duration_s: seconds / 3.0,
             worker: (status != Status::Skipped).then_some(4242),
+            reused_from: (status == Status::Ok).then(|| "2026-11-24T20:00:00.000Z".into()),
         }
     }
 

@@ -7,15 +7,21 @@ mod control;
 mod event;
 mod exit_code;
 mod expand;
+mod fallback;
 mod function;
+mod groups;
+mod identity;
 mod interrupt;
 mod job;
+mod journal;
 mod lock;
 mod output;
+mod pause;
 mod pool;
 mod process;
 mod progress;
 mod protocol;
+mod resume;
 mod worker_main;
 
 /// Cases per property-test run: a short run in the test suite; `RUNJOBS_FUZZ_CASES=5000000
@@ -59,6 +65,7 @@ fn main() -> ExitCode {
             exit_code::OK
         }
         Some(Command::Worker { builtin, options }) => return worker_main::run(&builtin, &options),
+        Some(Command::Guard) => groups::guard_main(),
     };
     exit_code::exit(code)
 }

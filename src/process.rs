@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{self, Pid, Signal, kill_process_group};
 use wait_timeout::ChildExt;
 
+use crate::groups::GroupChild;
 use crate::job::Limits;
 
 /// How much of a child's stderr is kept for error messages.
@@ -24,22 +25,26 @@ pub const STDERR_TAIL_BYTES: usize = 4096;
 pub enum Tether {
     /// Long-lived workers: the kernel kills them when runjobs dies (PR_SET_PDEATHSIG).
     DieWithRunjobs,
-    /// Per-item commands: like xargs' children, they end on their own. Tethering them would
-    /// force a fork for every item (instead of a vfork-based posix_spawn), which doubles
-    /// runjobs' cost per command.
+    /// Per-item commands: tethering them would force a fork for every item (instead of a
+    /// vfork-based posix_spawn), which doubles runjobs' cost per command. The guard process
+    /// (see `groups`) stops them if runjobs is killed.
     Loose,
 }
 
 /// Spawns `cmd` (stdio already configured) in a new process group of its own, so a timeout
 /// or an interrupt can signal everything it starts, with `limits` applied and tethered to
-/// runjobs as `tether` says.
-pub fn spawn_in_group(cmd: &mut Command, limits: &Limits, tether: Tether) -> io::Result<Child> {
+/// runjobs as `tether` says. The group is listed (see `groups`) while the child lives.
+pub fn spawn_in_group(
+    cmd: &mut Command,
+    limits: &Limits,
+    tether: Tether,
+) -> io::Result<GroupChild> {
     cmd.process_group(0)
         .env("RUNJOBS_PARENT_PID", std::process::id().to_string());
     let limits = *limits;
     if tether == Tether::Loose && limits == Limits::default() {
         // Nothing to do in the child before exec: std can use posix_spawn.
-        return cmd.spawn();
+        return cmd.spawn().map(GroupChild::new);
     }
     let tethered = tether == Tether::DieWithRunjobs;
     #[allow(
@@ -72,7 +77,7 @@ pub fn spawn_in_group(cmd: &mut Command, limits: &Limits, tether: Tether) -> io:
             Ok(())
         });
     }
-    cmd.spawn()
+    cmd.spawn().map(GroupChild::new)
 }
 
 /// Stops the child's whole process group: SIGTERM, up to `grace` for it to exit (cut short

@@ -27,8 +27,10 @@ impl OutputFile {
                 let dir = dir.map_or_else(|| PathBuf::from("."), PathBuf::from);
                 fs::create_dir_all(&dir).map_err(|e| with_path(e, "create the folder", &dir))?;
                 let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
+                let name = name.unwrap_or_default();
+                remove_dead_temporaries(&dir, &name);
                 let temp = tempfile::Builder::new()
-                    .prefix(&format!(".{}.", name.unwrap_or_default()))
+                    .prefix(&format!(".{name}.{}.", std::process::id()))
                     .suffix(".tmp")
                     .tempfile_in(&dir)
                     .map_err(|e| with_path(e, "create a temporary file in", &dir))?;
@@ -78,6 +80,32 @@ impl Write for OutputFile {
         match self {
             OutputFile::Atomic { writer, .. } => writer.flush(),
             OutputFile::Stdout(out) => out.flush(),
+        }
+    }
+}
+
+/// Removes the temporary files of runs of this output that died before renaming them (a
+/// SIGKILL): `.NAME.PID.*.tmp` whose PID is no longer running.
+fn remove_dead_temporaries(dir: &std::path::Path, name: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .filter(|rest| rest.ends_with(".tmp"))
+        else {
+            continue;
+        };
+        let pid = rest.split('.').next().and_then(|p| p.parse::<i32>().ok());
+        let alive = pid
+            .and_then(rustix::process::Pid::from_raw)
+            .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok());
+        if pid.is_some() && !alive {
+            let _ = fs::remove_file(entry.path());
         }
     }
 }

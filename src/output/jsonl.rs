@@ -13,6 +13,8 @@ pub struct JsonlSink {
     header: RunHeader,
     task_prefix: Vec<u8>,
     line: Vec<u8>,
+    /// Each task's function identity, for `--resume` (on the last line).
+    function_hashes: serde_json::Map<String, serde_json::Value>,
 }
 
 impl JsonlSink {
@@ -22,6 +24,7 @@ impl JsonlSink {
             header,
             task_prefix: Vec::new(),
             line: Vec::new(),
+            function_hashes: serde_json::Map::new(),
         }
     }
 }
@@ -31,6 +34,8 @@ impl Sink for JsonlSink {
         self.task_prefix = b"\"task\":".to_vec();
         serde_json::to_writer(&mut self.task_prefix, &header.name).map_err(io::Error::other)?;
         self.task_prefix.push(b',');
+        self.function_hashes
+            .insert(header.name.clone(), header.function_hash.clone().into());
         Ok(())
     }
 
@@ -54,12 +59,14 @@ impl Sink for JsonlSink {
             header: &'a RunHeader,
             #[serde(flatten)]
             footer: &'a RunFooter,
+            function_hashes: &'a serde_json::Map<String, serde_json::Value>,
         }
         serde_json::to_writer(
             &mut self.file,
             &Last {
                 header: &self.header,
                 footer,
+                function_hashes: &self.function_hashes,
             },
         )
         .map_err(io::Error::other)?;

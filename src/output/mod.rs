@@ -8,12 +8,14 @@ mod toml;
 use std::io;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use atomic::OutputFile;
 
 use crate::event::{ItemRecord, Summary};
+use crate::fallback;
 use crate::job::Format;
+use crate::journal::Entry;
 
 /// Format version of the results file.
 pub const VERSION: u32 = 1;
@@ -45,10 +47,12 @@ pub struct RunFooter {
     pub summary: Summary,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskHeader {
     pub name: String,
     pub function: String,
+    /// The function's identity (see `identity`): what `--resume` matches results by.
+    pub function_hash: String,
     pub workers: usize,
 }
 
@@ -67,6 +71,67 @@ pub trait Sink {
 pub enum Destination {
     File(PathBuf),
     Stdout,
+}
+
+/// Writes a whole results file from a run's journal entries into the first of `folders` that
+/// takes it (as `name`, numbered when taken); returns its path. For when the results file's
+/// own folder failed.
+pub fn render_fallback(
+    entries: &[Entry],
+    folders: &[PathBuf],
+    name: &str,
+    format: Format,
+    header: &RunHeader,
+    footer: &RunFooter,
+) -> io::Result<PathBuf> {
+    let mut last = io::Error::other("no folder to write in");
+    for folder in folders {
+        let path = fallback::free_path(folder, name);
+        match render(
+            entries,
+            &Destination::File(path.clone()),
+            format,
+            header,
+            footer,
+        ) {
+            Ok(()) => return Ok(path),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+fn render(
+    entries: &[Entry],
+    destination: &Destination,
+    format: Format,
+    header: &RunHeader,
+    footer: &RunFooter,
+) -> io::Result<()> {
+    let mut sink = open(destination, format, header.clone())?;
+    let mut task: Option<Summary> = None;
+    for entry in entries {
+        match entry {
+            Entry::Task(header) => {
+                if let Some(summary) = task.take() {
+                    sink.end_task(&summary)?;
+                }
+                sink.begin_task(header)?;
+                task = Some(Summary::default());
+            }
+            Entry::Record(record) => {
+                if let Some(summary) = task.as_mut() {
+                    summary.add(record.status);
+                }
+                sink.records(vec![record.clone()])?;
+            }
+            Entry::Run { .. } => {}
+        }
+    }
+    if let Some(summary) = task {
+        sink.end_task(&summary)?;
+    }
+    sink.finish(footer)
 }
 
 /// Opens a writer for `format` at `destination` and writes what the header says.

@@ -132,6 +132,7 @@ pub fn conclude(
         started_s: started,
         duration_s: info.duration,
         worker: info.pid,
+        reused_from: None,
     });
 }
 

@@ -22,6 +22,7 @@ use super::run::PoolContext;
 use crate::event::{Event, ItemRecord};
 use crate::function::command::{self, ItemCommand};
 use crate::job::{CommandSpec, StdoutMode};
+use crate::pause;
 use crate::process::{self, StderrTail, Tether};
 
 /// How often a waiting slot looks at the run's stop conditions.
@@ -147,8 +148,13 @@ impl<'a> CommandSlot<'a> {
 
     /// Waits for the child, its timeout or an interrupt; stops its group on the latter two.
     fn wait(&self, child: &mut Child, started: Instant) -> Ended {
-        let deadline = self.ctx.task.timeout.map(|t| started + t);
         loop {
+            // Time paused (Ctrl-Z) does not count.
+            let deadline = self
+                .ctx
+                .task
+                .timeout
+                .map(|t| pause::shifted(started, started + t));
             let now = Instant::now();
             if let Some(deadline) = deadline
                 && now >= deadline

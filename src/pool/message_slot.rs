@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::process::{ChildStdin, ChildStdout, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -22,6 +22,8 @@ use super::queue::{Taken, WorkItem, WorkQueue};
 use super::run::PoolContext;
 use crate::event::{Event, ItemRecord};
 use crate::function::{self, Protocol};
+use crate::groups::GroupChild;
+use crate::pause;
 use crate::process::{self, StderrTail, Tether};
 use crate::protocol::{self, Reply};
 
@@ -46,7 +48,7 @@ struct Chunk {
 }
 
 struct LiveWorker {
-    child: Child,
+    child: GroupChild,
     pid: u32,
     stdin: ChildStdin,
     replies: Receiver<Chunk>,
@@ -225,7 +227,8 @@ impl<'a> MessageSlot<'a> {
         let Some(worker) = self.worker.as_ref() else {
             return;
         };
-        let deadline = timeout.map(|t| worker.last_heard + t);
+        // Time paused (Ctrl-Z) does not count.
+        let deadline = timeout.map(|t| pause::shifted(worker.last_heard, worker.last_heard + t));
         let wait = deadline.map_or(POLL, |d| {
             d.saturating_duration_since(Instant::now()).min(POLL)
         });
@@ -470,7 +473,7 @@ impl<'a> MessageSlot<'a> {
         drop(worker.stdin);
         let grace = self.ctx.task.kill_grace.max(Duration::from_millis(100));
         let exited = matches!(
-            wait_timeout::ChildExt::wait_timeout(&mut worker.child, grace),
+            wait_timeout::ChildExt::wait_timeout(&mut *worker.child, grace),
             Ok(Some(_))
         );
         if exited {

@@ -7,4 +7,5 @@ mod message_slot;
 mod queue;
 mod run;
 
+pub use queue::Source;
 pub use run::{PoolContext, run_task};

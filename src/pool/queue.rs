@@ -20,11 +20,11 @@ pub struct WorkItem {
     pub ready_at: Option<Instant>,
 }
 
-type Source = Box<dyn Iterator<Item = Result<Value, String>> + Send>;
+/// Items with their positions (a resumed run's source skips the ones already done).
+pub type Source = Box<dyn Iterator<Item = (u64, Result<Value, String>)> + Send>;
 
 struct State {
     source: Source,
-    next_index: u64,
     /// Handed-back items go first, so retries and re-dispatched items are not starved.
     front: VecDeque<WorkItem>,
     /// Retries waiting for their delay (few, so a plain list).
@@ -52,7 +52,6 @@ impl WorkQueue {
         WorkQueue {
             state: Mutex::new(State {
                 source,
-                next_index: 0,
                 front: VecDeque::new(),
                 delayed: Vec::new(),
             }),
@@ -86,16 +85,12 @@ impl WorkQueue {
             let item = match state.front.pop_front() {
                 Some(item) => item,
                 None => match state.source.next() {
-                    Some(input) => {
-                        let index = state.next_index;
-                        state.next_index += 1;
-                        WorkItem {
-                            index,
-                            input,
-                            attempts: 0,
-                            ready_at: None,
-                        }
-                    }
+                    Some((index, input)) => WorkItem {
+                        index,
+                        input,
+                        attempts: 0,
+                        ready_at: None,
+                    },
                     None => break,
                 },
             };
@@ -145,7 +140,7 @@ mod tests {
     use std::time::Duration;
 
     fn numbers(n: i64) -> Source {
-        Box::new((0..n).map(|i| Ok(Value::from(i))))
+        Box::new((0..n).map(|i| (i as u64, Ok(Value::from(i)))))
     }
 
     #[test]

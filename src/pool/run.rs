@@ -7,10 +7,9 @@ use std::time::Instant;
 
 use super::command_slot::CommandSlot;
 use super::message_slot::MessageSlot;
-use super::queue::WorkQueue;
+use super::queue::{Source, WorkQueue};
 use crate::control::RunControl;
 use crate::event::{Event, ItemRecord, Status};
-use crate::expand::Items;
 use crate::job::{FunctionKind, Task};
 
 /// Everything a slot needs to know about the run it belongs to.
@@ -38,17 +37,17 @@ impl PoolContext<'_> {
     }
 }
 
-/// Runs every item of the task; returns when all are reported (or the run was stopped and
-/// the rest were reported skipped).
-pub fn run_task(ctx: &PoolContext<'_>, items: Items) {
-    let slots = match items.total {
+/// Runs every item of `source` (`total` of them, when known); returns when all are reported
+/// (or the run was stopped and the rest were reported skipped).
+pub fn run_task(ctx: &PoolContext<'_>, total: Option<u64>, source: Source) {
+    let slots = match total {
         Some(total) => ctx
             .task
             .workers
             .min(usize::try_from(total).unwrap_or(usize::MAX)),
         None => ctx.task.workers,
     };
-    let queue = WorkQueue::new(items.iter);
+    let queue = WorkQueue::new(source);
     thread::scope(|scope| {
         for _ in 0..slots {
             match &ctx.task.function.kind {
@@ -76,6 +75,7 @@ fn report_skipped(ctx: &PoolContext<'_>, queue: &WorkQueue) {
             started_s: 0.0,
             duration_s: 0.0,
             worker: None,
+            reused_from: None,
         });
         if batch.len() >= 4096 {
             ctx.report(std::mem::take(&mut batch));

@@ -1,0 +1,404 @@
+//! The journal: every finished item, appended beside the output file as it lands, so a run
+//! killed with SIGKILL (or a machine that lost power) loses nothing it finished.
+//!
+//! One JSON object a line. A run starts a segment with `{"journal":1,...,"started_at":...}`;
+//! each task starts with `{"begin_task":{TaskHeader}}`; then its results follow, one
+//! [`ItemRecord`] a line, in the order they finished. Runs append, so a journal left by a
+//! killed run survives the next run until that one has written its output; a finished run
+//! removes the journal, its results being in the output file.
+//!
+//! Lines are written with one `write` per batch of results (no user-space buffering), so the
+//! kernel has them the moment they land; a background thread `fdatasync`s once a second for
+//! power loss. When the journal's folder fails (disk full, removed), the journal moves to a
+//! fallback folder, taking this run's lines with it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::ItemRecord;
+use crate::fallback;
+use crate::output::{RunHeader, TaskHeader};
+
+/// Journal format version (the `journal` key of a run's first line).
+const VERSION: u32 = 1;
+/// How often written lines are forced to disk.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// The journal of the output file `output`.
+pub fn path_for(output: &Path) -> PathBuf {
+    let mut name = output.file_name().unwrap_or_default().to_os_string();
+    name.push(".journal");
+    output.with_file_name(name)
+}
+
+/// A run's journal, open for appending.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    /// Where this run's lines begin (earlier, killed runs' lines come before).
+    segment_start: u64,
+    /// End of the last complete write: what a move to another folder carries over.
+    written: u64,
+    line: Vec<u8>,
+    syncer: Syncer,
+    /// Folders to move to when this one fails.
+    fallbacks: Vec<PathBuf>,
+    /// Set once the journal moved: the path it left, and why.
+    moved_from: Option<(PathBuf, io::Error)>,
+}
+
+/// What `open` found.
+pub struct Opened {
+    pub journal: Journal,
+    /// The journal already held lines: a run before this one never finished.
+    pub unfinished_before: bool,
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `path` and starts this run's segment.
+    pub fn open(path: &Path, header: &RunHeader, job_dir: &Path) -> io::Result<Opened> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| with_path(e, "open the journal", path))?;
+        let segment_start = file.metadata()?.len();
+        let folder = path.parent().unwrap_or(Path::new("."));
+        let mut journal = Journal {
+            syncer: Syncer::start(&file)?,
+            file,
+            path: path.to_owned(),
+            segment_start,
+            written: segment_start,
+            line: Vec::with_capacity(64 * 1024),
+            fallbacks: fallback::folders(job_dir, Some(folder)),
+            moved_from: None,
+        };
+        let start = RunLine {
+            journal: VERSION,
+            header,
+        };
+        serde_json::to_writer(&mut journal.line, &start).map_err(io::Error::other)?;
+        journal.line.push(b'\n');
+        journal.append()?;
+        Ok(Opened {
+            journal,
+            unfinished_before: segment_start > 0,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path the journal moved away from, and why, once it had to.
+    pub fn moved_from(&self) -> Option<&(PathBuf, io::Error)> {
+        self.moved_from.as_ref()
+    }
+
+    pub fn begin_task(&mut self, header: &TaskHeader) -> io::Result<()> {
+        serde_json::to_writer(&mut self.line, &TaskLine { begin_task: header })
+            .map_err(io::Error::other)?;
+        self.line.push(b'\n');
+        self.append()
+    }
+
+    pub fn records(&mut self, records: &[ItemRecord]) -> io::Result<()> {
+        for record in records {
+            record.write_json(&mut self.line, b"");
+            self.line.push(b'\n');
+        }
+        self.append()
+    }
+
+    /// Writes the pending lines in one call; on failure moves the journal elsewhere.
+    fn append(&mut self) -> io::Result<()> {
+        let result = self.file.write_all(&self.line);
+        match result {
+            Ok(()) => {
+                self.written += self.line.len() as u64;
+                self.line.clear();
+                self.syncer.dirty.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.move_elsewhere(e)?;
+                self.line.clear();
+                Ok(())
+            }
+        }
+    }
+
+    /// Copies this run's complete lines and the pending ones into a new journal in a
+    /// fallback folder and carries on there.
+    fn move_elsewhere(&mut self, cause: io::Error) -> io::Result<()> {
+        let name = self.path.file_name().map_or_else(
+            || "runjobs.journal".into(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let old = &self.file;
+        let (start, end) = (self.segment_start, self.written);
+        let pending = &self.line;
+        let (file, path) = fallback::create(&self.fallbacks, &name, |new| {
+            copy_range(old, start, end, new)?;
+            new.write_all(pending)
+        })
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot write the journal `{}` ({cause}) nor a fallback journal: {e}",
+                    self.path.display()
+                ),
+            )
+        })?;
+        let written = file.metadata()?.len();
+        self.syncer = Syncer::start(&file)?;
+        self.file = file;
+        self.moved_from = Some((std::mem::replace(&mut self.path, path), cause));
+        self.segment_start = 0;
+        self.written = written;
+        Ok(())
+    }
+
+    /// Every entry of this run, read back (the fallback output is rendered from them).
+    pub fn this_run(&self) -> io::Result<Vec<Entry>> {
+        let mut entries = Vec::new();
+        read_entries(
+            BufReader::new(ReadAt {
+                file: &self.file,
+                pos: self.segment_start,
+            }),
+            |entry| entries.push(entry),
+        )?;
+        Ok(entries)
+    }
+
+    /// The run's output is written: the journal has served its purpose.
+    pub fn remove(self) -> io::Result<()> {
+        std::fs::remove_file(&self.path)
+    }
+}
+
+/// Forces the journal to disk once a second while it is being written.
+struct Syncer {
+    dirty: Arc<AtomicBool>,
+    /// Dropping it stops the thread.
+    _stop: Sender<()>,
+}
+
+impl Syncer {
+    fn start(file: &File) -> io::Result<Syncer> {
+        let file = file.try_clone()?;
+        let dirty = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = mpsc::channel::<()>();
+        let flag = Arc::clone(&dirty);
+        thread::Builder::new()
+            .name("journal-sync".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(SYNC_EVERY) {
+                    if flag.swap(false, Ordering::Relaxed) {
+                        let _ = file.sync_data();
+                    }
+                }
+            })?;
+        Ok(Syncer { dirty, _stop: stop })
+    }
+}
+
+#[derive(Serialize)]
+struct RunLine<'a> {
+    journal: u32,
+    #[serde(flatten)]
+    header: &'a RunHeader,
+}
+
+#[derive(Serialize)]
+struct TaskLine<'a> {
+    begin_task: &'a TaskHeader,
+}
+
+/// A line of a journal, read back.
+#[derive(Debug)]
+pub enum Entry {
+    /// A run began (its `started_at`).
+    Run {
+        started_at: String,
+    },
+    Task(TaskHeader),
+    Record(ItemRecord),
+}
+
+#[derive(Deserialize)]
+struct MetaLine {
+    started_at: Option<String>,
+    begin_task: Option<TaskHeader>,
+}
+
+/// Reads every entry of a journal. Lines that do not parse (the torn last line of a killed
+/// run, say) are skipped; how many is returned.
+pub fn read_entries(mut reader: impl BufRead, mut each: impl FnMut(Entry)) -> io::Result<u64> {
+    let mut line = Vec::new();
+    let mut skipped = 0;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(skipped);
+        }
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        let entry = if text.starts_with(b"{\"index\":") {
+            serde_json::from_slice::<ItemRecord>(text)
+                .ok()
+                .map(Entry::Record)
+        } else {
+            match serde_json::from_slice::<MetaLine>(text) {
+                Ok(MetaLine {
+                    begin_task: Some(task),
+                    ..
+                }) => Some(Entry::Task(task)),
+                Ok(MetaLine {
+                    started_at: Some(started_at),
+                    ..
+                }) => Some(Entry::Run { started_at }),
+                _ => None,
+            }
+        };
+        match entry {
+            Some(entry) => each(entry),
+            None => skipped += 1,
+        }
+    }
+}
+
+/// Reads a file from an offset through a shared handle (the journal's own, which keeps
+/// working after its folder was removed).
+struct ReadAt<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+fn copy_range(from: &File, start: u64, end: u64, to: &mut File) -> io::Result<()> {
+    let mut reader = ReadAt {
+        file: from,
+        pos: start,
+    }
+    .take(end.saturating_sub(start));
+    io::copy(&mut reader, to)?;
+    Ok(())
+}
+
+fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot {what} `{}`: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Status;
+
+    fn header() -> RunHeader {
+        RunHeader {
+            version: 1,
+            job: "j".into(),
+            job_file: "j.toml".into(),
+            started_at: "2026-11-24T20:00:00.000Z".into(),
+        }
+    }
+
+    fn task(name: &str) -> TaskHeader {
+        TaskHeader {
+            name: name.into(),
+            function: "builtin:square".into(),
+            function_hash: "abc".into(),
+            workers: 2,
+        }
+    }
+
+    fn record(index: u64) -> ItemRecord {
+        ItemRecord {
+            index,
+            input: index.into(),
+            status: Status::Ok,
+            output: Some(serde_json::value::to_raw_value(&(index * index)).unwrap()),
+            error: None,
+            attempts: 1,
+            started_s: 0.5,
+            duration_s: 0.001,
+            worker: Some(7),
+            reused_from: None,
+        }
+    }
+
+    #[test]
+    fn journal_paths_sit_beside_the_output() {
+        assert_eq!(
+            path_for(Path::new("/a/out/sq.json")),
+            Path::new("/a/out/sq.json.journal")
+        );
+    }
+
+    #[test]
+    fn lines_round_trip_and_a_torn_last_line_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json.journal");
+        let mut j = Journal::open(&path, &header(), dir.path()).unwrap().journal;
+        j.begin_task(&task("t")).unwrap();
+        j.records(&[record(0), record(1)]).unwrap();
+        drop(j);
+        // A killed run's half-written line.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"index\":2,\"inp").unwrap();
+        let mut seen = Vec::new();
+        let skipped =
+            read_entries(BufReader::new(File::open(&path).unwrap()), |e| seen.push(e)).unwrap();
+        assert_eq!(skipped, 1);
+        assert!(matches!(&seen[0], Entry::Run { started_at } if started_at.starts_with("2026")));
+        assert!(matches!(&seen[1], Entry::Task(t) if t.name == "t"));
+        assert!(
+            matches!(&seen[3], Entry::Record(r) if r.index == 1 && r.output.as_ref().unwrap().get() == "1")
+        );
+        assert_eq!(seen.len(), 4);
+    }
+
+    #[test]
+    fn a_second_run_appends_and_reads_back_only_its_own_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json.journal");
+        let first = Journal::open(&path, &header(), dir.path()).unwrap();
+        assert!(!first.unfinished_before);
+        let mut j = first.journal;
+        j.begin_task(&task("old")).unwrap();
+        j.records(&[record(5)]).unwrap();
+        drop(j);
+        let second = Journal::open(&path, &header(), dir.path()).unwrap();
+        assert!(second.unfinished_before);
+        let mut j = second.journal;
+        j.begin_task(&task("new")).unwrap();
+        let mine = j.this_run().unwrap();
+        assert_eq!(mine.len(), 2);
+        assert!(matches!(&mine[1], Entry::Task(t) if t.name == "new"));
+        j.remove().unwrap();
+        assert!(!path.exists());
+    }
+}
