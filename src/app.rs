@@ -85,7 +85,19 @@ pub fn run(args: &RunArgs) -> u8 {
     for mut job in jobs {
         apply_overrides(&mut job, args);
         match OutputTarget::decide(&job, args) {
-            Ok(target) => plans.push((job, target)),
+            Ok(target) => {
+                // `-o` is checked here as the job file's `[output]` was at loading: an
+                // output that cannot be written is a bad command line, and nothing runs.
+                if let (Some(path), Destination::File(file)) = (
+                    &args.output,
+                    target.destination(&job.name, SystemTime::now()),
+                ) && let Err(why) = job::writable(&file)
+                {
+                    eprintln!("error: cannot write the output `{}`: {why}", path.display());
+                    return exit_code::INVALID;
+                }
+                plans.push((job, target));
+            }
             Err(message) => {
                 eprintln!("error: {message}");
                 return exit_code::INVALID;
@@ -352,9 +364,10 @@ fn run_job(
             eprintln!("error: {e}");
             return exit_code::LOCKED;
         }
+        // The lock file could not be made: the output folder is unusable, and nothing ran.
         Err(e) => {
             eprintln!("error: {e}");
-            return exit_code::ITEMS_FAILED;
+            return exit_code::INVALID;
         }
     };
     let header = RunHeader {

@@ -163,6 +163,11 @@ impl Journal {
             )
         })?;
         let written = file.metadata()?.len();
+        if self.segment_start == 0 {
+            // The old file held nothing but this run's lines, now copied: free its space
+            // (earlier runs' lines, if any, stay where they are for `--resume`).
+            let _ = std::fs::remove_file(&self.path);
+        }
         self.syncer = Syncer::start(&file)?;
         self.file = file;
         self.moved_from = Some((std::mem::replace(&mut self.path, path), cause));

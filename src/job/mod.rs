@@ -15,5 +15,6 @@ mod span;
 )]
 pub use diag::{Diagnostic, JobFileErrors, Snippet};
 pub use load::load;
+pub use resolve::writable;
 pub use resolved::*;
 pub use schema::schema_text;

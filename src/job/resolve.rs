@@ -920,7 +920,7 @@ fn placeholder_help(dym: Option<String>) -> String {
 
 /// Whether the output file could be created, without creating anything: the nearest existing
 /// ancestor of its folder must be a folder we may write in (the rest is created at run time).
-fn writable(target: &Path) -> Result<(), String> {
+pub fn writable(target: &Path) -> Result<(), String> {
     if target.is_dir() {
         return Err(format!("`{}` is a folder", target.display()));
     }

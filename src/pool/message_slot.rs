@@ -227,15 +227,17 @@ impl<'a> MessageSlot<'a> {
         let Some(worker) = self.worker.as_ref() else {
             return;
         };
-        // Time paused (Ctrl-Z) does not count.
-        let deadline = timeout.map(|t| pause::shifted(worker.last_heard, worker.last_heard + t));
-        let wait = deadline.map_or(POLL, |d| {
+        // Time paused (Ctrl-Z) does not count, so the deadline is worked out again after
+        // waiting: a pause may have begun meanwhile.
+        let heard = worker.last_heard;
+        let deadline = || timeout.map(|t| pause::shifted(heard, heard + t));
+        let wait = deadline().map_or(POLL, |d| {
             d.saturating_duration_since(Instant::now()).min(POLL)
         });
         match worker.replies.recv_timeout(wait) {
             Ok(chunk) => self.on_chunk(chunk, queue),
             Err(RecvTimeoutError::Timeout) => {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+                if deadline().is_some_and(|d| Instant::now() >= d) {
                     self.on_timeout(queue);
                 }
             }

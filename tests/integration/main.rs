@@ -7,6 +7,8 @@ mod inputs;
 mod outputs;
 mod policy;
 mod processes;
+mod resume;
 mod run;
+mod unwritable;
 mod validate;
 mod workers;

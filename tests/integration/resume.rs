@@ -1,0 +1,370 @@
+//! Never losing work: the journal, `--resume` by identity, SIGTERM and SIGKILL mid-run, and
+//! Ctrl-Z.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// A command job whose function appends its input to `calls.txt` (in the job's folder) before
+/// working: the file counts invocations.
+fn counting_job(inputs: &str, seconds: f64) -> String {
+    format!(
+        "workers = 2\nkill_grace = \"500ms\"\n\
+         [functions.square]\n\
+         command = [\"sh\", \"-c\", \"echo \\\"$1\\\" >> calls.txt; sleep {seconds}; echo $(($1 * $1))\", \"sh\", \"{{input}}\"]\n\
+         [[task]]\nname = \"sq\"\nfunction = \"square\"\ninputs = {inputs}\n"
+    )
+}
+
+/// The inputs the function was called with, in call order.
+fn calls(dir: &Path) -> Vec<i64> {
+    std::fs::read_to_string(dir.join("calls.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect()
+}
+
+fn wait_for_calls(dir: &Path, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while calls(dir).len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "the job never made {count} calls"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn resume(job: &Path, out: &Path) -> std::process::Output {
+    runjobs()
+        .arg(job)
+        .arg("-o")
+        .arg(out)
+        .arg("--resume")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn statuses(doc: &Value) -> Vec<String> {
+    results(doc, 0)
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn inputs_where(doc: &Value, keep: impl Fn(&Value) -> bool) -> Vec<i64> {
+    results(doc, 0)
+        .iter()
+        .filter(|r| keep(r))
+        .map(|r| r["input"].as_i64().unwrap())
+        .collect()
+}
+
+#[test]
+fn sigterm_mid_run_writes_partial_results_and_resume_finishes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &counting_job("{ range = [0, 12] }", 0.3),
+    );
+    let out = dir.path().join("out.json");
+    let marker = marker("sigterm-resume");
+    let mut child = spawn_marked(&job, Some(&out), &marker);
+    wait_for_calls(dir.path(), 5);
+    let sent = Instant::now();
+    signal(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    // kill_grace is 500 ms.
+    assert!(
+        sent.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(status.code(), Some(3));
+    assert_eq!(
+        wait_until_gone(&marker, Duration::from_secs(1)),
+        Vec::<u32>::new()
+    );
+
+    let first = read_json(&out);
+    assert_eq!(first["status"], "interrupted");
+    let done = inputs_where(&first, |r| r["status"] == "ok");
+    assert!(!done.is_empty(), "{first}");
+    assert!(done.len() < 12);
+    // The output was written, so the journal has served its purpose.
+    assert!(!dir.path().join("out.json.journal").exists());
+
+    let before = calls(dir.path()).len();
+    let output = resume(&job, &out);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let last = read_json(&out);
+    assert_eq!(statuses(&last), vec!["ok"; 12]);
+    assert_eq!(
+        outputs(&last, 0),
+        (0..12)
+            .map(|i| Value::from((i * i).to_string()))
+            .collect::<Vec<_>>()
+    );
+    // Exactly the unfinished items ran again; the finished ones were reused.
+    let mut rerun = calls(dir.path())[before..].to_vec();
+    rerun.sort_unstable();
+    let unfinished = inputs_where(&first, |r| r["status"] != "ok");
+    assert_eq!(rerun, unfinished);
+    assert_eq!(inputs_where(&last, |r| r["reused_from"].is_string()), done);
+    assert_eq!(
+        results(&last, 0)[done[0] as usize]["reused_from"],
+        first["started_at"]
+    );
+}
+
+#[test]
+fn sigkill_mid_run_leaves_no_torn_output_no_processes_and_a_journal_to_resume_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &counting_job("{ range = [0, 12] }", 0.3),
+    );
+    let out = dir.path().join("out.json");
+    let marker = marker("sigkill-resume");
+    let mut child = spawn_marked(&job, Some(&out), &marker);
+    wait_for_calls(dir.path(), 5);
+    signal(child.id(), "KILL");
+    child.wait().unwrap();
+    // The guard process stops the per-item commands that were running.
+    assert_eq!(
+        wait_until_gone(&marker, Duration::from_secs(1)),
+        Vec::<u32>::new()
+    );
+    assert!(!out.exists(), "a killed run never writes a partial output");
+
+    let journal = std::fs::read_to_string(dir.path().join("out.json.journal")).unwrap();
+    let journaled: Vec<i64> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["status"] == "ok")
+        .map(|r| r["input"].as_i64().unwrap())
+        .collect();
+    assert!(!journaled.is_empty(), "{journal}");
+
+    let before = calls(dir.path()).len();
+    let output = resume(&job, &out);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("out.json.journal"),
+        "{}",
+        stderr(&output)
+    );
+    let last = read_json(&out);
+    assert_eq!(statuses(&last), vec!["ok"; 12]);
+    let rerun = &calls(dir.path())[before..];
+    assert_eq!(rerun.len(), 12 - journaled.len());
+    assert!(
+        rerun.iter().all(|input| !journaled.contains(input)),
+        "a journaled item ran again: {rerun:?} vs {journaled:?}"
+    );
+    // Stale temporary files of the killed run are cleaned up.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") || n.ends_with(".journal"))
+        .collect();
+    assert_eq!(leftovers, Vec::<String>::new());
+}
+
+#[test]
+fn inputs_inserted_and_appended_between_runs_are_the_only_ones_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(dir.path(), "job.toml", &counting_job("[2, 3, 4]", 0.0));
+    let out = dir.path().join("out.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(0);
+    assert_eq!(calls(dir.path()).len(), 3);
+
+    write(
+        dir.path(),
+        "job.toml",
+        &counting_job("[1, 2, 3, 4, 5]", 0.0),
+    );
+    let output = resume(&job, &out);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut new = calls(dir.path())[3..].to_vec();
+    new.sort_unstable();
+    assert_eq!(new, [1, 5]);
+    let doc = read_json(&out);
+    assert_eq!(
+        outputs(&doc, 0),
+        ["1", "4", "9", "16", "25"].map(Value::from).to_vec()
+    );
+    assert_eq!(
+        inputs_where(&doc, |r| r["reused_from"].is_string()),
+        [2, 3, 4]
+    );
+    assert_eq!(results(&doc, 0)[0]["index"], 0);
+}
+
+#[test]
+fn changing_the_function_reruns_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(dir.path(), "job.toml", &counting_job("[1, 2, 3]", 0.0));
+    let out = dir.path().join("out.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(0);
+    write(
+        dir.path(),
+        "job.toml",
+        &counting_job("[1, 2, 3]", 0.0).replace("$(($1 * $1))", "$(($1 * $1 * $1))"),
+    );
+    resume(&job, &out);
+    assert_eq!(calls(dir.path()).len(), 6);
+    assert_eq!(
+        outputs(&read_json(&out), 0),
+        ["1", "8", "27"].map(Value::from).to_vec()
+    );
+}
+
+#[test]
+fn failed_items_are_rerun_and_ok_ones_reused_from_toml_and_json_lines_results() {
+    for ext in ["toml", "jsonl"] {
+        let dir = tempfile::tempdir().unwrap();
+        // Fails for 3 until the flag file exists.
+        let body = "[functions.f]\n\
+            command = [\"sh\", \"-c\", \"echo \\\"$1\\\" >> calls.txt; if [ $1 = 3 ] && [ ! -e fixed ]; then exit 1; fi; echo ok$1\", \"sh\", \"{input}\"]\n\
+            [[task]]\nname = \"t\"\nfunction = \"f\"\ninputs = [1, 2, 3]\n";
+        let job = write(dir.path(), "job.toml", body);
+        let out = dir.path().join(format!("out.{ext}"));
+        runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
+        write(dir.path(), "fixed", "");
+        let output = resume(&job, &out);
+        assert_eq!(output.status.code(), Some(0), "{ext}: {}", stderr(&output));
+        let mut first = calls(dir.path());
+        let again = first.split_off(3);
+        first.sort_unstable();
+        assert_eq!((first, again), (vec![1, 2, 3], vec![3]), "{ext}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text.matches("reused_from").count(), 2, "{ext}: {text}");
+    }
+}
+
+#[test]
+fn resuming_from_nothing_runs_every_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(dir.path(), "job.toml", &counting_job("[1, 2]", 0.0));
+    let out = dir.path().join("out.json");
+    let output = resume(&job, &out);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        stderr(&output).contains("nothing to resume"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(calls(dir.path()).len(), 2);
+}
+
+#[test]
+fn dry_run_with_resume_counts_what_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(dir.path(), "job.toml", &counting_job("[1, 2]", 0.0));
+    let out = dir.path().join("out.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(0);
+    write(dir.path(), "job.toml", &counting_job("[1, 2, 3]", 0.0));
+    let output = runjobs()
+        .arg(&job)
+        .arg("--dry-run")
+        .arg("--resume")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&output.stdout);
+    assert!(plan.contains("1 of 3 items (the rest are done)"), "{plan}");
+    assert_eq!(calls(dir.path()).len(), 2);
+}
+
+/// State letters (`ps` STAT) of the processes carrying `marker` whose command line holds
+/// `needle`.
+fn states(marker: &str, needle: &str) -> Vec<char> {
+    processes_with_marker(marker)
+        .into_iter()
+        .filter_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            if !String::from_utf8_lossy(&cmdline).contains(needle) {
+                return None;
+            }
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            stat.rsplit(')').next()?.trim_start().chars().next()
+        })
+        .collect()
+}
+
+#[test]
+fn ctrl_z_pauses_every_process_and_timeouts_do_not_count_the_pause() {
+    // Commands (a process per item) and builtin workers (long-lived): each item takes
+    // 0.6 s of its 1 s timeout, and the run is paused for 1.5 s in the middle.
+    let cases = [
+        (
+            "commands",
+            "[functions.s]\ncommand = [\"sh\", \"-c\", \"sleep 0.6; echo $1\", \"sh\", \"{input}\"]\n",
+            "s",
+            "sleep",
+        ),
+        ("builtins", "", "sleep", "__worker"),
+    ];
+    for (name, functions, function, needle) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let job = write(
+            dir.path(),
+            "job.toml",
+            &format!(
+                "workers = 2\ntimeout = \"1s\"\n{functions}[[task]]\nfunction = \"{function}\"\ninputs = [0.6, 0.6, 0.6, 0.6]\n"
+            ),
+        );
+        let out = dir.path().join("out.json");
+        let marker = marker(&format!("pause-{name}"));
+        let mut child = spawn_marked(&job, Some(&out), &marker);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while states(&marker, needle).len() < 2 {
+            assert!(Instant::now() < deadline, "{name}: the items never started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        signal(child.id(), "TSTP");
+        std::thread::sleep(Duration::from_millis(300));
+        let paused = states(&marker, needle);
+        assert!(
+            paused.len() >= 2 && paused.iter().all(|s| *s == 'T'),
+            "{name}: {paused:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(format!("/proc/{}/stat", child.id()))
+                .unwrap()
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .trim_start()
+                .chars()
+                .next(),
+            Some('T'),
+            "{name}: runjobs itself is stopped"
+        );
+        std::thread::sleep(Duration::from_millis(1200));
+        signal(child.id(), "CONT");
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{name}");
+        let doc = read_json(&out);
+        assert_eq!(statuses(&doc), vec!["ok"; 4], "{name}: {doc}");
+    }
+}
