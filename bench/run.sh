@@ -24,7 +24,7 @@ RUNS=${BENCH_RUNS:-5}
 TIME_BIN=/usr/bin/time
 CHECK=("$PYTHON" "$BENCH_DIR/py/check.py")
 
-CASES=(square_1m square_spec rss_10m_jsonl true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m)
+CASES=(square_1m journal_1m square_spec rss_10m_jsonl true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m)
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -137,6 +137,21 @@ case_square_1m() {
     check "square_1m peer" "${CHECK[@]}" pylist "$TMP/py.json" "$n"
     compare square_1m 5 rj peer
     rm -f "$TMP/out.json" "$TMP/py.json"
+}
+
+# 1b. the cost of the journal: square_1m as above (journal on, the default) vs the same run
+#     with --no-journal; the journal may cost at most 10% (peer/runjobs >= 1/1.1)
+case_journal_1m() {
+    local n=1000000
+    local rj=("$BIN" "$BENCH_DIR/jobs/square_1m.toml" -o "$TMP/journal.json")
+    local peer=("$BIN" "$BENCH_DIR/jobs/square_1m.toml" -o "$TMP/nojournal.json" --no-journal)
+    run_checked "journal_1m journal (check)" "${rj[@]}"
+    check "journal_1m journal" "${CHECK[@]}" json "$TMP/journal.json" "$n"
+    [[ ! -e $TMP/journal.json.journal ]] || die "journal_1m: the journal outlived a finished run"
+    run_checked "journal_1m no journal (check)" "${peer[@]}"
+    check "journal_1m no journal" "${CHECK[@]}" json "$TMP/nojournal.json" "$n"
+    compare journal_1m 0.91 rj peer
+    rm -f "$TMP/journal.json" "$TMP/nojournal.json"
 }
 
 # 2. the shipped jobs/square.toml end to end (start-up, 4 workers, 4 items)

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::cli::RunArgs;
 use crate::control::{RunControl, Stop};
-use crate::event::{Event, ItemRecord, Summary};
+use crate::event::{Event, ItemRecord, Rendered, Summary};
 use crate::exit_code;
 use crate::expand::{self, Items};
 use crate::identity;
@@ -440,6 +440,7 @@ fn run_job(
         // Bounded: when writing falls behind, the pool waits instead of piling up results
         // in memory (a 10M-item run must stay small).
         let (events, received) = mpsc::sync_channel(EVENTS_IN_FLIGHT);
+        let mut rendered = Rendered::default();
         let total = items.total;
         let mut source: Source = Box::new(items.iter.enumerate().map(|(i, x)| (i as u64, x)));
         if let Some(previous) = previous {
@@ -474,8 +475,9 @@ fn run_job(
                             }
                             collector.note(&task.name, record);
                         }
-                        collector.journal(&mut journal, |j| j.records(&records), &progress);
-                        collector.write(|| sink.records(records));
+                        rendered.render(&records);
+                        collector.journal(&mut journal, |j| j.records(&rendered), &progress);
+                        collector.write(|| sink.records(records, &rendered));
                     }
                     Ok(Event::Log(line)) => progress.log(&line),
                     Err(RecvTimeoutError::Timeout) => progress.tick(),

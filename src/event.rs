@@ -124,6 +124,63 @@ impl ItemRecord {
     }
 }
 
+/// A batch of records rendered once as JSON lines (`{...}\n` each), shared by the journal
+/// and the writers: rendering is most of the collecting thread's work on a big run.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    /// Every record's line, back to back.
+    pub bytes: Vec<u8>,
+    /// Where each record's line ends (after its newline).
+    ends: Vec<usize>,
+}
+
+impl Rendered {
+    pub fn of(records: &[ItemRecord]) -> Rendered {
+        let mut rendered = Rendered::default();
+        rendered.render(records);
+        rendered
+    }
+
+    /// Renders `records`, replacing what was there (the buffers are reused).
+    pub fn render(&mut self, records: &[ItemRecord]) {
+        self.bytes.clear();
+        self.ends.clear();
+        for record in records {
+            record.write_json(&mut self.bytes, b"");
+            self.bytes.push(b'\n');
+            self.ends.push(self.bytes.len());
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Record `i`'s JSON, without its newline.
+    pub fn json(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i] - 1]
+    }
+
+    /// Records `range` as their own batch (they wait for earlier ones in a writer).
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Rendered {
+        let start = if range.start == 0 {
+            0
+        } else {
+            self.ends[range.start - 1]
+        };
+        let end = if range.end == 0 {
+            0
+        } else {
+            self.ends[range.end - 1]
+        };
+        Rendered {
+            bytes: self.bytes[start..end].to_vec(),
+            ends: self.ends[range].iter().map(|e| e - start).collect(),
+        }
+    }
+}
+
 /// Writes non-negative seconds with microsecond precision as a JSON number: `0.001759`,
 /// `1.5`, `0.0`, exactly as `micros` renders them.
 fn write_seconds(out: &mut Vec<u8>, seconds: f64) {

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::ItemRecord;
+use crate::event::{ItemRecord, Rendered};
 use crate::fallback;
 use crate::output::{RunHeader, TaskHeader};
 
@@ -113,12 +113,21 @@ impl Journal {
         self.append()
     }
 
-    pub fn records(&mut self, records: &[ItemRecord]) -> io::Result<()> {
-        for record in records {
-            record.write_json(&mut self.line, b"");
-            self.line.push(b'\n');
+    /// Appends rendered records (one `write`, straight from their buffer).
+    pub fn records(&mut self, rendered: &Rendered) -> io::Result<()> {
+        match self.file.write_all(&rendered.bytes) {
+            Ok(()) => {
+                self.written += rendered.bytes.len() as u64;
+                self.syncer.dirty.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.line.extend_from_slice(&rendered.bytes);
+                self.move_elsewhere(e)?;
+                self.line.clear();
+                Ok(())
+            }
         }
-        self.append()
     }
 
     /// Writes the pending lines in one call; on failure moves the journal elsewhere.
@@ -369,7 +378,7 @@ mod tests {
         let path = dir.path().join("r.json.journal");
         let mut j = Journal::open(&path, &header(), dir.path()).unwrap().journal;
         j.begin_task(&task("t")).unwrap();
-        j.records(&[record(0), record(1)]).unwrap();
+        j.records(&Rendered::of(&[record(0), record(1)])).unwrap();
         drop(j);
         // A killed run's half-written line.
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
@@ -394,7 +403,7 @@ mod tests {
         assert!(!first.unfinished_before);
         let mut j = first.journal;
         j.begin_task(&task("old")).unwrap();
-        j.records(&[record(5)]).unwrap();
+        j.records(&Rendered::of(&[record(5)])).unwrap();
         drop(j);
         let second = Journal::open(&path, &header(), dir.path()).unwrap();
         assert!(second.unfinished_before);

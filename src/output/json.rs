@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::ops::Range;
 
 use super::{OutputFile, RunFooter, RunHeader, Sink, TaskHeader};
-use crate::event::{ItemRecord, Summary};
+use crate::event::{ItemRecord, Rendered, Summary};
 
 pub struct JsonSink {
     file: OutputFile,
@@ -14,10 +15,8 @@ pub struct JsonSink {
     next_index: u64,
     results_written: u64,
     /// Runs of consecutive results that arrived before an earlier one, by first index.
-    /// Whole runs wait, not single results: a worker's batch is usually one run, so moving
-    /// it costs nothing per result.
-    waiting: BTreeMap<u64, Vec<ItemRecord>>,
-    line: Vec<u8>,
+    /// Whole runs wait, not single results: a worker's batch is usually one run.
+    waiting: BTreeMap<u64, Rendered>,
 }
 
 /// `{"a":1}` → `{"a":1` so more members can follow.
@@ -36,42 +35,29 @@ impl JsonSink {
             next_index: 0,
             results_written: 0,
             waiting: BTreeMap::new(),
-            line: Vec::with_capacity(256),
         })
     }
 
-    fn write_record(&mut self, record: &ItemRecord) -> io::Result<()> {
-        self.line.clear();
-        self.line.extend_from_slice(if self.results_written == 0 {
-            b"\n"
-        } else {
-            b",\n"
-        });
-        record.write_json(&mut self.line, b"");
-        self.results_written += 1;
-        self.file.write_all(&self.line)
-    }
-
-    fn write_run(&mut self, run: &[ItemRecord]) -> io::Result<()> {
-        for record in run {
-            self.write_record(record)?;
+    /// Writes the records `range` of `rendered`, which come next in input order.
+    fn write_run(&mut self, rendered: &Rendered, range: Range<usize>) -> io::Result<()> {
+        for i in range.clone() {
+            let separator: &[u8] = if self.results_written == 0 {
+                b"\n"
+            } else {
+                b",\n"
+            };
+            self.file.write_all(separator)?;
+            self.file.write_all(rendered.json(i))?;
+            self.results_written += 1;
         }
-        self.next_index += run.len() as u64;
+        self.next_index += range.len() as u64;
         Ok(())
     }
 
-    /// Writes `run` if it is next, then every waiting run that follows; else parks it.
-    fn accept_run(&mut self, run: Vec<ItemRecord>) -> io::Result<()> {
-        let Some(first) = run.first().map(|r| r.index) else {
-            return Ok(());
-        };
-        if first != self.next_index {
-            self.waiting.insert(first, run);
-            return Ok(());
-        }
-        self.write_run(&run)?;
-        while let Some(next) = self.waiting.remove(&self.next_index) {
-            self.write_run(&next)?;
+    /// Writes every waiting run that is now next.
+    fn write_waiting(&mut self) -> io::Result<()> {
+        while let Some(run) = self.waiting.remove(&self.next_index) {
+            self.write_run(&run, 0..run.len())?;
         }
         Ok(())
     }
@@ -89,16 +75,23 @@ impl Sink for JsonSink {
         Ok(())
     }
 
-    fn records(&mut self, mut records: Vec<ItemRecord>) -> io::Result<()> {
-        // Split the batch into runs of consecutive indices (usually it is one run).
-        while !records.is_empty() {
-            let run_len = records
-                .windows(2)
-                .position(|pair| pair[1].index != pair[0].index + 1)
-                .map_or(records.len(), |last| last + 1);
-            let rest = records.split_off(run_len);
-            self.accept_run(records)?;
-            records = rest;
+    fn records(&mut self, records: Vec<ItemRecord>, rendered: &Rendered) -> io::Result<()> {
+        // Split the batch into runs of consecutive indices (usually it is one run); write
+        // each run now if it is next, else park it.
+        let mut start = 0;
+        while start < records.len() {
+            let mut end = start + 1;
+            while end < records.len() && records[end].index == records[end - 1].index + 1 {
+                end += 1;
+            }
+            let first = records[start].index;
+            if first == self.next_index {
+                self.write_run(rendered, start..end)?;
+                self.write_waiting()?;
+            } else {
+                self.waiting.insert(first, rendered.slice(start..end));
+            }
+            start = end;
         }
         Ok(())
     }
@@ -107,7 +100,7 @@ impl Sink for JsonSink {
         // Every index arrives exactly once, so nothing should wait here; if something does,
         // it is still written (in order) rather than lost.
         for run in std::mem::take(&mut self.waiting).into_values() {
-            self.write_run(&run)?;
+            self.write_run(&run, 0..run.len())?;
         }
         let summary = serde_json::to_string(summary).map_err(io::Error::other)?;
         write!(self.file, "\n],\"summary\":{summary}}}")?;

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::{OutputFile, RunFooter, RunHeader, Sink, TaskHeader};
-use crate::event::{ItemRecord, Summary};
+use crate::event::{ItemRecord, Rendered, Summary};
 
 pub struct JsonlSink {
     file: OutputFile,
@@ -31,7 +31,7 @@ impl JsonlSink {
 
 impl Sink for JsonlSink {
     fn begin_task(&mut self, header: &TaskHeader) -> io::Result<()> {
-        self.task_prefix = b"\"task\":".to_vec();
+        self.task_prefix = b"{\"task\":".to_vec();
         serde_json::to_writer(&mut self.task_prefix, &header.name).map_err(io::Error::other)?;
         self.task_prefix.push(b',');
         self.function_hashes
@@ -39,10 +39,12 @@ impl Sink for JsonlSink {
         Ok(())
     }
 
-    fn records(&mut self, records: Vec<ItemRecord>) -> io::Result<()> {
+    fn records(&mut self, _records: Vec<ItemRecord>, rendered: &Rendered) -> io::Result<()> {
         self.line.clear();
-        for record in &records {
-            record.write_json(&mut self.line, &self.task_prefix);
+        for i in 0..rendered.len() {
+            // `{"task":"x",` then the record's members.
+            self.line.extend_from_slice(&self.task_prefix);
+            self.line.extend_from_slice(&rendered.json(i)[1..]);
             self.line.push(b'\n');
         }
         self.file.write_all(&self.line)

@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 use toml::Value as Toml;
 
 use super::{OutputFile, RunFooter, RunHeader, Sink, TaskHeader};
-use crate::event::{ItemRecord, Summary};
+use crate::event::{ItemRecord, Rendered, Summary};
 
 pub struct TomlSink {
     file: OutputFile,
@@ -32,7 +32,7 @@ impl Sink for TomlSink {
         Ok(())
     }
 
-    fn records(&mut self, records: Vec<ItemRecord>) -> io::Result<()> {
+    fn records(&mut self, records: Vec<ItemRecord>, _rendered: &Rendered) -> io::Result<()> {
         if let Some((_, kept, _)) = self.tasks.last_mut() {
             kept.extend(records);
         }
