@@ -75,7 +75,17 @@ impl GroupChild {
     /// Lists `child` (which must lead its own group).
     pub fn new(child: Child) -> GroupChild {
         let id = child.id() as i32;
-        locked(&LIVE).insert(id);
+        {
+            let mut live = locked(&LIVE);
+            live.insert(id);
+            // Started while a pause was being set up (after `signal_all` took its list):
+            // stop it too. Under the lock, so either this or `signal_all` sees it.
+            if crate::pause::is_paused()
+                && let Some(pid) = Pid::from_raw(id)
+            {
+                let _ = kill_process_group(pid, Signal::STOP);
+            }
+        }
         tell_guard(format_args!("+{id}\n"));
         GroupChild(child)
     }

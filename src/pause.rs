@@ -38,6 +38,11 @@ pub fn end() {
     }
 }
 
+/// Whether a pause is going on.
+pub fn is_paused() -> bool {
+    EVER.load(Ordering::Relaxed) && log().since.is_some()
+}
+
 /// Time spent paused after `start` (a pause going on counts up to now).
 pub fn paused_after(start: Instant) -> Duration {
     if !EVER.load(Ordering::Relaxed) {

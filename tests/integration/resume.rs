@@ -1,7 +1,7 @@
 //! Never losing work: the journal, `--resume` by identity, SIGTERM and SIGKILL mid-run, and
 //! Ctrl-Z.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -74,8 +74,17 @@ fn inputs_where(doc: &Value, keep: impl Fn(&Value) -> bool) -> Vec<i64> {
         .collect()
 }
 
-#[test]
-fn sigterm_mid_run_writes_partial_results_and_resume_finishes_the_rest() {
+/// Starts a run of 12 items of 0.3 s on 2 workers, marked `name`, and returns once 5 have
+/// started: (folder, job, output, marker, runjobs).
+fn twelve_slow_items_running(
+    name: &str,
+) -> (
+    tempfile::TempDir,
+    PathBuf,
+    PathBuf,
+    String,
+    std::process::Child,
+) {
     let dir = tempfile::tempdir().unwrap();
     let job = write(
         dir.path(),
@@ -83,9 +92,15 @@ fn sigterm_mid_run_writes_partial_results_and_resume_finishes_the_rest() {
         &counting_job("{ range = [0, 12] }", 0.3),
     );
     let out = dir.path().join("out.json");
-    let marker = marker("sigterm-resume");
-    let mut child = spawn_marked(&job, Some(&out), &marker);
+    let marker = marker(name);
+    let child = spawn_marked(&job, Some(&out), &marker);
     wait_for_calls(dir.path(), 5);
+    (dir, job, out, marker, child)
+}
+
+#[test]
+fn sigterm_mid_run_writes_partial_results_and_resume_finishes_the_rest() {
+    let (dir, job, out, marker, mut child) = twelve_slow_items_running("sigterm-resume");
     let sent = Instant::now();
     signal(child.id(), "TERM");
     let status = child.wait().unwrap();
@@ -134,16 +149,7 @@ fn sigterm_mid_run_writes_partial_results_and_resume_finishes_the_rest() {
 
 #[test]
 fn sigkill_mid_run_leaves_no_torn_output_no_processes_and_a_journal_to_resume_from() {
-    let dir = tempfile::tempdir().unwrap();
-    let job = write(
-        dir.path(),
-        "job.toml",
-        &counting_job("{ range = [0, 12] }", 0.3),
-    );
-    let out = dir.path().join("out.json");
-    let marker = marker("sigkill-resume");
-    let mut child = spawn_marked(&job, Some(&out), &marker);
-    wait_for_calls(dir.path(), 5);
+    let (dir, job, out, marker, mut child) = twelve_slow_items_running("sigkill-resume");
     signal(child.id(), "KILL");
     child.wait().unwrap();
     // The guard process stops the per-item commands that were running.
