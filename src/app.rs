@@ -111,42 +111,9 @@ pub fn run(args: &RunArgs) -> u8 {
         );
         return exit_code::INVALID;
     }
-    let previous = match &args.resume {
-        Some(_) if plans.len() > 1 => {
-            eprintln!(
-                "error: `--resume` takes the results of one job, but {} jobs were given",
-                plans.len()
-            );
-            return exit_code::INVALID;
-        }
-        Some(path) => match Previous::load(path) {
-            Ok(Some(previous)) => {
-                if !args.quiet {
-                    eprintln!(
-                        "runjobs: resuming from {}: {} finished result{} to reuse",
-                        previous.sources.join(" and "),
-                        previous.len(),
-                        plural(previous.len())
-                    );
-                }
-                Some(Arc::new(previous))
-            }
-            Ok(None) => {
-                // Like GNU parallel's `--resume` with no joblog yet: a first run.
-                if !args.quiet {
-                    eprintln!(
-                        "runjobs: nothing to resume at `{}` (nor its journal); running every item",
-                        path.display()
-                    );
-                }
-                None
-            }
-            Err(message) => {
-                eprintln!("error: {message}");
-                return exit_code::INVALID;
-            }
-        },
-        None => None,
+    let previous = match load_previous(args, plans.len()) {
+        Ok(previous) => previous,
+        Err(code) => return code,
     };
     if args.dry_run {
         for (job, target) in &plans {
@@ -176,6 +143,45 @@ pub fn run(args: &RunArgs) -> u8 {
     }
     crate::groups::stop_guard();
     code
+}
+
+/// `--resume OUTPUT`: the earlier results to reuse, if any; `Err(exit code)` when OUTPUT
+/// cannot be read.
+fn load_previous(args: &RunArgs, jobs: usize) -> Result<Option<Arc<Previous>>, u8> {
+    match &args.resume {
+        Some(_) if jobs > 1 => {
+            eprintln!("error: `--resume` takes the results of one job, but {jobs} jobs were given");
+            Err(exit_code::INVALID)
+        }
+        Some(path) => match Previous::load(path) {
+            Ok(Some(previous)) => {
+                if !args.quiet {
+                    eprintln!(
+                        "runjobs: resuming from {}: {} finished result{} to reuse",
+                        previous.sources.join(" and "),
+                        previous.len(),
+                        plural(previous.len())
+                    );
+                }
+                Ok(Some(Arc::new(previous)))
+            }
+            Ok(None) => {
+                // Like GNU parallel's `--resume` with no joblog yet: a first run.
+                if !args.quiet {
+                    eprintln!(
+                        "runjobs: nothing to resume at `{}` (nor its journal); running every item",
+                        path.display()
+                    );
+                }
+                Ok(None)
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                Err(exit_code::INVALID)
+            }
+        },
+        None => Ok(None),
+    }
 }
 
 impl RunArgs {
