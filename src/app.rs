@@ -156,11 +156,27 @@ fn load_previous(args: &RunArgs, jobs: usize) -> Result<Option<Arc<Previous>>, u
         Some(path) => match Previous::load(path) {
             Ok(Some(previous)) => {
                 if !args.quiet {
+                    let torn = match previous.torn_lines {
+                        0 => String::new(),
+                        n => format!(
+                            " ({n} unreadable journal line{} skipped: a killed run's last write)",
+                            plural(n as usize)
+                        ),
+                    };
                     eprintln!(
-                        "runjobs: resuming from {}: {} finished result{} to reuse",
+                        "runjobs: resuming from {}: {} finished result{} to reuse{torn}",
                         previous.sources.join(" and "),
                         previous.len(),
                         plural(previous.len())
+                    );
+                }
+                if previous.unidentified > 0 {
+                    eprintln!(
+                        "warning: {} result{} in `{}` name no `function_hash` (an older \
+                         runjobs wrote them) and cannot be matched: those items run again",
+                        previous.unidentified,
+                        plural(previous.unidentified as usize),
+                        path.display()
                     );
                 }
                 Ok(Some(Arc::new(previous)))

@@ -42,6 +42,9 @@ pub struct Previous {
     pub sources: Vec<String>,
     /// Journal lines that did not parse (a killed run's torn last line).
     pub torn_lines: u64,
+    /// Results whose task has no `function_hash` (written by a runjobs from before
+    /// identities): they cannot be matched, so their items run again.
+    pub unidentified: u64,
 }
 
 impl Previous {
@@ -151,6 +154,7 @@ impl Previous {
         for task in doc.tasks {
             // A results file from before identities were recorded cannot be matched.
             let Some(hash) = task.function_hash else {
+                self.unidentified += task.results.len() as u64;
                 continue;
             };
             for result in task.results {
@@ -185,9 +189,12 @@ impl Previous {
         let last = last.ok_or("its last line (status and summary) is missing")?;
         let run: Arc<str> = Arc::from(last.started_at);
         for (task, result) in results {
-            if let Some(hash) = last.function_hashes.get(&task) {
-                let hash = hash.clone();
-                self.keep(&hash, result, &run);
+            match last.function_hashes.get(&task) {
+                Some(hash) => {
+                    let hash = hash.clone();
+                    self.keep(&hash, result, &run);
+                }
+                None => self.unidentified += 1,
             }
         }
         Ok(())

@@ -267,6 +267,29 @@ fn failed_items_are_rerun_and_ok_ones_reused_from_toml_and_json_lines_results() 
 }
 
 #[test]
+fn results_without_function_identities_are_not_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(dir.path(), "job.toml", &counting_job("[1, 2]", 0.0));
+    let out = dir.path().join("out.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(0);
+    // As an older runjobs wrote it.
+    let mut doc = read_json(&out);
+    doc["tasks"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("function_hash");
+    std::fs::write(&out, doc.to_string()).unwrap();
+    let output = resume(&job, &out);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        stderr(&output).contains("2 results in") && stderr(&output).contains("run again"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(calls(dir.path()).len(), 4);
+}
+
+#[test]
 fn resuming_from_nothing_runs_every_item() {
     let dir = tempfile::tempdir().unwrap();
     let job = write(dir.path(), "job.toml", &counting_job("[1, 2]", 0.0));
