@@ -342,11 +342,12 @@ fn states(marker: &str, needle: &str) -> Vec<char> {
 #[test]
 fn ctrl_z_pauses_every_process_and_timeouts_do_not_count_the_pause() {
     // Commands (a process per item) and builtin workers (long-lived): each item takes
-    // 0.6 s of its 1 s timeout, and the run is paused for 1.5 s in the middle.
+    // 0.5 s of its 2 s timeout, and the run is paused for 2.5 s in the middle: counted, the
+    // pause would time the running items out.
     let cases = [
         (
             "commands",
-            "[functions.s]\ncommand = [\"sh\", \"-c\", \"sleep 0.6; echo $1\", \"sh\", \"{input}\"]\n",
+            "[functions.s]\ncommand = [\"sh\", \"-c\", \"sleep 0.5; echo $1\", \"sh\", \"{input}\"]\n",
             "s",
             "sleep",
         ),
@@ -358,12 +359,20 @@ fn ctrl_z_pauses_every_process_and_timeouts_do_not_count_the_pause() {
             dir.path(),
             "job.toml",
             &format!(
-                "workers = 2\ntimeout = \"1s\"\n{functions}[[task]]\nfunction = \"{function}\"\ninputs = [0.6, 0.6, 0.6, 0.6]\n"
+                "workers = 2\ntimeout = \"2s\"\n{functions}[[task]]\nfunction = \"{function}\"\ninputs = [0.5, 0.5, 0.5, 0.5]\n"
             ),
         );
         let out = dir.path().join("out.json");
         let marker = marker(&format!("pause-{name}"));
-        let mut child = spawn_marked(&job, Some(&out), &marker);
+        let log = dir.path().join("stderr.txt");
+        let mut child = Command::new(BIN)
+            .arg(&job)
+            .arg("-o")
+            .arg(&out)
+            .env("RUNJOBS_TEST_MARKER", &marker)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while states(&marker, needle).len() < 2 {
             assert!(Instant::now() < deadline, "{name}: the items never started");
@@ -389,11 +398,12 @@ fn ctrl_z_pauses_every_process_and_timeouts_do_not_count_the_pause() {
             Some('T'),
             "{name}: runjobs itself is stopped"
         );
-        std::thread::sleep(Duration::from_millis(1200));
+        std::thread::sleep(Duration::from_millis(2200));
         signal(child.id(), "CONT");
         let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(0), "{name}");
+        let log = std::fs::read_to_string(&log).unwrap();
         let doc = read_json(&out);
-        assert_eq!(statuses(&doc), vec!["ok"; 4], "{name}: {doc}");
+        assert_eq!(statuses(&doc), vec!["ok"; 4], "{name}: {doc}\n{log}");
+        assert_eq!(status.code(), Some(0), "{name}: {log}");
     }
 }
