@@ -31,10 +31,12 @@ fn pause() {
     let _ = kill_process(getpid(), Signal::STOP);
 }
 
-/// SIGCONT after a pause: continues the children.
+/// SIGCONT after a pause: continues the children. The pause ends first: a child started
+/// meanwhile then either saw the pause and stopped itself before `signal_all` (which
+/// continues it), or did not see it (see `GroupChild::new`).
 fn resume() {
-    groups::signal_all(Signal::CONT);
     pause::end();
+    groups::signal_all(Signal::CONT);
 }
 
 impl Interrupt {
