@@ -409,6 +409,10 @@ fn run_job(
         Ok(sink) => sink,
         Err(e) => {
             eprintln!("error: {e}");
+            // Nothing ran: the journal just opened holds nothing worth keeping.
+            if let Some(journal) = journal {
+                let _ = journal.discard_this_run();
+            }
             return exit_code::INVALID;
         }
     };

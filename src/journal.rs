@@ -198,6 +198,15 @@ impl Journal {
         Ok(entries)
     }
 
+    /// Takes back this run's lines (it never ran anything), keeping earlier runs' lines.
+    pub fn discard_this_run(self) -> io::Result<()> {
+        if self.segment_start == 0 {
+            std::fs::remove_file(&self.path)
+        } else {
+            self.file.set_len(self.segment_start)
+        }
+    }
+
     /// The run's output is written: the journal has served its purpose.
     pub fn remove(self) -> io::Result<()> {
         std::fs::remove_file(&self.path)
@@ -412,7 +421,19 @@ mod tests {
         let mine = j.this_run().unwrap();
         assert_eq!(mine.len(), 2);
         assert!(matches!(&mine[1], Entry::Task(t) if t.name == "new"));
-        j.remove().unwrap();
+        j.discard_this_run().unwrap();
+        let mut left = Vec::new();
+        read_entries(BufReader::new(File::open(&path).unwrap()), |e| left.push(e)).unwrap();
+        assert!(
+            matches!(&left[1], Entry::Task(t) if t.name == "old"),
+            "{left:?}"
+        );
+        assert_eq!(left.len(), 3, "{left:?}");
+        Journal::open(&path, &header(), dir.path())
+            .unwrap()
+            .journal
+            .remove()
+            .unwrap();
         assert!(!path.exists());
     }
 }
