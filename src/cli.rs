@@ -50,7 +50,11 @@ pub enum Command {
     },
     /// Internal: stops the process groups of a runjobs that died (see `groups`).
     #[command(name = "__guard", hide = true)]
-    Guard,
+    Guard {
+        /// The runjobs process to watch.
+        #[arg(long)]
+        parent: u32,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

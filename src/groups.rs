@@ -1,15 +1,17 @@
 //! Every live process group runjobs started, so that all of them can be paused together
-//! (Ctrl-Z) and none outlives runjobs, even a runjobs killed with SIGKILL.
+//! (Ctrl-Z), and a guard so that none outlives runjobs, even a runjobs killed with SIGKILL.
 //!
 //! Long-lived workers die with runjobs through PR_SET_PDEATHSIG, but per-item commands are
 //! started with posix_spawn (no code runs in the child before exec, see `process`), and the
 //! children of any of them live in their own groups. So a small guard process (runjobs
-//! itself, in its hidden `__guard` mode) is told of every group as it starts and ends, over
-//! a pipe. When runjobs dies, however it dies, the pipe closes and the guard stops every
-//! group still listed: SIGTERM, a moment's grace, SIGKILL.
+//! itself, in its hidden `__guard` mode) holds the read end of a pipe. When runjobs ends
+//! normally it says so; when it dies, however it dies, the pipe just closes, and the guard
+//! stops every process group led by a process that carries `RUNJOBS_PARENT_PID=<runjobs>`
+//! (every child runjobs starts does): SIGTERM, a moment's grace, SIGKILL. Nothing is sent
+//! per item, so the guard costs a command nothing.
 
 use std::collections::BTreeSet;
-use std::io::{self, BufRead, Write};
+use std::io::{self, Read, Write};
 use std::ops::{Deref, DerefMut};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -20,6 +22,8 @@ use rustix::process::{Pid, Signal, kill_process_group, test_kill_process_group};
 
 /// How long the guard waits between SIGTERM and SIGKILL.
 const GUARD_GRACE: Duration = Duration::from_millis(500);
+/// What runjobs writes to the guard when it ends normally.
+const DONE: &[u8] = b"done\n";
 
 static LIVE: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 static GUARD: Mutex<Option<Guard>> = Mutex::new(None);
@@ -39,6 +43,8 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub fn start_guard() -> io::Result<()> {
     let mut child = Command::new(std::env::current_exe()?)
         .arg("__guard")
+        .arg("--parent")
+        .arg(std::process::id().to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         // Its own group: a terminal's Ctrl-C is for runjobs, not for the guard.
@@ -51,19 +57,14 @@ pub fn start_guard() -> io::Result<()> {
 
 /// Ends the guard after a run (every group already ended) and reaps it.
 pub fn stop_guard() {
-    if let Some(Guard { mut child, pipe }) = locked(&GUARD).take() {
+    if let Some(Guard {
+        mut child,
+        mut pipe,
+    }) = locked(&GUARD).take()
+    {
+        let _ = pipe.write_all(DONE);
         drop(pipe);
         let _ = child.wait();
-    }
-}
-
-fn tell_guard(line: std::fmt::Arguments<'_>) {
-    let mut guard = locked(&GUARD);
-    if let Some(g) = guard.as_mut()
-        && g.pipe.write_fmt(line).is_err()
-    {
-        // The guard is gone; runjobs goes on without it.
-        *guard = None;
     }
 }
 
@@ -86,7 +87,6 @@ impl GroupChild {
                 let _ = kill_process_group(pid, Signal::STOP);
             }
         }
-        tell_guard(format_args!("+{id}\n"));
         GroupChild(child)
     }
 }
@@ -95,7 +95,6 @@ impl Drop for GroupChild {
     fn drop(&mut self) {
         let id = self.0.id() as i32;
         locked(&LIVE).remove(&id);
-        tell_guard(format_args!("-{id}\n"));
     }
 }
 
@@ -121,24 +120,18 @@ pub fn signal_all(signal: Signal) {
     }
 }
 
-/// The guard process (`runjobs __guard`): keeps the list runjobs sends on stdin; when stdin
-/// closes, stops every group still on it.
-pub fn guard_main() -> u8 {
-    let mut groups = BTreeSet::new();
-    for line in io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        let (sign, id) = line.split_at(line.len().min(1));
-        match (sign, id.parse::<i32>()) {
-            ("+", Ok(id)) if id > 1 => {
-                groups.insert(id);
-            }
-            ("-", Ok(id)) => {
-                groups.remove(&id);
-            }
-            _ => {}
-        }
+/// The guard process (`runjobs __guard --parent PID`): waits for runjobs to say it is done;
+/// if the pipe closes without that, runjobs died, and every process group it left is stopped.
+pub fn guard_main(parent: u32) -> u8 {
+    let mut said = Vec::new();
+    let _ = io::stdin().lock().read_to_end(&mut said);
+    if said.ends_with(DONE) {
+        return 0;
     }
-    let pids: Vec<Pid> = groups.into_iter().filter_map(Pid::from_raw).collect();
+    let pids: Vec<Pid> = groups_left_by(parent)
+        .into_iter()
+        .filter_map(Pid::from_raw)
+        .collect();
     for pid in &pids {
         let _ = kill_process_group(*pid, Signal::TERM);
         // A stopped group (runjobs died while paused) must run to act on SIGTERM.
@@ -152,4 +145,46 @@ pub fn guard_main() -> u8 {
         let _ = kill_process_group(*pid, Signal::KILL);
     }
     0
+}
+
+/// Process groups (other than the guard's own) of the live processes started with
+/// `RUNJOBS_PARENT_PID=parent` in their environment.
+fn groups_left_by(parent: u32) -> BTreeSet<i32> {
+    let needle = format!("RUNJOBS_PARENT_PID={parent}");
+    let own = rustix::process::getpgrp().as_raw_nonzero().get();
+    let mut groups = BTreeSet::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return groups;
+    };
+    for entry in entries.flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if !environ
+            .split(|b| *b == 0)
+            .any(|var| var == needle.as_bytes())
+        {
+            continue;
+        }
+        // `stat`: "pid (comm) state ppid pgrp ...", comm may hold spaces and parentheses.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let pgrp = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|g| g.parse::<i32>().ok());
+        if let Some(pgrp) = pgrp.filter(|g| *g > 1 && *g != own) {
+            groups.insert(pgrp);
+        }
+    }
+    groups
 }

@@ -65,7 +65,7 @@ fn main() -> ExitCode {
             exit_code::OK
         }
         Some(Command::Worker { builtin, options }) => return worker_main::run(&builtin, &options),
-        Some(Command::Guard) => groups::guard_main(),
+        Some(Command::Guard { parent }) => groups::guard_main(parent),
     };
     exit_code::exit(code)
 }
