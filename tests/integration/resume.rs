@@ -244,6 +244,43 @@ fn changing_the_function_reruns_everything() {
 }
 
 #[test]
+fn a_pipeline_feeds_its_later_task_from_reused_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = |step: u32| {
+        format!(
+            "[functions.sq]\n\
+             command = [\"sh\", \"-c\", \"echo \\\"$1\\\" >> calls.txt; echo $(($1 * $1))\", \"sh\", \"{{input}}\"]\n\
+             stdout = \"json\"\n\
+             [functions.plus]\n\
+             command = [\"sh\", \"-c\", \"echo $(($1 + {step}))\", \"sh\", \"{{input}}\"]\n\
+             stdout = \"json\"\n\
+             [[task]]\nname = \"square\"\nfunction = \"sq\"\ninputs = [1, 2, 3]\n\
+             [[task]]\nname = \"next\"\nfunction = \"plus\"\ninputs = {{ from = \"square\" }}\n"
+        )
+    };
+    let job = write(dir.path(), "job.toml", &pipeline(1));
+    let out = dir.path().join("out.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(0);
+    assert_eq!(
+        outputs(&read_json(&out), 1),
+        [2, 5, 10].map(Value::from).to_vec()
+    );
+    // The second step changes; the first is reused and still feeds it.
+    write(dir.path(), "job.toml", &pipeline(100));
+    let output = resume(&job, &out);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(calls(dir.path()).len(), 3, "the first task ran once only");
+    let doc = read_json(&out);
+    assert!(
+        results(&doc, 0)
+            .iter()
+            .all(|r| r["reused_from"].is_string())
+    );
+    assert!(results(&doc, 1).iter().all(|r| r["reused_from"].is_null()));
+    assert_eq!(outputs(&doc, 1), [101, 104, 109].map(Value::from).to_vec());
+}
+
+#[test]
 fn failed_items_are_rerun_and_ok_ones_reused_from_toml_and_json_lines_results() {
     for ext in ["toml", "jsonl"] {
         let dir = tempfile::tempdir().unwrap();
