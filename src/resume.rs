@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -42,6 +43,8 @@ pub struct Previous {
     pub sources: Vec<String>,
     /// Journal lines that did not parse (a killed run's torn last line).
     pub torn_lines: u64,
+    /// `reused_from` values seen, shared.
+    runs: Vec<Arc<str>>,
     /// Results whose task has no `function_hash` (written by a runjobs from before
     /// identities): they cannot be matched, so their items run again.
     pub unidentified: u64,
@@ -98,16 +101,18 @@ impl Previous {
         })
     }
 
+    /// Remembers `result` if it finished ok. `run` is the `started_at` of the run it belongs
+    /// to, unless the result says it was itself reused from an earlier one.
     fn keep(&mut self, function_hash: &str, result: StoredResult, run: &Arc<str>) {
         if result.status != Status::Ok {
             return;
         }
-        let output = result.output.unwrap_or(Value::Null);
-        let Ok(output) = serde_json::value::to_raw_value(&output) else {
-            return;
-        };
+        let output = result.output.unwrap_or_else(|| {
+            // TOML leaves a null output out; JSON `null` comes as `None` too.
+            RawValue::from_string("null".to_owned()).expect("null is JSON")
+        });
         let run = match result.reused_from {
-            Some(earlier) => Arc::from(earlier),
+            Some(earlier) => self.intern(&earlier),
             None => Arc::clone(run),
         };
         self.done.insert(
@@ -123,6 +128,16 @@ impl Previous {
         );
     }
 
+    /// One shared string per earlier run (a million results name a handful of runs).
+    fn intern(&mut self, run: &str) -> Arc<str> {
+        if let Some(known) = self.runs.iter().find(|r| &***r == run) {
+            return Arc::clone(known);
+        }
+        let new: Arc<str> = Arc::from(run);
+        self.runs.push(Arc::clone(&new));
+        new
+    }
+
     fn read_output(&mut self, path: &Path) -> Result<(), String> {
         let format = path
             .extension()
@@ -131,69 +146,53 @@ impl Previous {
             .ok_or("cannot tell its format: use a .json, .toml or .jsonl file")?;
         let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
         match format {
-            Format::Json => {
-                let doc: Document = serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("not a runjobs results file: {e}"))?;
-                self.read_document(doc);
-            }
+            Format::Json => self.read_document(&bytes),
             Format::Toml => {
+                // The same tree as JSON: turned into JSON text, read the same way.
                 let text = String::from_utf8(bytes).map_err(|e| e.to_string())?;
                 let toml: toml::Value = toml::from_str(&text).map_err(|e| e.to_string())?;
-                let json = serde_json::to_value(toml).map_err(|e| e.to_string())?;
-                let doc: Document = serde_json::from_value(json)
-                    .map_err(|e| format!("not a runjobs results file: {e}"))?;
-                self.read_document(doc);
+                let json = serde_json::to_vec(&toml).map_err(|e| e.to_string())?;
+                self.read_document(&json)
             }
-            Format::Jsonl => self.read_lines(&bytes)?,
+            Format::Jsonl => self.read_lines(&bytes),
         }
-        Ok(())
     }
 
-    fn read_document(&mut self, doc: Document) {
-        let run: Arc<str> = Arc::from(doc.started_at);
-        for task in doc.tasks {
-            // A results file from before identities were recorded cannot be matched.
-            let Some(hash) = task.function_hash else {
-                self.unidentified += task.results.len() as u64;
-                continue;
-            };
-            for result in task.results {
-                self.keep(&hash, result, &run);
-            }
-        }
+    /// A JSON results document, one result at a time (a million results are never all in
+    /// memory at once).
+    fn read_document(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let seed = DocumentSeed {
+            previous: self,
+            run: None,
+        };
+        serde::de::DeserializeSeed::deserialize(seed, &mut deserializer)
+            .and_then(|()| deserializer.end())
+            .map_err(|e| format!("not a runjobs results file: {e}"))
     }
 
     /// JSON Lines results: the function identities are on the last line, after the results.
     fn read_lines(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let mut results = Vec::new();
-        let mut last: Option<LastLine> = None;
-        for line in bytes.split(|b| *b == b'\n') {
-            let line = line.trim_ascii();
-            if line.is_empty() {
-                continue;
-            }
-            match serde_json::from_slice::<StoredResult>(line) {
-                Ok(mut result) if result.task.is_some() => {
-                    let task = result.task.take().unwrap_or_default();
-                    results.push((task, result));
-                }
-                // Not a result: the last line, with the run's status.
-                _ => {
-                    last = Some(
-                        serde_json::from_slice(line)
-                            .map_err(|e| format!("not a runjobs results line: {e}"))?,
-                    );
-                }
-            }
-        }
-        let last = last.ok_or("its last line (status and summary) is missing")?;
+        let lines = || {
+            bytes
+                .split(|b| *b == b'\n')
+                .map(<[u8]>::trim_ascii)
+                .filter(|l| !l.is_empty())
+        };
+        let last = lines().next_back().ok_or("it is empty").and_then(|line| {
+            serde_json::from_slice::<LastLine>(line)
+                .map_err(|_| "its last line (status and summary) is missing")
+        })?;
         let run: Arc<str> = Arc::from(last.started_at);
-        for (task, result) in results {
+        for line in lines() {
+            let Ok(mut result) = serde_json::from_slice::<StoredResult>(line) else {
+                continue; // the last line
+            };
+            let Some(task) = result.task.take() else {
+                continue;
+            };
             match last.function_hashes.get(&task) {
-                Some(hash) => {
-                    let hash = hash.clone();
-                    self.keep(&hash, result, &run);
-                }
+                Some(hash) => self.keep(hash, result, &run),
                 None => self.unidentified += 1,
             }
         }
@@ -204,29 +203,25 @@ impl Previous {
         let file = File::open(path).map_err(|e| e.to_string())?;
         let mut run: Arc<str> = Arc::from("");
         let mut hash = String::new();
-        let mut records = Vec::new();
         self.torn_lines += journal::read_entries(BufReader::new(file), |entry| match entry {
             Entry::Run { started_at } => run = Arc::from(started_at),
             Entry::Task(task) => hash = task.function_hash,
-            Entry::Record(record) => records.push((hash.clone(), Arc::clone(&run), record)),
+            Entry::Record(record) => {
+                let result = StoredResult {
+                    task: None,
+                    input: record.input,
+                    status: record.status,
+                    output: record.output,
+                    attempts: record.attempts,
+                    started_s: record.started_s,
+                    duration_s: record.duration_s,
+                    worker: record.worker,
+                    reused_from: record.reused_from.map(|r| r.to_string()),
+                };
+                self.keep(&hash, result, &run);
+            }
         })
         .map_err(|e| e.to_string())?;
-        for (hash, run, record) in records {
-            let result = StoredResult {
-                task: None,
-                input: record.input,
-                status: record.status,
-                output: record
-                    .output
-                    .and_then(|raw| serde_json::from_str(raw.get()).ok()),
-                attempts: record.attempts,
-                started_s: record.started_s,
-                duration_s: record.duration_s,
-                worker: record.worker,
-                reused_from: record.reused_from.map(|r| r.to_string()),
-            };
-            self.keep(&hash, result, &run);
-        }
         Ok(())
     }
 
@@ -298,19 +293,162 @@ impl Iterator for SkipDone {
     }
 }
 
-/// A results file, as much of it as resuming needs.
-#[derive(Deserialize)]
-struct Document {
-    started_at: String,
-    #[serde(default)]
-    tasks: Vec<DocumentTask>,
+/// Reads a results document (`{"started_at": ..., "tasks": [{"function_hash": ...,
+/// "results": [...]}]}`), keeping each result as it is read.
+struct DocumentSeed<'a> {
+    previous: &'a mut Previous,
+    /// The document's `started_at`, once read (it comes before `tasks` in our files).
+    run: Option<Arc<str>>,
 }
 
-#[derive(Deserialize)]
-struct DocumentTask {
-    function_hash: Option<String>,
-    #[serde(default)]
-    results: Vec<StoredResult>,
+impl<'de> DeserializeSeed<'de> for DocumentSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DocumentSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a runjobs results document")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "started_at" => self.run = Some(Arc::from(map.next_value::<String>()?)),
+                "tasks" => {
+                    let run = self.run.clone().unwrap_or_else(|| Arc::from(""));
+                    map.next_value_seed(TasksSeed {
+                        previous: &mut *self.previous,
+                        run,
+                    })?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct TasksSeed<'a> {
+    previous: &'a mut Previous,
+    run: Arc<str>,
+}
+
+impl<'de> DeserializeSeed<'de> for TasksSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TasksSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of tasks")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(TaskSeed {
+                previous: &mut *self.previous,
+                run: &self.run,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+}
+
+struct TaskSeed<'a> {
+    previous: &'a mut Previous,
+    run: &'a Arc<str>,
+}
+
+impl<'de> DeserializeSeed<'de> for TaskSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TaskSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a task with its results")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut hash: Option<String> = None;
+        // Results met before `function_hash` (not in our files, but key order is free).
+        let mut early: Vec<StoredResult> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "function_hash" => hash = map.next_value()?,
+                "results" => map.next_value_seed(ResultsSeed {
+                    previous: &mut *self.previous,
+                    run: self.run,
+                    hash: hash.as_deref(),
+                    early: &mut early,
+                })?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        match hash {
+            Some(hash) => {
+                for result in early {
+                    self.previous.keep(&hash, result, self.run);
+                }
+            }
+            None => self.previous.unidentified += early.len() as u64,
+        }
+        Ok(())
+    }
+}
+
+struct ResultsSeed<'a> {
+    previous: &'a mut Previous,
+    run: &'a Arc<str>,
+    hash: Option<&'a str>,
+    early: &'a mut Vec<StoredResult>,
+}
+
+impl<'de> DeserializeSeed<'de> for ResultsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ResultsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of results")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(result) = seq.next_element::<StoredResult>()? {
+            match self.hash {
+                Some(hash) => self.previous.keep(hash, result, self.run),
+                None => self.early.push(result),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A result as any output format (or the journal) holds it. TOML drops nulls, hence the
@@ -322,7 +460,7 @@ struct StoredResult {
     #[serde(default)]
     input: Value,
     status: Status,
-    output: Option<Value>,
+    output: Option<Box<RawValue>>,
     #[serde(default)]
     attempts: u32,
     #[serde(default)]
@@ -338,4 +476,74 @@ struct LastLine {
     started_at: String,
     #[serde(default)]
     function_hashes: HashMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reused_output(previous: &Previous, hash: &str, input: Value) -> Option<String> {
+        previous
+            .reuse(hash, 0, &input)
+            .and_then(|r| r.output)
+            .map(|o| o.get().to_owned())
+    }
+
+    #[test]
+    fn documents_are_read_whatever_their_key_order() {
+        let doc = json!({
+            "tasks": [
+                // Results before the identity, and a failed one that is not kept.
+                {"results": [
+                    {"index": 0, "input": 1, "status": "ok", "output": [1], "attempts": 1,
+                     "started_s": 0.1, "duration_s": 0.2},
+                    {"index": 1, "input": 2, "status": "failed", "error": "no"}
+                ], "function_hash": "f"},
+                // No identity: counted, not kept.
+                {"results": [{"index": 0, "input": 3, "status": "ok", "output": 9}]}
+            ],
+            "started_at": "2026-11-24T20:00:00.000Z",
+            "extra": {"ignored": true}
+        });
+        let mut previous = Previous::default();
+        previous.read_document(doc.to_string().as_bytes()).unwrap();
+        assert_eq!(previous.len(), 1);
+        assert_eq!(
+            reused_output(&previous, "f", json!(1)).as_deref(),
+            Some("[1]")
+        );
+        assert_eq!(reused_output(&previous, "f", json!(2)), None);
+        assert_eq!(previous.unidentified, 1);
+    }
+
+    #[test]
+    fn a_missing_or_null_output_is_reused_as_null() {
+        let doc = json!({"started_at": "t", "tasks": [{"function_hash": "f", "results": [
+            {"index": 0, "input": {"b": 1, "a": 2}, "status": "ok"},
+            {"index": 1, "input": 5, "status": "ok", "output": null}
+        ]}]});
+        let mut previous = Previous::default();
+        previous.read_document(doc.to_string().as_bytes()).unwrap();
+        // Identity ignores key order.
+        assert_eq!(
+            reused_output(&previous, "f", json!({"a": 2, "b": 1})).as_deref(),
+            Some("null")
+        );
+        assert_eq!(
+            reused_output(&previous, "f", json!(5)).as_deref(),
+            Some("null")
+        );
+    }
+
+    #[test]
+    fn a_document_that_is_not_results_is_an_error() {
+        let mut previous = Previous::default();
+        let err = previous.read_document(b"[1, 2]").unwrap_err();
+        assert!(err.starts_with("not a runjobs results file"), "{err}");
+        let err = previous
+            .read_document(br#"{"tasks": [{"results": [{"status": "weird"}]}]}"#)
+            .unwrap_err();
+        assert!(err.contains("weird"), "{err}");
+    }
 }
