@@ -55,6 +55,17 @@ impl Previous {
     /// `Ok(None)`: neither exists, so there is nothing to resume.
     pub fn load(output: &Path) -> Result<Option<Previous>, String> {
         let mut previous = Previous::default();
+        // Named by its journal (the file a user finds after a crash): read just that.
+        if output.extension().is_some_and(|e| e == "journal") {
+            if !output.exists() {
+                return Ok(None);
+            }
+            previous
+                .read_journal(output)
+                .map_err(|e| format!("cannot resume from `{}`: {e}", output.display()))?;
+            previous.sources.push(format!("`{}`", output.display()));
+            return Ok(Some(previous));
+        }
         let journal = journal::path_for(output);
         let mut found = false;
         if output.exists() {

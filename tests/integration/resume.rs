@@ -169,7 +169,15 @@ fn sigkill_mid_run_leaves_no_torn_output_no_processes_and_a_journal_to_resume_fr
     assert!(!journaled.is_empty(), "{journal}");
 
     let before = calls(dir.path()).len();
-    let output = resume(&job, &out);
+    // Named by the journal itself, the file a user finds after the crash.
+    let output = runjobs()
+        .arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .arg("--resume")
+        .arg(dir.path().join("out.json.journal"))
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("out.json.journal"),
