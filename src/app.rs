@@ -656,7 +656,15 @@ impl Collector {
             return destination;
         };
         if self.write_error.is_none() {
-            if let Err(e) = journal.remove() {
+            if journal.has_earlier_runs() && footer.status != RunStatus::Ok {
+                // Results of an earlier killed run that this one did not redo would go
+                // with it; `--resume` reads the output and the journal together.
+                eprintln!(
+                    "note: the journal `{}` is kept: it holds results of an earlier unfinished \
+                     run that this one did not redo",
+                    journal.path().display()
+                );
+            } else if let Err(e) = journal.remove() {
                 eprintln!("warning: cannot remove the journal: {e}");
             }
             return destination;

@@ -198,6 +198,11 @@ impl Journal {
         Ok(entries)
     }
 
+    /// Whether lines of earlier, unfinished runs come before this run's.
+    pub fn has_earlier_runs(&self) -> bool {
+        self.segment_start > 0
+    }
+
     /// Takes back this run's lines (it never ran anything), keeping earlier runs' lines.
     pub fn discard_this_run(self) -> io::Result<()> {
         if self.segment_start == 0 {

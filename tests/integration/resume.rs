@@ -203,6 +203,34 @@ fn sigkill_mid_run_leaves_no_torn_output_no_processes_and_a_journal_to_resume_fr
 }
 
 #[test]
+fn a_journal_of_a_killed_run_outlives_a_later_run_that_did_not_finish() {
+    let (dir, job, out, _marker, mut child) = twelve_slow_items_running("journal-kept");
+    signal(child.id(), "KILL");
+    child.wait().unwrap();
+    let journal = dir.path().join("out.json.journal");
+    let killed = std::fs::read_to_string(&journal).unwrap();
+    // A later run, without --resume, that ends with a failure.
+    write(dir.path(), "job.toml", &counting_job("[\"1 1\"]", 0.0));
+    let output = runjobs().arg(&job).arg("-o").arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("holds results of a run that never finished"),
+        "{err}"
+    );
+    assert!(err.contains("is kept"), "{err}");
+    let now = std::fs::read_to_string(&journal).unwrap();
+    assert!(
+        now.starts_with(&killed),
+        "the killed run's lines are still there"
+    );
+    // A run that finishes every item ok supersedes it.
+    write(dir.path(), "job.toml", &counting_job("[1]", 0.0));
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(0);
+    assert!(!journal.exists());
+}
+
+#[test]
 fn inputs_inserted_and_appended_between_runs_are_the_only_ones_run() {
     let dir = tempfile::tempdir().unwrap();
     let job = write(dir.path(), "job.toml", &counting_job("[2, 3, 4]", 0.0));
