@@ -115,49 +115,40 @@ impl Journal {
 
     /// Appends rendered records (one `write`, straight from their buffer).
     pub fn records(&mut self, rendered: &Rendered) -> io::Result<()> {
-        match self.file.write_all(&rendered.bytes) {
-            Ok(()) => {
-                self.written += rendered.bytes.len() as u64;
-                self.syncer.dirty.store(true, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => {
-                self.line.extend_from_slice(&rendered.bytes);
-                self.move_elsewhere(e)?;
-                self.line.clear();
-                Ok(())
-            }
-        }
+        self.write_lines(&rendered.bytes)
     }
 
-    /// Writes the pending lines in one call; on failure moves the journal elsewhere.
+    /// Writes the pending `line`.
     fn append(&mut self) -> io::Result<()> {
-        let result = self.file.write_all(&self.line);
-        match result {
+        let line = std::mem::take(&mut self.line);
+        let result = self.write_lines(&line);
+        self.line = line;
+        self.line.clear();
+        result
+    }
+
+    /// Writes whole lines in one call; on failure moves the journal elsewhere, these lines
+    /// with it.
+    fn write_lines(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self.file.write_all(bytes) {
             Ok(()) => {
-                self.written += self.line.len() as u64;
-                self.line.clear();
+                self.written += bytes.len() as u64;
                 self.syncer.dirty.store(true, Ordering::Relaxed);
                 Ok(())
             }
-            Err(e) => {
-                self.move_elsewhere(e)?;
-                self.line.clear();
-                Ok(())
-            }
+            Err(e) => self.move_elsewhere(e, bytes),
         }
     }
 
     /// Copies this run's complete lines and the pending ones into a new journal in a
     /// fallback folder and carries on there.
-    fn move_elsewhere(&mut self, cause: io::Error) -> io::Result<()> {
+    fn move_elsewhere(&mut self, cause: io::Error, pending: &[u8]) -> io::Result<()> {
         let name = self.path.file_name().map_or_else(
             || "runjobs.journal".into(),
             |n| n.to_string_lossy().into_owned(),
         );
         let old = &self.file;
         let (start, end) = (self.segment_start, self.written);
-        let pending = &self.line;
         let (file, path) = fallback::create(&self.fallbacks, &name, |new| {
             copy_range(old, start, end, new)?;
             new.write_all(pending)
