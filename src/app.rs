@@ -466,7 +466,6 @@ fn run_job(
         // Bounded: when writing falls behind, the pool waits instead of piling up results
         // in memory (a 10M-item run must stay small).
         let (events, received) = mpsc::sync_channel(EVENTS_IN_FLIGHT);
-        let mut rendered = Rendered::default();
         let total = items.total;
         let mut source: Source = Box::new(items.iter.enumerate().map(|(i, x)| (i as u64, x)));
         if let Some(previous) = previous {
@@ -501,9 +500,26 @@ fn run_job(
                             }
                             collector.note(&task.name, record);
                         }
-                        rendered.render(&records);
+                        // Each run of consecutive indices is rendered and passed on as one.
+                        for run in records.chunk_by(|a, b| b.index == a.index + 1) {
+                            let rendered = Rendered::of(run);
+                            collector.journal(&mut journal, |j| j.records(&rendered), &progress);
+                            collector.write(|| sink.run(run[0].index, rendered));
+                        }
+                    }
+                    Ok(Event::Rendered {
+                        task: t,
+                        first,
+                        rendered,
+                    }) => {
+                        let count = rendered.len() as u64;
+                        progress.finished_ok(t, count);
+                        task_summary.add_ok(count);
+                        if keep {
+                            outputs.extend(kept_outputs(first, &rendered));
+                        }
                         collector.journal(&mut journal, |j| j.records(&rendered), &progress);
-                        collector.write(|| sink.records(records, &rendered));
+                        collector.write(|| sink.run(first, rendered));
                     }
                     Ok(Event::Log(line)) => progress.log(&line),
                     Err(RecvTimeoutError::Timeout) => progress.tick(),
@@ -561,6 +577,20 @@ fn run_job(
         RunStatus::Failed => exit_code::ITEMS_FAILED,
         RunStatus::Ok => exit_code::OK,
     }
+}
+
+/// The outputs of rendered records, for the tasks that feed on them.
+fn kept_outputs(first: u64, rendered: &Rendered) -> impl Iterator<Item = (u64, Value)> + '_ {
+    #[derive(serde::Deserialize)]
+    struct Output {
+        #[serde(default)]
+        output: Value,
+    }
+    (0..rendered.len()).zip(first..).map(|(i, index)| {
+        let output =
+            serde_json::from_slice::<Output>(rendered.json(i)).map_or(Value::Null, |o| o.output);
+        (index, output)
+    })
 }
 
 /// Opens the journal beside a results file (none for standard output or `--no-journal`).

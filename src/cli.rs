@@ -47,6 +47,10 @@ pub enum Command {
         /// The builtin's options as JSON.
         #[arg(long, default_value = "{}")]
         options: String,
+        /// When the run started, in nanoseconds on the monotonic clock (`started_s` counts
+        /// from it).
+        #[arg(long)]
+        run_start_ns: Option<u64>,
     },
     /// Internal: stops the process groups of a runjobs that died (see `groups`).
     #[command(name = "__guard", hide = true)]

@@ -16,6 +16,13 @@ pub enum Event {
         task: usize,
         records: Vec<ItemRecord>,
     },
+    /// `ok` results of consecutive items from `first` on, rendered by the worker that ran
+    /// them (one line each, as `Rendered::render` writes them).
+    Rendered {
+        task: usize,
+        first: u64,
+        rendered: Rendered,
+    },
     /// A line a worker wrote to its stderr.
     Log(String),
 }
@@ -88,13 +95,11 @@ impl ItemRecord {
     /// Hand-written because a million-item run spends most of its collecting time here; it
     /// writes exactly what the `Serialize` derive writes (a test checks).
     pub fn write_json(&self, out: &mut Vec<u8>, extra: &[u8]) {
-        let mut int = itoa::Buffer::new();
         out.push(b'{');
         out.extend_from_slice(extra);
-        out.extend_from_slice(b"\"index\":");
-        out.extend_from_slice(int.format(self.index).as_bytes());
-        out.extend_from_slice(b",\"input\":");
-        serde_json::to_writer(&mut *out, &self.input).expect("a JSON value always serializes");
+        write_head(out, self.index, |out| {
+            serde_json::to_writer(&mut *out, &self.input).expect("a JSON value always serializes")
+        });
         out.extend_from_slice(b",\"status\":\"");
         out.extend_from_slice(self.status.as_str().as_bytes());
         out.push(b'"');
@@ -106,21 +111,74 @@ impl ItemRecord {
             out.extend_from_slice(b",\"error\":");
             serde_json::to_writer(&mut *out, error).expect("a string always serializes");
         }
-        out.extend_from_slice(b",\"attempts\":");
-        out.extend_from_slice(int.format(self.attempts).as_bytes());
-        out.extend_from_slice(b",\"started_s\":");
-        write_seconds(out, self.started_s);
-        out.extend_from_slice(b",\"duration_s\":");
-        write_seconds(out, self.duration_s);
-        if let Some(worker) = self.worker {
-            out.extend_from_slice(b",\"worker\":");
-            out.extend_from_slice(int.format(worker).as_bytes());
-        }
+        let (started, duration) = (Seconds::F64(self.started_s), Seconds::F64(self.duration_s));
+        write_tail(out, self.attempts, started, duration, self.worker);
         if let Some(run) = &self.reused_from {
             out.extend_from_slice(b",\"reused_from\":");
             serde_json::to_writer(&mut *out, &**run).expect("a string always serializes");
         }
         out.push(b'}');
+    }
+}
+
+/// An `ok` result as a builtin worker renders it itself, so a million tiny results reach the
+/// output without being parsed and rendered again in runjobs (see `protocol`).
+pub struct OkRecord<'a> {
+    pub index: u64,
+    /// The input as compact JSON text (as runjobs sent it).
+    pub input: &'a [u8],
+    pub attempts: u32,
+    /// Nanoseconds since the run started.
+    pub started_ns: u64,
+    pub duration_ns: u64,
+    pub worker: u32,
+}
+
+impl OkRecord<'_> {
+    /// Appends the record's line (with its newline), the output written by `output`: the
+    /// same bytes `ItemRecord::write_json` and a newline give for it (a test checks).
+    pub fn write_line(&self, out: &mut Vec<u8>, output: impl FnOnce(&mut Vec<u8>)) {
+        out.push(b'{');
+        write_head(out, self.index, |out| out.extend_from_slice(self.input));
+        out.extend_from_slice(b",\"status\":\"ok\",\"output\":");
+        output(out);
+        write_tail(
+            out,
+            self.attempts,
+            Seconds::Nanos(self.started_ns),
+            Seconds::Nanos(self.duration_ns),
+            Some(self.worker),
+        );
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+/// `"index":…,"input":…`: the members every record starts with.
+fn write_head(out: &mut Vec<u8>, index: u64, input: impl FnOnce(&mut Vec<u8>)) {
+    out.extend_from_slice(b"\"index\":");
+    out.extend_from_slice(itoa::Buffer::new().format(index).as_bytes());
+    out.extend_from_slice(b",\"input\":");
+    input(out);
+}
+
+/// `,"attempts":…,"started_s":…,"duration_s":…,"worker":…`: the members after the outcome.
+fn write_tail(
+    out: &mut Vec<u8>,
+    attempts: u32,
+    started_s: Seconds,
+    duration_s: Seconds,
+    worker: Option<u32>,
+) {
+    let mut int = itoa::Buffer::new();
+    out.extend_from_slice(b",\"attempts\":");
+    out.extend_from_slice(int.format(attempts).as_bytes());
+    out.extend_from_slice(b",\"started_s\":");
+    write_seconds(out, started_s);
+    out.extend_from_slice(b",\"duration_s\":");
+    write_seconds(out, duration_s);
+    if let Some(worker) = worker {
+        out.extend_from_slice(b",\"worker\":");
+        out.extend_from_slice(int.format(worker).as_bytes());
     }
 }
 
@@ -152,6 +210,14 @@ impl Rendered {
         }
     }
 
+    /// Takes lines rendered elsewhere (`{...}\n` each, ending with a newline).
+    pub fn from_lines(bytes: Vec<u8>) -> Rendered {
+        let ends = memchr::memchr_iter(b'\n', &bytes)
+            .map(|at| at + 1)
+            .collect();
+        Rendered { bytes, ends }
+    }
+
     pub fn len(&self) -> usize {
         self.ends.len()
     }
@@ -161,36 +227,32 @@ impl Rendered {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.bytes[start..self.ends[i] - 1]
     }
+}
 
-    /// Records `range` as their own batch (they wait for earlier ones in a writer).
-    pub fn slice(&self, range: std::ops::Range<usize>) -> Rendered {
-        let start = if range.start == 0 {
-            0
-        } else {
-            self.ends[range.start - 1]
-        };
-        let end = if range.end == 0 {
-            0
-        } else {
-            self.ends[range.end - 1]
-        };
-        Rendered {
-            bytes: self.bytes[start..end].to_vec(),
-            ends: self.ends[range].iter().map(|e| e - start).collect(),
-        }
-    }
+/// A time as a record holds it: seconds, or whole nanoseconds (a worker's clock).
+#[derive(Clone, Copy)]
+enum Seconds {
+    F64(f64),
+    Nanos(u64),
 }
 
 /// Writes non-negative seconds with microsecond precision as a JSON number: `0.001759`,
 /// `1.5`, `0.0`, exactly as `micros` renders them.
-fn write_seconds(out: &mut Vec<u8>, seconds: f64) {
-    let micros = (seconds.max(0.0) * 1e6).round();
-    if micros >= 1e15 || !micros.is_finite() {
-        // Absurd values (a clock jump): let the float formatter handle them.
-        serde_json::to_writer(&mut *out, &(micros / 1e6)).expect("a finite float serializes");
-        return;
-    }
-    let micros = micros as u64;
+fn write_seconds(out: &mut Vec<u8>, seconds: Seconds) {
+    let micros = match seconds {
+        // Rounded half up, as `f64::round` does for positive numbers.
+        Seconds::Nanos(nanos) => nanos / 1000 + u64::from(nanos % 1000 >= 500),
+        Seconds::F64(seconds) => {
+            let micros = (seconds.max(0.0) * 1e6).round();
+            if micros >= 1e15 || !micros.is_finite() {
+                // Absurd values (a clock jump): let the float formatter handle them.
+                serde_json::to_writer(&mut *out, &(micros / 1e6))
+                    .expect("a finite float serializes");
+                return;
+            }
+            micros as u64
+        }
+    };
     let mut int = itoa::Buffer::new();
     out.extend_from_slice(int.format(micros / 1_000_000).as_bytes());
     out.push(b'.');
@@ -232,6 +294,12 @@ impl Summary {
             Status::TimedOut => self.timed_out += 1,
             Status::Skipped => self.skipped += 1,
         }
+    }
+
+    /// Counts `n` more `ok` items.
+    pub fn add_ok(&mut self, n: u64) {
+        self.total += n;
+        self.ok += n;
     }
 
     pub fn merge(&mut self, other: &Summary) {
@@ -300,13 +368,50 @@ mod tests {
     }
 
     #[test]
+    fn a_workers_ok_record_is_the_line_runjobs_would_write() {
+        let ours = OkRecord {
+            index: 12,
+            input: br#"{"a":[1,"x\"y"]}"#,
+            attempts: 2,
+            started_ns: 1_759_400,
+            duration_ns: 2_000,
+            worker: 4242,
+        };
+        let mut line = Vec::new();
+        ours.write_line(&mut line, |out| out.extend_from_slice(b"[1,2]"));
+        let theirs = ItemRecord {
+            started_s: 0.001_759,
+            duration_s: 0.000_002,
+            reused_from: None,
+            ..record(Status::Ok, 0.0)
+        };
+        let mut expected = Vec::new();
+        theirs.write_json(&mut expected, b"");
+        expected.push(b'\n');
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+    }
+
+    #[test]
     fn seconds_are_short() {
         let mut out = Vec::new();
-        write_seconds(&mut out, 0.001_759_4);
-        out.push(b' ');
-        write_seconds(&mut out, 3.0);
-        out.push(b' ');
-        write_seconds(&mut out, 0.000_000_1);
-        assert_eq!(String::from_utf8(out).unwrap(), "0.001759 3.0 0.0");
+        for seconds in [
+            Seconds::F64(0.001_759_4),
+            Seconds::F64(3.0),
+            Seconds::F64(0.000_000_1),
+            Seconds::Nanos(1_759_499),
+            Seconds::Nanos(1_759_500),
+            Seconds::Nanos(3_000_000_000),
+            Seconds::Nanos(499),
+        ] {
+            write_seconds(&mut out, seconds);
+            out.push(b' ');
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "0.001759 3.0 0.0 0.001759 0.00176 3.0 0.0 "
+        );
     }
 }

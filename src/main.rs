@@ -64,7 +64,11 @@ fn main() -> ExitCode {
             app::list_functions();
             exit_code::OK
         }
-        Some(Command::Worker { builtin, options }) => return worker_main::run(&builtin, &options),
+        Some(Command::Worker {
+            builtin,
+            options,
+            run_start_ns,
+        }) => return worker_main::run(&builtin, &options, run_start_ns),
         Some(Command::Guard { parent }) => groups::guard_main(parent),
     };
     exit_code::exit(code)

@@ -92,10 +92,24 @@ impl Progress {
         for record in records {
             counts.summary.add(record.status);
         }
+        self.show(task, records.len() as u64);
+    }
+
+    /// `n` more items of `task` ended `ok`.
+    pub fn finished_ok(&mut self, task: usize, n: u64) {
+        let Some(counts) = self.tasks.get_mut(task) else {
+            return;
+        };
+        counts.summary.add_ok(n);
+        self.show(task, n);
+    }
+
+    /// Moves `task`'s bar on by `n` items.
+    fn show(&self, task: usize, n: u64) {
         if let Display::Bars { bars, .. } = &self.display
-            && let Some(bar) = bars.get(task)
+            && let (Some(bar), Some(counts)) = (bars.get(task), self.tasks.get(task))
         {
-            bar.inc(records.len() as u64);
+            bar.inc(n);
             let s = &counts.summary;
             bar.set_message(format!("ok {} failed {}", s.ok, s.failures()));
         }

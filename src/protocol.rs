@@ -8,52 +8,150 @@
 //! no JSON envelope per item (a million tiny items spend most of their time here):
 //!
 //! ```text
-//! runjobs → worker:  ID INPUT_JSON\n
-//! worker → runjobs:  ID o NANOS OUTPUT_JSON\n     (ok: the output)
-//!                    ID e NANOS MESSAGE_JSON\n    (error: a JSON string)
+//! runjobs → worker:  ID INPUT_JSON\n             (a first attempt)
+//!                    ID:ATTEMPT INPUT_JSON\n     (a retry)
+//! worker → runjobs:  R FIRST COUNT NANOS LEN\n   then LEN bytes: COUNT result records
+//!                    ID e NANOS MESSAGE_JSON\n    (an error: a JSON string)
 //! ```
-//! `NANOS` is how long the call took. Compact JSON never contains a newline, so a line is
-//! always one message.
-
-use std::io::Write;
+//! An `R` frame holds the `ok` results of the consecutive items FIRST, FIRST+1, … rendered
+//! by the worker as the results file's records, one line each (`event::OkRecord`): runjobs
+//! writes them out as they are, without parsing them. `NANOS` is how long the calls took in
+//! all, and the frame header has a fixed width so a worker can fill it in once the frame is
+//! complete. Compact JSON never contains a newline, so a line is always one message.
 
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-/// Appends one request line to `buf`.
-pub fn write_request(buf: &mut Vec<u8>, id: u64, input: &Value) {
-    buf.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+/// Appends one request line to `buf`: attempt number `attempt` at item `id`.
+pub fn write_request(buf: &mut Vec<u8>, id: u64, attempt: u32, input: &Value) {
+    let mut int = itoa::Buffer::new();
+    buf.extend_from_slice(int.format(id).as_bytes());
+    if attempt != 1 {
+        buf.push(b':');
+        buf.extend_from_slice(int.format(attempt).as_bytes());
+    }
     buf.push(b' ');
     serde_json::to_writer(&mut *buf, input).expect("a JSON value always serializes");
     buf.push(b'\n');
 }
 
-/// Splits a request line into its id and input text.
-pub fn parse_request(line: &str) -> Option<(u64, &str)> {
-    let (id, input) = split_word(line.trim_end_matches('\n'))?;
-    Some((id.parse().ok()?, input))
+/// A request line, parsed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Request<'a> {
+    pub id: u64,
+    pub attempt: u32,
+    /// The input as JSON text.
+    pub input: &'a [u8],
 }
 
-/// Appends one reply line to `buf`.
-pub fn write_reply(
-    buf: &mut impl Write,
-    id: u64,
-    nanos: u64,
-    result: &Result<Value, String>,
-) -> std::io::Result<()> {
-    let mut ids = itoa::Buffer::new();
-    let mut times = itoa::Buffer::new();
-    let flag = if result.is_ok() { " o " } else { " e " };
-    buf.write_all(ids.format(id).as_bytes())?;
-    buf.write_all(flag.as_bytes())?;
-    buf.write_all(times.format(nanos).as_bytes())?;
-    buf.write_all(b" ")?;
-    match result {
-        Ok(output) => serde_json::to_writer(&mut *buf, output)?,
-        Err(message) => serde_json::to_writer(&mut *buf, message)?,
+/// Splits a request line into its id, attempt and input text.
+pub fn parse_request(line: &[u8]) -> Option<Request<'_>> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let space = line.iter().position(|b| *b == b' ')?;
+    let (head, input) = (&line[..space], &line[space + 1..]);
+    let (id, attempt) = match head.iter().position(|b| *b == b':') {
+        Some(colon) => (&head[..colon], parse_decimal(&head[colon + 1..])?),
+        None => (head, 1),
+    };
+    Some(Request {
+        id: parse_decimal(id)?,
+        attempt: u32::try_from(attempt).ok()?,
+        input,
+    })
+}
+
+/// Parses a request's input. Plain integers, what a `range` sends a million of, skip the
+/// general JSON parser.
+pub fn parse_input(text: &[u8]) -> Result<Value, String> {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    if (1..=18).contains(&digits.len())
+        && digits.iter().all(u8::is_ascii_digit)
+        && (digits[0] != b'0' || digits.len() == 1)
+    {
+        let magnitude = i64::try_from(parse_decimal(digits).unwrap_or(0)).unwrap_or(0);
+        let signed = if digits.len() < text.len() {
+            -magnitude
+        } else {
+            magnitude
+        };
+        // `-0` is a float in JSON's eyes (serde_json parses it as -0.0).
+        if !(signed == 0 && digits.len() < text.len()) {
+            return Ok(Value::from(signed));
+        }
     }
-    buf.write_all(b"\n")
+    serde_json::from_slice(text).map_err(|e| format!("the input is not valid JSON: {e}"))
+}
+
+/// A decimal number of at most 19 digits (no sign, no leading `+`).
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
+}
+
+/// Nanoseconds on the monotonic clock, which runjobs and its workers share: a worker works
+/// out `started_s` from runjobs' own start (passed as `--run-start-ns`).
+pub fn monotonic_nanos() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let secs = u64::try_from(now.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(now.tv_nsec).unwrap_or(0);
+    secs * 1_000_000_000 + nanos
+}
+
+/// Bytes of an `R` frame header, newline included.
+pub const FRAME_HEADER_LEN: usize = 68;
+
+/// The header of an `R` frame: `count` results of items `first`… in `len` bytes that took
+/// `nanos` in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    pub first: u64,
+    pub count: u64,
+    pub nanos: u64,
+    pub len: u64,
+}
+
+impl FrameHeader {
+    /// Fills `out` (`FRAME_HEADER_LEN` bytes) with the header.
+    pub fn write(&self, out: &mut [u8]) {
+        let text = format!(
+            "R {:020} {:010} {:020} {:012}\n",
+            self.first, self.count, self.nanos, self.len
+        );
+        debug_assert_eq!(text.len(), FRAME_HEADER_LEN);
+        out.copy_from_slice(text.as_bytes());
+    }
+
+    /// Parses a header line; `None` when the line is not one (or its numbers overflow the
+    /// fixed width a real header has).
+    pub fn parse(line: &str) -> Option<FrameHeader> {
+        let rest = line.trim_end_matches('\n').strip_prefix("R ")?;
+        let mut words = rest.split(' ');
+        let mut number = || words.next().and_then(|w| w.parse::<u64>().ok());
+        let header = FrameHeader {
+            first: number()?,
+            count: number()?,
+            nanos: number()?,
+            len: number()?,
+        };
+        (words.next().is_none() && header.count > 0 && header.count <= u64::from(u32::MAX))
+            .then_some(header)
+    }
+}
+
+/// Appends one error reply line to `buf`.
+pub fn write_error_reply(buf: &mut Vec<u8>, id: u64, nanos: u64, message: &str) {
+    let mut int = itoa::Buffer::new();
+    buf.extend_from_slice(int.format(id).as_bytes());
+    buf.extend_from_slice(b" e ");
+    buf.extend_from_slice(int.format(nanos).as_bytes());
+    buf.push(b' ');
+    serde_json::to_writer(&mut *buf, message).expect("a string always serializes");
+    buf.push(b'\n');
 }
 
 /// One parsed reply.
@@ -65,22 +163,16 @@ pub struct Reply {
     pub duration_s: Option<f64>,
 }
 
-/// Parses a reply line; `None` when the line is not one.
-pub fn parse_reply(line: &str) -> Option<Reply> {
+/// Parses an error reply line; `None` when the line is not one.
+pub fn parse_error_reply(line: &str) -> Option<Reply> {
     let line = line.trim_end_matches('\n');
     let (id, rest) = split_word(line)?;
-    let (flag, rest) = split_word(rest)?;
-    let (nanos, payload) = split_word(rest)?;
+    let (nanos, payload) = split_word(rest.strip_prefix("e ")?)?;
     let id = id.parse().ok()?;
     let nanos: u64 = nanos.parse().ok()?;
-    let result = match flag {
-        "o" => Ok(RawValue::from_string(payload.to_owned()).ok()?),
-        "e" => Err(serde_json::from_str::<String>(payload).ok()?),
-        _ => return None,
-    };
     Some(Reply {
         id,
-        result,
+        result: Err(serde_json::from_str::<String>(payload).ok()?),
         duration_s: Some(nanos as f64 / 1e9),
     })
 }
@@ -209,24 +301,96 @@ mod tests {
     #[test]
     fn request_round_trips() {
         let mut buf = Vec::new();
-        write_request(&mut buf, 7, &json!({"a": [1, "x y"]}));
-        let line = String::from_utf8(buf).unwrap();
-        assert_eq!(line, "7 {\"a\":[1,\"x y\"]}\n");
-        assert_eq!(parse_request(&line), Some((7, "{\"a\":[1,\"x y\"]}")));
+        write_request(&mut buf, 7, 1, &json!({"a": [1, "x y"]}));
+        assert_eq!(buf, b"7 {\"a\":[1,\"x y\"]}\n");
+        let first = Request {
+            id: 7,
+            attempt: 1,
+            input: b"{\"a\":[1,\"x y\"]}",
+        };
+        assert_eq!(parse_request(&buf), Some(first));
+        let mut buf = Vec::new();
+        write_request(&mut buf, 8, 3, &json!(2));
+        assert_eq!(buf, b"8:3 2\n");
+        let retry = Request {
+            id: 8,
+            attempt: 3,
+            input: b"2",
+        };
+        assert_eq!(parse_request(b"8:3 2\n"), Some(retry));
+        for bad in [
+            "8:x 2\n",
+            "x 2",
+            "8",
+            "99999999999999999999 1",
+            "8:99999999999 1",
+        ] {
+            assert_eq!(parse_request(bad.as_bytes()), None, "{bad}");
+        }
     }
 
     #[test]
-    fn replies_round_trip() {
+    fn inputs_parse_as_json_would() {
+        for text in [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "123456789012345678",
+            "-123456789012345678",
+            "1234567890123456789",
+            "18446744073709551615",
+            "99999999999999999999",
+            "1.5",
+            "1e3",
+            "\"x\"",
+            "[1,2]",
+            "{\"a\":null}",
+            " 3",
+        ] {
+            let ours = parse_input(text.as_bytes()).unwrap();
+            let theirs: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(ours, theirs, "{text}");
+            assert_eq!(ours.to_string(), theirs.to_string(), "{text}");
+        }
+        for bad in ["", "-", "01x", "007", "--1", "{"] {
+            assert!(parse_input(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn frame_headers_round_trip_at_a_fixed_width() {
+        let header = FrameHeader {
+            first: u64::MAX,
+            count: 3,
+            nanos: 12,
+            len: 999,
+        };
+        let mut buf = [0; FRAME_HEADER_LEN];
+        header.write(&mut buf);
+        let line = std::str::from_utf8(&buf).unwrap();
+        assert_eq!(FrameHeader::parse(line), Some(header));
+        for bad in [
+            "R 1 0 1 1",
+            "R 1 2 3",
+            "R 1 2 3 4 5",
+            "R a 1 1 1",
+            "1 o 5 2",
+            "R ",
+        ] {
+            assert_eq!(FrameHeader::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_replies_round_trip() {
         let mut buf = Vec::new();
-        write_reply(&mut buf, 3, 1500, &Ok(json!("a b\nc"))).unwrap();
-        write_reply(&mut buf, 4, 20, &Err("bad \"x\"".to_owned())).unwrap();
-        let text = String::from_utf8(buf).unwrap();
-        let mut lines = text.lines();
-        let ok = parse_reply(lines.next().unwrap()).unwrap();
-        assert_eq!((ok.id, ok.result.unwrap().get()), (3, "\"a b\\nc\""));
-        assert!((ok.duration_s.unwrap() - 1.5e-6).abs() < 1e-12);
-        let err = parse_reply(lines.next().unwrap()).unwrap();
-        assert_eq!(err.result.unwrap_err(), "bad \"x\"");
+        write_error_reply(&mut buf, 4, 1500, "bad \"x\"\nhere");
+        let line = String::from_utf8(buf).unwrap();
+        let err = parse_error_reply(&line).unwrap();
+        assert_eq!(err.id, 4);
+        assert_eq!(err.result.unwrap_err(), "bad \"x\"\nhere");
+        assert!((err.duration_s.unwrap() - 1.5e-6).abs() < 1e-12);
     }
 
     #[test]
@@ -288,10 +452,11 @@ mod tests {
             "1 o",
             "1 x 5 2",
             "x o 5 2",
-            "1 o 5 {oops",
+            "1 o 5 2",
+            "1 e 5 {oops",
             "1 e 5 3",
         ] {
-            assert!(parse_reply(line).is_none(), "{line}");
+            assert!(parse_error_reply(line).is_none(), "{line}");
         }
     }
 }
@@ -307,6 +472,7 @@ mod fuzz {
         prop_oneof![
             any::<String>(),
             "[0-9]{1,20} [oe] [0-9]{1,20} .{0,40}",
+            "R [0-9]{1,22} [0-9]{1,12} [0-9]{1,22} [0-9]{1,14}",
             r#"\{"id":[0-9-]{1,22},"(output|error)":.{0,30}\}"#,
             r#"\{"ids":\[[0-9,]{0,20}\],"outputs":\[.{0,20}\](,"errors":\[.{0,20}\])?(,"duration_s":.{0,8})?\}"#,
         ]
@@ -317,12 +483,17 @@ mod fuzz {
 
         #[test]
         fn readers_never_panic(line in reply_like()) {
-            let _ = parse_reply(&line);
+            let _ = parse_error_reply(&line);
             let mut out = Vec::new();
             if parse_json_replies(&line, &mut out) {
                 prop_assert!(!out.is_empty());
             }
-            let _ = parse_request(&line);
+            let _ = parse_request(line.as_bytes());
+            if let Ok(value) = parse_input(line.as_bytes()) {
+                let theirs: Value = serde_json::from_str(&line).unwrap();
+                prop_assert_eq!(value, theirs);
+            }
+            let _ = FrameHeader::parse(&line);
         }
     }
 }

@@ -8,11 +8,12 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::builtins::{self, Options};
+use crate::event::OkRecord;
 use crate::exit_code;
 use crate::protocol;
 
@@ -20,7 +21,10 @@ use crate::protocol;
 /// start times for timeouts) with at most this much delay.
 const FLUSH_EVERY: Duration = Duration::from_millis(2);
 
-pub fn run(builtin: &str, options_json: &str) -> ExitCode {
+/// Runs the worker; `run_start` is when runjobs' run started (`monotonic_nanos`), which the
+/// records' `started_s` count from.
+pub fn run(builtin: &str, options_json: &str, run_start: Option<u64>) -> ExitCode {
+    let run_start = run_start.unwrap_or_else(protocol::monotonic_nanos);
     die_with_parent();
     let Some(builtin) = builtins::lookup(builtin) else {
         eprintln!("runjobs worker: unknown builtin `{builtin}`");
@@ -35,7 +39,7 @@ pub fn run(builtin: &str, options_json: &str) -> ExitCode {
             return exit_code::exit(exit_code::INVALID);
         }
     };
-    match serve(builtin, &options) {
+    match serve(builtin, &options, run_start) {
         Ok(()) => exit_code::exit(exit_code::OK),
         // The parent went away (broken pipe): nothing left to answer to.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit_code::exit(exit_code::OK),
@@ -54,35 +58,104 @@ pub fn run(builtin: &str, options_json: &str) -> ExitCode {
 /// answer sat in a buffer.
 #[derive(Default)]
 struct Outbox {
-    pending: Mutex<Vec<u8>>,
+    pending: Mutex<Pending>,
+    /// Held while writing (and while taking what to write), so answers stay in order; the
+    /// worker meanwhile adds new answers to `pending`.
+    writer: Mutex<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    /// The `R` frame being filled at the end of `bytes`, if any.
+    frame: Option<OpenFrame>,
+}
+
+/// An `R` frame whose header (a placeholder so far) sits at `header_at`.
+struct OpenFrame {
+    header_at: usize,
+    first: u64,
+    count: u64,
+    nanos: u64,
+}
+
+impl Pending {
+    /// Fills in the open frame's header: the frame is complete.
+    fn close_frame(&mut self) {
+        if let Some(frame) = self.frame.take() {
+            let at = frame.header_at..frame.header_at + protocol::FRAME_HEADER_LEN;
+            let header = protocol::FrameHeader {
+                first: frame.first,
+                count: frame.count,
+                nanos: frame.nanos,
+                len: (self.bytes.len() - at.end) as u64,
+            };
+            header.write(&mut self.bytes[at]);
+        }
+    }
 }
 
 impl Outbox {
-    fn push(&self, reply: &[u8]) {
-        self.lock().extend_from_slice(reply);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
-        self.pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Writes out what is pending. The lock is held while writing so answers stay in order.
-    fn flush(&self) -> io::Result<()> {
-        let mut pending = self.lock();
-        if pending.is_empty() {
-            return Ok(());
+    /// Adds item `id`'s `ok` record (rendered by `render`) to the open frame when it follows
+    /// that frame's last item, else to a new frame.
+    fn push_ok(&self, id: u64, nanos: u64, render: impl FnOnce(&mut Vec<u8>)) {
+        let mut pending = lock(&self.pending);
+        match &mut pending.frame {
+            Some(frame) if frame.first + frame.count == id => {
+                frame.count += 1;
+                frame.nanos = frame.nanos.saturating_add(nanos);
+            }
+            _ => {
+                pending.close_frame();
+                let header_at = pending.bytes.len();
+                pending
+                    .bytes
+                    .resize(header_at + protocol::FRAME_HEADER_LEN, b' ');
+                pending.frame = Some(OpenFrame {
+                    header_at,
+                    first: id,
+                    count: 1,
+                    nanos,
+                });
+            }
         }
-        let mut out = io::stdout().lock();
-        out.write_all(&pending)?;
-        out.flush()?;
-        pending.clear();
+        render(&mut pending.bytes);
+    }
+
+    /// Adds a reply line of its own (an error).
+    fn push_line(&self, line: &[u8]) {
+        let mut pending = lock(&self.pending);
+        pending.close_frame();
+        pending.bytes.extend_from_slice(line);
+    }
+
+    /// Writes out what is pending.
+    fn flush(&self) -> io::Result<()> {
+        let mut out = lock(&self.writer);
+        {
+            let mut pending = lock(&self.pending);
+            pending.close_frame();
+            if pending.bytes.is_empty() {
+                return Ok(());
+            }
+            // Swapped, not copied: both buffers keep their capacity.
+            std::mem::swap(&mut *out, &mut pending.bytes);
+        }
+        let mut stdout = io::stdout().lock();
+        stdout.write_all(&out)?;
+        stdout.flush()?;
+        out.clear();
         Ok(())
     }
 }
 
-fn serve(builtin: &builtins::Builtin, options: &Options) -> io::Result<()> {
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn serve(builtin: &builtins::Builtin, options: &Options, run_start: u64) -> io::Result<()> {
     let outbox = Arc::new(Outbox::default());
     let flusher = Arc::clone(&outbox);
     thread::Builder::new()
@@ -96,10 +169,11 @@ fn serve(builtin: &builtins::Builtin, options: &Options) -> io::Result<()> {
                 }
             }
         })?;
+    let pid = std::process::id();
     let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
-    let mut line = String::new();
+    let mut line = Vec::new();
     let mut reply = Vec::with_capacity(256);
-    let mut last_end = Instant::now();
+    let mut last_end = protocol::monotonic_nanos();
     loop {
         // Flush before a read that may block, so the parent is never left waiting for
         // answers that sit in our buffer.
@@ -108,21 +182,24 @@ fn serve(builtin: &builtins::Builtin, options: &Options) -> io::Result<()> {
             outbox.flush()?;
         }
         line.clear();
-        if input.read_line(&mut line)? == 0 {
+        if input.read_until(b'\n', &mut line)? == 0 {
             return outbox.flush();
         }
         // A line that was already buffered starts when the previous item ended: one clock
         // read per item instead of two.
-        let started = if will_wait { Instant::now() } else { last_end };
-        let Some((id, input)) = protocol::parse_request(&line) else {
+        let started = if will_wait {
+            protocol::monotonic_nanos()
+        } else {
+            last_end
+        };
+        let Some(request) = protocol::parse_request(&line) else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("bad request line {line:?}"),
+                format!("bad request line {:?}", String::from_utf8_lossy(&line)),
             ));
         };
-        let result = serde_json::from_str::<Value>(input)
-            .map_err(|e| format!("the input is not valid JSON: {e}"))
-            .and_then(|value| builtin.call(&value, options));
+        let result =
+            protocol::parse_input(request.input).and_then(|value| builtin.call(&value, options));
         if builtin.name == "print_number"
             && let Ok(Value::String(text)) = &result
         {
@@ -130,11 +207,30 @@ fn serve(builtin: &builtins::Builtin, options: &Options) -> io::Result<()> {
             // stderr, as stdout carries the protocol). runjobs relays the line.
             eprintln!("{text}");
         }
-        last_end = Instant::now();
-        let nanos = u64::try_from((last_end - started).as_nanos()).unwrap_or(u64::MAX);
-        reply.clear();
-        protocol::write_reply(&mut reply, id, nanos, &result)?;
-        outbox.push(&reply);
+        last_end = protocol::monotonic_nanos();
+        let nanos = last_end.saturating_sub(started);
+        match result {
+            Ok(output) => {
+                let record = OkRecord {
+                    index: request.id,
+                    input: request.input,
+                    attempts: request.attempt,
+                    started_ns: started.saturating_sub(run_start),
+                    duration_ns: nanos,
+                    worker: pid,
+                };
+                outbox.push_ok(request.id, nanos, |out| {
+                    record.write_line(out, |out| {
+                        serde_json::to_writer(out, &output).expect("a JSON value always serializes")
+                    })
+                });
+            }
+            Err(message) => {
+                reply.clear();
+                protocol::write_error_reply(&mut reply, request.id, nanos, &message);
+                outbox.push_line(&reply);
+            }
+        }
     }
 }
 

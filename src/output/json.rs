@@ -4,10 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::ops::Range;
 
 use super::{OutputFile, RunFooter, RunHeader, Sink, TaskHeader};
-use crate::event::{ItemRecord, Rendered, Summary};
+use crate::event::{Rendered, Summary};
 
 pub struct JsonSink {
     file: OutputFile,
@@ -38,9 +37,9 @@ impl JsonSink {
         })
     }
 
-    /// Writes the records `range` of `rendered`, which come next in input order.
-    fn write_run(&mut self, rendered: &Rendered, range: Range<usize>) -> io::Result<()> {
-        for i in range.clone() {
+    /// Writes the records of `rendered`, which come next in input order.
+    fn write_run(&mut self, rendered: &Rendered) -> io::Result<()> {
+        for i in 0..rendered.len() {
             let separator: &[u8] = if self.results_written == 0 {
                 b"\n"
             } else {
@@ -50,14 +49,14 @@ impl JsonSink {
             self.file.write_all(rendered.json(i))?;
             self.results_written += 1;
         }
-        self.next_index += range.len() as u64;
+        self.next_index += rendered.len() as u64;
         Ok(())
     }
 
     /// Writes every waiting run that is now next.
     fn write_waiting(&mut self) -> io::Result<()> {
         while let Some(run) = self.waiting.remove(&self.next_index) {
-            self.write_run(&run, 0..run.len())?;
+            self.write_run(&run)?;
         }
         Ok(())
     }
@@ -75,32 +74,21 @@ impl Sink for JsonSink {
         Ok(())
     }
 
-    fn records(&mut self, records: Vec<ItemRecord>, rendered: &Rendered) -> io::Result<()> {
-        // Split the batch into runs of consecutive indices (usually it is one run); write
-        // each run now if it is next, else park it.
-        let mut start = 0;
-        while start < records.len() {
-            let mut end = start + 1;
-            while end < records.len() && records[end].index == records[end - 1].index + 1 {
-                end += 1;
-            }
-            let first = records[start].index;
-            if first == self.next_index {
-                self.write_run(rendered, start..end)?;
-                self.write_waiting()?;
-            } else {
-                self.waiting.insert(first, rendered.slice(start..end));
-            }
-            start = end;
+    fn run(&mut self, first: u64, rendered: Rendered) -> io::Result<()> {
+        if first == self.next_index {
+            self.write_run(&rendered)?;
+            self.write_waiting()
+        } else {
+            self.waiting.insert(first, rendered);
+            Ok(())
         }
-        Ok(())
     }
 
     fn end_task(&mut self, summary: &Summary) -> io::Result<()> {
         // Every index arrives exactly once, so nothing should wait here; if something does,
         // it is still written (in order) rather than lost.
         for run in std::mem::take(&mut self.waiting).into_values() {
-            self.write_run(&run, 0..run.len())?;
+            self.write_run(&run)?;
         }
         let summary = serde_json::to_string(summary).map_err(io::Error::other)?;
         write!(self.file, "\n],\"summary\":{summary}}}")?;

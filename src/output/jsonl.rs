@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::{OutputFile, RunFooter, RunHeader, Sink, TaskHeader};
-use crate::event::{ItemRecord, Rendered, Summary};
+use crate::event::{Rendered, Summary};
 
 pub struct JsonlSink {
     file: OutputFile,
@@ -39,7 +39,7 @@ impl Sink for JsonlSink {
         Ok(())
     }
 
-    fn records(&mut self, _records: Vec<ItemRecord>, rendered: &Rendered) -> io::Result<()> {
+    fn run(&mut self, _first: u64, rendered: Rendered) -> io::Result<()> {
         self.line.clear();
         for i in 0..rendered.len() {
             // `{"task":"x",` then the record's members.

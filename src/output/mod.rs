@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use atomic::OutputFile;
 
-use crate::event::{ItemRecord, Rendered, Summary};
+use crate::event::{Rendered, Summary};
 use crate::fallback;
 use crate::job::Format;
 use crate::journal::Entry;
@@ -59,9 +59,9 @@ pub struct TaskHeader {
 /// Receives a run's results as they finish (in any order) and writes them out.
 pub trait Sink {
     fn begin_task(&mut self, header: &TaskHeader) -> io::Result<()>;
-    /// Results in any order, with their JSON already rendered (`Rendered::of(&records)`); a
-    /// batch from one worker is usually a run of consecutive indices.
-    fn records(&mut self, records: Vec<ItemRecord>, rendered: &Rendered) -> io::Result<()>;
+    /// Results in any order: `rendered` holds the records of items `first`, `first + 1`, …
+    /// (one line each, as `Rendered::render` writes them).
+    fn run(&mut self, first: u64, rendered: Rendered) -> io::Result<()>;
     fn end_task(&mut self, summary: &Summary) -> io::Result<()>;
     /// Writes the end of the file and moves it into place.
     fn finish(self: Box<Self>, footer: &RunFooter) -> io::Result<()>;
@@ -124,9 +124,7 @@ fn render(
                 if let Some(summary) = task.as_mut() {
                     summary.add(record.status);
                 }
-                let records = vec![record.clone()];
-                let rendered = Rendered::of(&records);
-                sink.records(records, &rendered)?;
+                sink.run(record.index, Rendered::of(std::slice::from_ref(record)))?;
             }
             Entry::Run { .. } => {}
         }

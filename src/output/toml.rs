@@ -7,12 +7,13 @@ use serde_json::Value as Json;
 use toml::Value as Toml;
 
 use super::{OutputFile, RunFooter, RunHeader, Sink, TaskHeader};
-use crate::event::{ItemRecord, Rendered, Summary};
+use crate::event::{Rendered, Summary};
 
 pub struct TomlSink {
     file: OutputFile,
     header: RunHeader,
-    tasks: Vec<(TaskHeader, Vec<ItemRecord>, Summary)>,
+    /// Each task's records (as JSON, by index) and summary.
+    tasks: Vec<(TaskHeader, Vec<(u64, Json)>, Summary)>,
 }
 
 impl TomlSink {
@@ -32,16 +33,19 @@ impl Sink for TomlSink {
         Ok(())
     }
 
-    fn records(&mut self, records: Vec<ItemRecord>, _rendered: &Rendered) -> io::Result<()> {
+    fn run(&mut self, first: u64, rendered: Rendered) -> io::Result<()> {
         if let Some((_, kept, _)) = self.tasks.last_mut() {
-            kept.extend(records);
+            for (i, index) in (0..rendered.len()).zip(first..) {
+                let record = serde_json::from_slice(rendered.json(i)).map_err(io::Error::other)?;
+                kept.push((index, record));
+            }
         }
         Ok(())
     }
 
     fn end_task(&mut self, summary: &Summary) -> io::Result<()> {
         if let Some((_, records, task_summary)) = self.tasks.last_mut() {
-            records.sort_by_key(|r| r.index);
+            records.sort_by_key(|(index, _)| *index);
             *task_summary = *summary;
         }
         Ok(())
@@ -50,13 +54,13 @@ impl Sink for TomlSink {
     fn finish(mut self: Box<Self>, footer: &RunFooter) -> io::Result<()> {
         let mut doc = serde_json::to_value(&self.header).map_err(io::Error::other)?;
         let extra = serde_json::to_value(footer).map_err(io::Error::other)?;
-        let tasks: Vec<Json> = self
-            .tasks
-            .iter()
+        let tasks: Vec<Json> = std::mem::take(&mut self.tasks)
+            .into_iter()
             .map(|(header, records, summary)| {
-                let mut task = serde_json::to_value(header)?;
+                let mut task = serde_json::to_value(&header)?;
                 task["summary"] = serde_json::to_value(summary)?;
-                task["results"] = serde_json::to_value(records)?;
+                let results = records.into_iter().map(|(_, record)| record).collect();
+                task["results"] = Json::Array(results);
                 Ok(task)
             })
             .collect::<Result<_, serde_json::Error>>()

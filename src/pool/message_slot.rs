@@ -20,12 +20,12 @@ use rustix::process::{Pid, Signal, kill_process_group};
 use super::attempt::{self, Attempt, AttemptInfo, Failure};
 use super::queue::{Taken, WorkItem, WorkQueue};
 use super::run::PoolContext;
-use crate::event::{Event, ItemRecord};
+use crate::event::{Event, ItemRecord, Rendered};
 use crate::function::{self, Protocol};
 use crate::groups::GroupChild;
 use crate::pause;
 use crate::process::{self, StderrTail, Tether};
-use crate::protocol::{self, Reply};
+use crate::protocol::{self, FrameHeader, Reply};
 
 /// How often a waiting slot looks at the run's stop conditions.
 const POLL: Duration = Duration::from_millis(50);
@@ -43,8 +43,20 @@ struct InFlight {
 /// What the stdout reader thread passes on: a chunk of answers read together, and when.
 /// A line that is not a reply is passed on as text.
 struct Chunk {
-    replies: Vec<Result<Reply, String>>,
+    replies: Vec<Result<Answer, String>>,
     at: Instant,
+}
+
+enum Answer {
+    One(Reply),
+    /// A builtin worker's `ok` results of consecutive items, already rendered.
+    Run(RenderedRun),
+}
+
+struct RenderedRun {
+    first: u64,
+    nanos: u64,
+    rendered: Rendered,
 }
 
 struct LiveWorker {
@@ -179,7 +191,12 @@ impl<'a> MessageSlot<'a> {
                 .as_ref()
                 .expect("unreadable inputs were failed above");
             match worker.protocol {
-                Protocol::Lean => protocol::write_request(&mut self.request_buf, item.index, input),
+                Protocol::Lean => protocol::write_request(
+                    &mut self.request_buf,
+                    item.index,
+                    item.attempts + 1,
+                    input,
+                ),
                 Protocol::JsonLines => {
                     protocol::write_json_request(&mut self.request_buf, item.index, input);
                 }
@@ -247,9 +264,16 @@ impl<'a> MessageSlot<'a> {
 
     fn on_chunk(&mut self, chunk: Chunk, queue: &WorkQueue) {
         let pid = self.worker.as_ref().map(|w| w.pid);
-        for reply in chunk.replies {
-            let reply = match reply {
-                Ok(reply) => reply,
+        for answer in chunk.replies {
+            let reply = match answer {
+                Ok(Answer::One(reply)) => reply,
+                Ok(Answer::Run(run)) => {
+                    if let Err(message) = self.take_run(run, chunk.at) {
+                        self.replace_worker(queue, Failure::Crashed(message));
+                        return;
+                    }
+                    continue;
+                }
                 Err(line) => {
                     let shown = truncate(&line, 200);
                     let protocol = self.worker.as_ref().map(|w| w.protocol);
@@ -296,6 +320,32 @@ impl<'a> MessageSlot<'a> {
         if let Some(worker) = self.worker.as_mut() {
             worker.last_heard = chunk.at;
         }
+    }
+
+    /// Ends the in-flight items of a rendered run and passes their records on as they are.
+    /// An item the worker was not asked about breaks the protocol.
+    fn take_run(&mut self, run: RenderedRun, at: Instant) -> Result<(), String> {
+        let count = run.rendered.len() as u64;
+        for index in run.first..run.first + count {
+            // In order, the item is at the front: the search stops at once.
+            let Some(position) = self.in_flight.iter().position(|f| f.item.index == index) else {
+                return Err(format!(
+                    "the worker answered id {index} which was not asked; it was replaced"
+                ));
+            };
+            self.in_flight.remove(position);
+        }
+        self.learn_duration(run.nanos as f64 / 1e9 / count as f64);
+        if let Some(worker) = self.worker.as_mut() {
+            worker.last_heard = at;
+        }
+        self.flush_records();
+        let _ = self.ctx.events.send(Event::Rendered {
+            task: self.ctx.task_index,
+            first: run.first,
+            rendered: run.rendered,
+        });
+        Ok(())
     }
 
     /// Adapts how many requests stay in flight: enough for ~5 ms of work, growing gradually.
@@ -391,7 +441,14 @@ impl<'a> MessageSlot<'a> {
     /// Like `on_chunk` for a worker that is already gone (no protocol checks: only real
     /// answers to in-flight items are kept).
     fn answers_after_death(&mut self, chunk: Chunk, pid: u32, queue: &WorkQueue) {
-        for reply in chunk.replies.into_iter().flatten() {
+        for answer in chunk.replies.into_iter().flatten() {
+            let reply = match answer {
+                Answer::One(reply) => reply,
+                Answer::Run(run) => {
+                    let _ = self.take_run(run, chunk.at);
+                    continue;
+                }
+            };
             if let Some(position) = self.in_flight.iter().position(|f| f.item.index == reply.id) {
                 let InFlight { item, sent_at } = self
                     .in_flight
@@ -491,6 +548,12 @@ impl<'a> MessageSlot<'a> {
     fn spawn_worker(&self) -> Result<LiveWorker, String> {
         let (mut cmd, protocol) = function::worker_command(self.ctx.task, self.ctx.job)
             .expect("message slots only run long-lived worker kinds")?;
+        if protocol == Protocol::Lean {
+            // The builtin worker renders its records, `started_s` included.
+            let elapsed = u64::try_from(self.ctx.run_start.elapsed().as_nanos()).unwrap_or(0);
+            let run_start = protocol::monotonic_nanos().saturating_sub(elapsed);
+            cmd.arg("--run-start-ns").arg(run_start.to_string());
+        }
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -545,13 +608,22 @@ fn read_replies(stdout: ChildStdout, protocol: Protocol, tx: mpsc::Sender<Chunk>
                 let text = line.trim_end();
                 if !text.is_empty() {
                     let parsed = match protocol {
-                        Protocol::Lean => protocol::parse_reply(text)
-                            .map(|r| replies.push(Ok(r)))
-                            .is_some(),
+                        Protocol::Lean => match FrameHeader::parse(text) {
+                            Some(header) => match read_frame(&mut reader, header) {
+                                Some(run) => {
+                                    replies.push(Ok(Answer::Run(run)));
+                                    true
+                                }
+                                None => false,
+                            },
+                            None => protocol::parse_error_reply(text)
+                                .map(|r| replies.push(Ok(Answer::One(r))))
+                                .is_some(),
+                        },
                         Protocol::JsonLines | Protocol::Batched => {
                             parsed_buf.clear();
                             let ok = protocol::parse_json_replies(text, &mut parsed_buf);
-                            replies.extend(parsed_buf.drain(..).map(Ok));
+                            replies.extend(parsed_buf.drain(..).map(|r| Ok(Answer::One(r))));
                             ok
                         }
                     };
@@ -577,6 +649,26 @@ fn read_replies(stdout: ChildStdout, protocol: Protocol, tx: mpsc::Sender<Chunk>
             at: Instant::now(),
         });
     }
+}
+
+/// Reads the body of an `R` frame: `header.count` record lines. `None` when the body is
+/// cut short, too big, or holds another number of lines (the worker broke the protocol).
+fn read_frame(reader: &mut impl Read, header: FrameHeader) -> Option<RenderedRun> {
+    // Same cap as a line: a frame is at most what the worker buffered in a few ms.
+    if header.len > 64 * 1024 * 1024 {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(header.len).ok()?);
+    reader.take(header.len).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 != header.len || bytes.last() != Some(&b'\n') {
+        return None;
+    }
+    let rendered = Rendered::from_lines(bytes);
+    (rendered.len() as u64 == header.count).then_some(RenderedRun {
+        first: header.first,
+        nanos: header.nanos,
+        rendered,
+    })
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {
