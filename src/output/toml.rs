@@ -12,9 +12,11 @@ use crate::event::{Rendered, Summary};
 pub struct TomlSink {
     file: OutputFile,
     header: RunHeader,
-    /// Each task's records (as JSON, by index) and summary.
-    tasks: Vec<(TaskHeader, Vec<(u64, Json)>, Summary)>,
+    tasks: Vec<(TaskHeader, Vec<IndexedRecord>, Summary)>,
 }
+
+/// A record as JSON, with its index (records arrive in any order and are sorted at the end).
+type IndexedRecord = (u64, Json);
 
 impl TomlSink {
     pub fn new(file: OutputFile, header: RunHeader) -> TomlSink {
