@@ -131,25 +131,49 @@ pub struct OkRecord<'a> {
     /// Nanoseconds since the run started.
     pub started_ns: u64,
     pub duration_ns: u64,
-    pub worker: u32,
 }
 
-impl OkRecord<'_> {
-    /// Appends the record's line (with its newline), the output written by `output`: the
-    /// same bytes `ItemRecord::write_json` and a newline give for it (a test checks).
-    pub fn write_line(&self, out: &mut Vec<u8>, output: impl FnOnce(&mut Vec<u8>)) {
-        out.push(b'{');
-        write_head(out, self.index, |out| out.extend_from_slice(self.input));
+/// Renders one worker's `ok` records.
+pub struct OkRecordWriter {
+    /// `,"worker":PID}` and `LINE_END`: the same for every record of the worker.
+    end: Vec<u8>,
+}
+
+impl OkRecordWriter {
+    pub fn new(worker: u32) -> OkRecordWriter {
+        let mut end = b",\"worker\":".to_vec();
+        end.extend_from_slice(itoa::Buffer::new().format(worker).as_bytes());
+        end.extend_from_slice(b"}");
+        end.extend_from_slice(LINE_END);
+        OkRecordWriter { end }
+    }
+
+    /// Appends the record's line, the output written by `output`: the same bytes
+    /// `Rendered::render` gives for it (a test checks).
+    pub fn write_line(
+        &self,
+        out: &mut Vec<u8>,
+        record: &OkRecord<'_>,
+        output: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let mut int = itoa::Buffer::new();
+        out.extend_from_slice(b"{\"index\":");
+        out.extend_from_slice(int.format(record.index).as_bytes());
+        out.extend_from_slice(b",\"input\":");
+        out.extend_from_slice(record.input);
         out.extend_from_slice(b",\"status\":\"ok\",\"output\":");
         output(out);
-        write_tail(
-            out,
-            self.attempts,
-            Seconds::Nanos(self.started_ns),
-            Seconds::Nanos(self.duration_ns),
-            Some(self.worker),
-        );
-        out.extend_from_slice(b"}\n");
+        if record.attempts == 1 {
+            out.extend_from_slice(b",\"attempts\":1,\"started_s\":");
+        } else {
+            out.extend_from_slice(b",\"attempts\":");
+            out.extend_from_slice(int.format(record.attempts).as_bytes());
+            out.extend_from_slice(b",\"started_s\":");
+        }
+        write_seconds(out, Seconds::Nanos(record.started_ns));
+        out.extend_from_slice(b",\"duration_s\":");
+        write_seconds(out, Seconds::Nanos(record.duration_ns));
+        out.extend_from_slice(&self.end);
     }
 }
 
@@ -182,6 +206,9 @@ fn write_tail(
     }
 }
 
+/// What ends a rendered record's line.
+pub const LINE_END: &[u8] = b"\n";
+
 /// A batch of records rendered once as JSON lines (`{...}\n` each), shared by the journal
 /// and the writers: rendering is most of the collecting thread's work on a big run.
 #[derive(Debug, Default)]
@@ -205,27 +232,28 @@ impl Rendered {
         self.ends.clear();
         for record in records {
             record.write_json(&mut self.bytes, b"");
-            self.bytes.push(b'\n');
+            self.bytes.extend_from_slice(LINE_END);
             self.ends.push(self.bytes.len());
         }
     }
 
-    /// Takes lines rendered elsewhere (`{...}\n` each, ending with a newline).
-    pub fn from_lines(bytes: Vec<u8>) -> Rendered {
-        let ends = memchr::memchr_iter(b'\n', &bytes)
+    /// Takes lines rendered elsewhere (by `OkRecordWriter`); `None` unless the last one is
+    /// whole.
+    pub fn from_lines(bytes: Vec<u8>) -> Option<Rendered> {
+        let ends: Vec<usize> = memchr::memchr_iter(b'\n', &bytes)
             .map(|at| at + 1)
             .collect();
-        Rendered { bytes, ends }
+        (ends.last() == Some(&bytes.len())).then_some(Rendered { bytes, ends })
     }
 
     pub fn len(&self) -> usize {
         self.ends.len()
     }
 
-    /// Record `i`'s JSON, without its newline.
+    /// Record `i`'s JSON, without its `LINE_END`.
     pub fn json(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.bytes[start..self.ends[i] - 1]
+        &self.bytes[start..self.ends[i] - LINE_END.len()]
     }
 }
 
@@ -261,13 +289,9 @@ fn write_seconds(out: &mut Vec<u8>, seconds: Seconds) {
         out.push(b'0');
         return;
     }
-    // Six digits with leading zeros, then drop trailing zeros.
-    let mut digits = [b'0'; 6];
-    let mut rest = fraction;
-    for digit in digits.iter_mut().rev() {
-        *digit = b'0' + (rest % 10) as u8;
-        rest /= 10;
-    }
+    // Six digits with leading zeros ("1" and the fraction's digits), then drop trailing
+    // zeros.
+    let digits = &int.format(1_000_000 + fraction).as_bytes()[1..];
     let len = digits
         .iter()
         .rposition(|d| *d != b'0')
@@ -369,29 +393,38 @@ mod tests {
 
     #[test]
     fn a_workers_ok_record_is_the_line_runjobs_would_write() {
-        let ours = OkRecord {
-            index: 12,
-            input: br#"{"a":[1,"x\"y"]}"#,
-            attempts: 2,
-            started_ns: 1_759_400,
-            duration_ns: 2_000,
-            worker: 4242,
-        };
-        let mut line = Vec::new();
-        ours.write_line(&mut line, |out| out.extend_from_slice(b"[1,2]"));
-        let theirs = ItemRecord {
-            started_s: 0.001_759,
-            duration_s: 0.000_002,
-            reused_from: None,
-            ..record(Status::Ok, 0.0)
-        };
-        let mut expected = Vec::new();
-        theirs.write_json(&mut expected, b"");
-        expected.push(b'\n');
-        assert_eq!(
-            String::from_utf8(line).unwrap(),
-            String::from_utf8(expected).unwrap()
+        let writer = OkRecordWriter::new(4242);
+        for attempts in [1, 2] {
+            let ours = OkRecord {
+                index: 12,
+                input: br#"{"a":[1,"x\"y"]}"#,
+                attempts,
+                started_ns: 1_759_400,
+                duration_ns: 2_000,
+            };
+            let mut line = Vec::new();
+            writer.write_line(&mut line, &ours, |out| out.extend_from_slice(b"[1,2]"));
+            let theirs = ItemRecord {
+                attempts,
+                started_s: 0.001_759,
+                duration_s: 0.000_002,
+                reused_from: None,
+                ..record(Status::Ok, 0.0)
+            };
+            let expected = Rendered::of(&[theirs]).bytes;
+            assert_eq!(
+                String::from_utf8(line.clone()).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+            let rendered = Rendered::from_lines([line.clone(), line].concat()).unwrap();
+            assert_eq!(rendered.len(), 2);
+            assert_eq!(rendered.json(1).last(), Some(&b'}'));
+        }
+        assert!(
+            Rendered::from_lines(b"{}\n{}".to_vec()).is_none(),
+            "cut short"
         );
+        assert!(Rendered::from_lines(Vec::new()).is_none(), "empty");
     }
 
     #[test]

@@ -64,23 +64,37 @@ pub fn parse_request(line: &[u8]) -> Option<Request<'_>> {
 /// Parses a request's input. Plain integers, what a `range` sends a million of, skip the
 /// general JSON parser.
 pub fn parse_input(text: &[u8]) -> Result<Value, String> {
-    let digits = text.strip_prefix(b"-").unwrap_or(text);
-    if (1..=18).contains(&digits.len())
-        && digits.iter().all(u8::is_ascii_digit)
-        && (digits[0] != b'0' || digits.len() == 1)
-    {
-        let magnitude = i64::try_from(parse_decimal(digits).unwrap_or(0)).unwrap_or(0);
-        let signed = if digits.len() < text.len() {
-            -magnitude
-        } else {
-            magnitude
-        };
-        // `-0` is a float in JSON's eyes (serde_json parses it as -0.0).
-        if !(signed == 0 && digits.len() < text.len()) {
-            return Ok(Value::from(signed));
+    match parse_small_integer(text) {
+        Some(n) => Ok(Value::from(n)),
+        None => {
+            serde_json::from_slice(text).map_err(|e| format!("the input is not valid JSON: {e}"))
         }
     }
-    serde_json::from_slice(text).map_err(|e| format!("the input is not valid JSON: {e}"))
+}
+
+/// A JSON integer of at most 18 digits (so it fits an `i64`), in one pass; `None` for
+/// anything else, `-0` included (JSON parsers read it as a float).
+fn parse_small_integer(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix(b"-") {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    if digits.is_empty() || digits.len() > 18 || (digits[0] == b'0' && digits.len() > 1) {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for d in digits {
+        let digit = d.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n = n * 10 + i64::from(digit);
+    }
+    match (negative, n) {
+        (true, 0) => None,
+        (true, n) => Some(-n),
+        (false, n) => Some(n),
+    }
 }
 
 /// A decimal number of at most 19 digits (no sign, no leading `+`).

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::builtins::{self, Options};
-use crate::event::OkRecord;
+use crate::event::{OkRecord, OkRecordWriter};
 use crate::exit_code;
 use crate::protocol;
 
@@ -169,11 +169,17 @@ fn serve(builtin: &builtins::Builtin, options: &Options, run_start: u64) -> io::
                 }
             }
         })?;
-    let pid = std::process::id();
+    let mut runner = Runner {
+        builtin,
+        options,
+        outbox: &outbox,
+        records: OkRecordWriter::new(std::process::id()),
+        run_start,
+        last_end: protocol::monotonic_nanos(),
+        reply: Vec::with_capacity(256),
+    };
     let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
     let mut line = Vec::new();
-    let mut reply = Vec::with_capacity(256);
-    let mut last_end = protocol::monotonic_nanos();
     loop {
         // Flush before a read that may block, so the parent is never left waiting for
         // answers that sit in our buffer.
@@ -181,56 +187,100 @@ fn serve(builtin: &builtins::Builtin, options: &Options, run_start: u64) -> io::
         if will_wait {
             outbox.flush()?;
         }
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
+        let buffered = input.fill_buf()?;
+        if buffered.is_empty() {
             return outbox.flush();
         }
-        // A line that was already buffered starts when the previous item ended: one clock
-        // read per item instead of two.
-        let started = if will_wait {
+        // Whole lines are run where they sit in the buffer; only the first may have waited
+        // for its read.
+        let mut consumed = 0;
+        for newline in memchr::memchr_iter(b'\n', buffered) {
+            runner.run_line(&buffered[consumed..=newline], will_wait && consumed == 0)?;
+            consumed = newline + 1;
+        }
+        if consumed > 0 {
+            input.consume(consumed);
+        } else {
+            // A line cut off by the end of the buffer (or of the input).
+            line.clear();
+            input.read_until(b'\n', &mut line)?;
+            runner.run_line(&line, true)?;
+        }
+    }
+}
+
+/// Runs request lines one by one and puts their answers in the outbox.
+struct Runner<'a> {
+    builtin: &'a builtins::Builtin,
+    options: &'a Options,
+    outbox: &'a Outbox,
+    records: OkRecordWriter,
+    /// When runjobs' run started (`protocol::monotonic_nanos`).
+    run_start: u64,
+    /// When the previous item ended.
+    last_end: u64,
+    reply: Vec<u8>,
+}
+
+impl Runner<'_> {
+    /// Runs one request line. An item whose line was already buffered starts when the
+    /// previous item ended (one clock read per item instead of two); `after_read` says the
+    /// line may have waited to be read, so its start is read from the clock.
+    fn run_line(&mut self, line: &[u8], after_read: bool) -> io::Result<()> {
+        let started = if after_read {
             protocol::monotonic_nanos()
         } else {
-            last_end
+            self.last_end
         };
-        let Some(request) = protocol::parse_request(&line) else {
+        let Some(request) = protocol::parse_request(line) else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("bad request line {:?}", String::from_utf8_lossy(&line)),
+                format!("bad request line {:?}", String::from_utf8_lossy(line)),
             ));
         };
-        let result =
-            protocol::parse_input(request.input).and_then(|value| builtin.call(&value, options));
-        if builtin.name == "print_number"
+        let result = protocol::parse_input(request.input)
+            .and_then(|value| self.builtin.call(&value, self.options));
+        if self.builtin.name == "print_number"
             && let Ok(Value::String(text)) = &result
         {
             // The Python original prints from each process; so does this builtin (on
             // stderr, as stdout carries the protocol). runjobs relays the line.
             eprintln!("{text}");
         }
-        last_end = protocol::monotonic_nanos();
-        let nanos = last_end.saturating_sub(started);
+        self.last_end = protocol::monotonic_nanos();
+        let nanos = self.last_end.saturating_sub(started);
         match result {
             Ok(output) => {
                 let record = OkRecord {
                     index: request.id,
                     input: request.input,
                     attempts: request.attempt,
-                    started_ns: started.saturating_sub(run_start),
+                    started_ns: started.saturating_sub(self.run_start),
                     duration_ns: nanos,
-                    worker: pid,
                 };
-                outbox.push_ok(request.id, nanos, |out| {
-                    record.write_line(out, |out| {
-                        serde_json::to_writer(out, &output).expect("a JSON value always serializes")
-                    })
+                self.outbox.push_ok(request.id, nanos, |out| {
+                    self.records
+                        .write_line(out, &record, |out| write_output(out, &output))
                 });
             }
             Err(message) => {
-                reply.clear();
-                protocol::write_error_reply(&mut reply, request.id, nanos, &message);
-                outbox.push_line(&reply);
+                self.reply.clear();
+                protocol::write_error_reply(&mut self.reply, request.id, nanos, &message);
+                self.outbox.push_line(&self.reply);
             }
         }
+        Ok(())
+    }
+}
+
+/// Writes an output as JSON; integers, what most builtins return, skip the serializer.
+fn write_output(out: &mut Vec<u8>, output: &Value) {
+    if let Value::Number(n) = output
+        && let Some(i) = n.as_i64()
+    {
+        out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+    } else {
+        serde_json::to_writer(out, output).expect("a JSON value always serializes");
     }
 }
 

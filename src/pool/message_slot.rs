@@ -31,6 +31,9 @@ use crate::protocol::{self, FrameHeader, Reply};
 const POLL: Duration = Duration::from_millis(50);
 /// Keep about this much work in flight per worker.
 const TARGET_IN_FLIGHT: Duration = Duration::from_millis(5);
+/// Pipe size asked for a builtin worker's stdin and stdout (Linux's default limit for
+/// unprivileged processes, `/proc/sys/fs/pipe-max-size`).
+const PIPE_SIZE: usize = 1024 * 1024;
 /// Never more than this many requests in flight per worker.
 const MAX_IN_FLIGHT: usize = 1024;
 
@@ -565,6 +568,12 @@ impl<'a> MessageSlot<'a> {
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
+        if protocol == Protocol::Lean {
+            // A builtin worker sends megabytes of records a second: bigger pipes mean fewer
+            // wake-ups on both sides. Best effort (the system's limit may be lower).
+            let _ = rustix::pipe::fcntl_setpipe_size(&stdout, PIPE_SIZE);
+            let _ = rustix::pipe::fcntl_setpipe_size(&stdin, PIPE_SIZE);
+        }
         let (tx, replies) = mpsc::channel();
         let reader = thread::Builder::new()
             .name(format!("worker-{pid}-stdout"))
@@ -660,10 +669,10 @@ fn read_frame(reader: &mut impl Read, header: FrameHeader) -> Option<RenderedRun
     }
     let mut bytes = Vec::with_capacity(usize::try_from(header.len).ok()?);
     reader.take(header.len).read_to_end(&mut bytes).ok()?;
-    if bytes.len() as u64 != header.len || bytes.last() != Some(&b'\n') {
+    if bytes.len() as u64 != header.len {
         return None;
     }
-    let rendered = Rendered::from_lines(bytes);
+    let rendered = Rendered::from_lines(bytes)?;
     (rendered.len() as u64 == header.count).then_some(RenderedRun {
         first: header.first,
         nanos: header.nanos,
