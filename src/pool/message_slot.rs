@@ -329,14 +329,26 @@ impl<'a> MessageSlot<'a> {
     /// An item the worker was not asked about breaks the protocol.
     fn take_run(&mut self, run: RenderedRun, at: Instant) -> Result<(), String> {
         let count = run.rendered.len() as u64;
-        for index in run.first..run.first + count {
-            // In order, the item is at the front: the search stops at once.
-            let Some(position) = self.in_flight.iter().position(|f| f.item.index == index) else {
-                return Err(format!(
-                    "the worker answered id {index} which was not asked; it was replaced"
-                ));
-            };
-            self.in_flight.remove(position);
+        let in_order = self
+            .in_flight
+            .iter()
+            .zip(run.first..run.first + count)
+            .filter(|(f, index)| f.item.index == *index)
+            .count() as u64
+            == count;
+        if in_order {
+            // The usual case: the worker answered the oldest requests, in order.
+            self.in_flight.drain(..count as usize);
+        } else {
+            for index in run.first..run.first + count {
+                let Some(position) = self.in_flight.iter().position(|f| f.item.index == index)
+                else {
+                    return Err(format!(
+                        "the worker answered id {index} which was not asked; it was replaced"
+                    ));
+                };
+                self.in_flight.remove(position);
+            }
         }
         self.learn_duration(run.nanos as f64 / 1e9 / count as f64);
         if let Some(worker) = self.worker.as_mut() {
