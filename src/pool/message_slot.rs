@@ -631,11 +631,14 @@ fn read_replies(stdout: ChildStdout, protocol: Protocol, tx: mpsc::Sender<Chunk>
                     let parsed = match protocol {
                         Protocol::Lean => match FrameHeader::parse(text) {
                             Some(header) => match read_frame(&mut reader, header) {
-                                Some(run) => {
+                                Ok(run) => {
                                     replies.push(Ok(Answer::Run(run)));
                                     true
                                 }
-                                None => false,
+                                // The worker died while writing: what it sent whole still
+                                // counts, and the slot learns why it died.
+                                Err(FrameError::CutShort) => break,
+                                Err(FrameError::Malformed) => false,
                             },
                             None => protocol::parse_error_reply(text)
                                 .map(|r| replies.push(Ok(Answer::One(r))))
@@ -672,24 +675,33 @@ fn read_replies(stdout: ChildStdout, protocol: Protocol, tx: mpsc::Sender<Chunk>
     }
 }
 
-/// Reads the body of an `R` frame: `header.count` record lines. `None` when the body is
-/// cut short, too big, or holds another number of lines (the worker broke the protocol).
-fn read_frame(reader: &mut impl Read, header: FrameHeader) -> Option<RenderedRun> {
+/// Why an `R` frame could not be read.
+enum FrameError {
+    /// The stream ended inside it.
+    CutShort,
+    /// Its body is not the records its header announced.
+    Malformed,
+}
+
+/// Reads the body of an `R` frame: `header.count` record lines.
+fn read_frame(reader: &mut impl Read, header: FrameHeader) -> Result<RenderedRun, FrameError> {
     // Same cap as a line: a frame is at most what the worker buffered in a few ms.
     if header.len > 64 * 1024 * 1024 {
-        return None;
+        return Err(FrameError::Malformed);
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(header.len).ok()?);
-    reader.take(header.len).read_to_end(&mut bytes).ok()?;
-    if bytes.len() as u64 != header.len {
-        return None;
+    let mut bytes = Vec::with_capacity(header.len as usize);
+    let read = reader.take(header.len).read_to_end(&mut bytes);
+    if read.is_err() || bytes.len() as u64 != header.len {
+        return Err(FrameError::CutShort);
     }
-    let rendered = Rendered::from_lines(bytes)?;
-    (rendered.len() as u64 == header.count).then_some(RenderedRun {
-        first: header.first,
-        nanos: header.nanos,
-        rendered,
-    })
+    match Rendered::from_lines(bytes) {
+        Some(rendered) if rendered.len() as u64 == header.count => Ok(RenderedRun {
+            first: header.first,
+            nanos: header.nanos,
+            rendered,
+        }),
+        _ => Err(FrameError::Malformed),
+    }
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {
@@ -704,5 +716,49 @@ fn append_stderr(message: &mut String, tail: &StderrTail) {
     if !text.is_empty() {
         message.push_str("; stderr: ");
         message.push_str(&truncate(&text, 1000));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(first: u64, count: u64, body: &[u8]) -> (FrameHeader, &[u8]) {
+        let header = FrameHeader {
+            first,
+            count,
+            nanos: 10,
+            len: body.len() as u64,
+        };
+        (header, body)
+    }
+
+    #[test]
+    fn a_frame_holds_exactly_the_records_its_header_announces() {
+        let (header, body) = frame(4, 2, b"{\"index\":4}\n{\"index\":5}\n");
+        let run = read_frame(&mut &body[..], header).ok().unwrap();
+        assert_eq!((run.first, run.rendered.len()), (4, 2));
+        assert_eq!(run.rendered.json(1), b"{\"index\":5}");
+
+        let (header, body) = frame(4, 3, b"{\"index\":4}\n{\"index\":5}\n");
+        assert!(matches!(
+            read_frame(&mut &body[..], header),
+            Err(FrameError::Malformed)
+        ));
+        let (header, body) = frame(4, 1, b"{\"index\":4}");
+        assert!(matches!(
+            read_frame(&mut &body[..], header),
+            Err(FrameError::Malformed)
+        ));
+    }
+
+    #[test]
+    fn a_frame_cut_short_is_the_end_of_the_stream() {
+        let (mut header, body) = frame(0, 2, b"{\"index\":0}\n{\"ind");
+        header.len += 20;
+        assert!(matches!(
+            read_frame(&mut &body[..], header),
+            Err(FrameError::CutShort)
+        ));
     }
 }

@@ -116,6 +116,40 @@ fn a_worker_killed_from_outside_fails_only_its_item() {
 }
 
 #[test]
+fn a_builtin_item_retried_after_its_worker_was_killed_counts_both_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 1\nretries = 1\n[[task]]\nfunction = \"sleep\"\ninputs = [0.01, 1.5, 0.01]\n",
+    );
+    let out = dir.path().join("out.json");
+    let marker = marker("retrykilled");
+    let mut child = spawn_marked(&job, Some(&out), &marker);
+    let workers = wait_for_workers(child.id(), 1);
+    // The worker is inside the 1.5 s item by now.
+    std::thread::sleep(Duration::from_millis(500));
+    Command::new("kill")
+        .args(["-KILL", &workers[0].to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let doc = read_json(&out);
+    let r = results(&doc, 0);
+    let attempts: Vec<_> = r.iter().map(|r| r["attempts"].as_u64().unwrap()).collect();
+    assert_eq!(attempts, [1, 2, 1], "{r:?}");
+    assert!(r.iter().all(|r| r["status"] == "ok"), "{r:?}");
+    // The second attempt ran in the replacement worker, which wrote the record itself.
+    assert_ne!(r[1]["worker"], workers[0]);
+    assert_eq!(r[0]["worker"], workers[0]);
+    assert!(r[1]["started_s"].as_f64().unwrap() >= 0.5, "{}", r[1]);
+    assert_eq!(
+        wait_until_gone(&marker, Duration::from_secs(2)),
+        Vec::<u32>::new()
+    );
+}
+
+#[test]
 fn sigint_stops_the_run_writes_partial_results_and_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let job = write(
