@@ -340,15 +340,16 @@ impl<'a> MessageSlot<'a> {
             // The usual case: the worker answered the oldest requests, in order.
             self.in_flight.drain(..count as usize);
         } else {
-            for index in run.first..run.first + count {
-                let Some(position) = self.in_flight.iter().position(|f| f.item.index == index)
-                else {
-                    return Err(format!(
-                        "the worker answered id {index} which was not asked; it was replaced"
-                    ));
-                };
-                self.in_flight.remove(position);
+            // Every item must be in flight before any is taken: a bad run leaves the
+            // in-flight items whole for `replace_worker` to charge and hand back.
+            let asked = |index: &u64| self.in_flight.iter().any(|f| f.item.index == *index);
+            if let Some(index) = (run.first..run.first + count).find(|i| !asked(i)) {
+                return Err(format!(
+                    "the worker answered id {index} which was not asked; it was replaced"
+                ));
             }
+            self.in_flight
+                .retain(|f| !(run.first..run.first + count).contains(&f.item.index));
         }
         self.learn_duration(run.nanos as f64 / 1e9 / count as f64);
         if let Some(worker) = self.worker.as_mut() {
