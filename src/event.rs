@@ -90,16 +90,16 @@ impl Status {
 }
 
 impl ItemRecord {
-    /// Appends the record as one line of compact JSON, `extra` (e.g. `"task":"x",`) first.
+    /// Appends the record as compact JSON.
     ///
     /// Hand-written because a million-item run spends most of its collecting time here; it
     /// writes exactly what the `Serialize` derive writes (a test checks).
-    pub fn write_json(&self, out: &mut Vec<u8>, extra: &[u8]) {
-        out.push(b'{');
-        out.extend_from_slice(extra);
-        write_head(out, self.index, |out| {
-            serde_json::to_writer(&mut *out, &self.input).expect("a JSON value always serializes")
-        });
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let mut int = itoa::Buffer::new();
+        out.extend_from_slice(b"{\"index\":");
+        out.extend_from_slice(int.format(self.index).as_bytes());
+        out.extend_from_slice(b",\"input\":");
+        serde_json::to_writer(&mut *out, &self.input).expect("a JSON value always serializes");
         out.extend_from_slice(b",\"status\":\"");
         out.extend_from_slice(self.status.as_str().as_bytes());
         out.push(b'"');
@@ -111,8 +111,16 @@ impl ItemRecord {
             out.extend_from_slice(b",\"error\":");
             serde_json::to_writer(&mut *out, error).expect("a string always serializes");
         }
-        let (started, duration) = (Seconds::F64(self.started_s), Seconds::F64(self.duration_s));
-        write_tail(out, self.attempts, started, duration, self.worker);
+        out.extend_from_slice(b",\"attempts\":");
+        out.extend_from_slice(int.format(self.attempts).as_bytes());
+        out.extend_from_slice(b",\"started_s\":");
+        write_seconds(out, Seconds::F64(self.started_s));
+        out.extend_from_slice(b",\"duration_s\":");
+        write_seconds(out, Seconds::F64(self.duration_s));
+        if let Some(worker) = self.worker {
+            out.extend_from_slice(b",\"worker\":");
+            out.extend_from_slice(int.format(worker).as_bytes());
+        }
         if let Some(run) = &self.reused_from {
             out.extend_from_slice(b",\"reused_from\":");
             serde_json::to_writer(&mut *out, &**run).expect("a string always serializes");
@@ -177,35 +185,6 @@ impl OkRecordWriter {
     }
 }
 
-/// `"index":…,"input":…`: the members every record starts with.
-fn write_head(out: &mut Vec<u8>, index: u64, input: impl FnOnce(&mut Vec<u8>)) {
-    out.extend_from_slice(b"\"index\":");
-    out.extend_from_slice(itoa::Buffer::new().format(index).as_bytes());
-    out.extend_from_slice(b",\"input\":");
-    input(out);
-}
-
-/// `,"attempts":…,"started_s":…,"duration_s":…,"worker":…`: the members after the outcome.
-fn write_tail(
-    out: &mut Vec<u8>,
-    attempts: u32,
-    started_s: Seconds,
-    duration_s: Seconds,
-    worker: Option<u32>,
-) {
-    let mut int = itoa::Buffer::new();
-    out.extend_from_slice(b",\"attempts\":");
-    out.extend_from_slice(int.format(attempts).as_bytes());
-    out.extend_from_slice(b",\"started_s\":");
-    write_seconds(out, started_s);
-    out.extend_from_slice(b",\"duration_s\":");
-    write_seconds(out, duration_s);
-    if let Some(worker) = worker {
-        out.extend_from_slice(b",\"worker\":");
-        out.extend_from_slice(int.format(worker).as_bytes());
-    }
-}
-
 /// What ends a rendered record's line.
 pub const LINE_END: &[u8] = b"\n";
 
@@ -231,7 +210,7 @@ impl Rendered {
         self.bytes.clear();
         self.ends.clear();
         for record in records {
-            record.write_json(&mut self.bytes, b"");
+            record.write_json(&mut self.bytes);
             self.bytes.extend_from_slice(LINE_END);
             self.ends.push(self.bytes.len());
         }
@@ -380,7 +359,7 @@ mod tests {
             ] {
                 let rec = record(status, seconds);
                 let mut ours = Vec::new();
-                rec.write_json(&mut ours, b"");
+                rec.write_json(&mut ours);
                 let ours: serde_json::Value = serde_json::from_slice(&ours).unwrap();
                 assert_eq!(
                     ours,
