@@ -478,6 +478,7 @@ fn run_job(
             run_start,
             events,
             control: &control,
+            journal: journal.as_ref().map(Journal::handle),
         };
         thread::scope(|scope| {
             scope.spawn(move || pool::run_task(&ctx, total, source));
@@ -520,6 +521,23 @@ fn run_job(
                         }
                         collector.journal(&mut journal, |j| j.records(&rendered), &progress);
                         collector.write(|| sink.run(first, rendered));
+                    }
+                    Ok(Event::Journaled {
+                        task: t,
+                        first,
+                        count,
+                        range,
+                    }) => {
+                        progress.finished_ok(t, count);
+                        task_summary.add_ok(count);
+                        if keep {
+                            match range.rendered() {
+                                Ok(rendered) => outputs.extend(kept_outputs(first, &rendered)),
+                                Err(e) => collector.write(|| Err(e)),
+                            }
+                        }
+                        collector.journal(&mut journal, |j| j.appended(&range), &progress);
+                        collector.write(|| sink.journaled(first, count, &range));
                     }
                     Ok(Event::Log(line)) => progress.log(&line),
                     Err(RecvTimeoutError::Timeout) => progress.tick(),

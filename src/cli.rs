@@ -51,6 +51,9 @@ pub enum Command {
         /// from it).
         #[arg(long)]
         run_start_ns: Option<u64>,
+        /// The run's journal: `ok` records are appended to it, not sent through the pipe.
+        #[arg(long)]
+        journal: Option<std::path::PathBuf>,
     },
     /// Internal: stops the process groups of a runjobs that died (see `groups`).
     #[command(name = "__guard", hide = true)]

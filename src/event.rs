@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::journal::JournalRange;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -22,6 +23,14 @@ pub enum Event {
         task: usize,
         first: u64,
         rendered: Rendered,
+    },
+    /// `ok` results of the `count` consecutive items from `first` on, which the worker that
+    /// ran them appended to the journal itself.
+    Journaled {
+        task: usize,
+        first: u64,
+        count: u64,
+        range: JournalRange,
     },
     /// A line a worker wrote to its stderr.
     Log(String),
@@ -143,16 +152,18 @@ pub struct OkRecord<'a> {
 
 /// Renders one worker's `ok` records.
 pub struct OkRecordWriter {
-    /// `,"worker":PID}` and `LINE_END`: the same for every record of the worker.
+    /// `,"worker":PID}` and the line's end: the same for every record of the worker.
     end: Vec<u8>,
 }
 
 impl OkRecordWriter {
-    pub fn new(worker: u32) -> OkRecordWriter {
+    /// Records ending in `line_end`: `LINE_END`, or `JOURNAL_LINE_END` for records a worker
+    /// appends to the journal itself.
+    pub fn new(worker: u32, line_end: &[u8]) -> OkRecordWriter {
         let mut end = b",\"worker\":".to_vec();
         end.extend_from_slice(itoa::Buffer::new().format(worker).as_bytes());
         end.extend_from_slice(b"}");
-        end.extend_from_slice(LINE_END);
+        end.extend_from_slice(line_end);
         OkRecordWriter { end }
     }
 
@@ -187,6 +198,10 @@ impl OkRecordWriter {
 
 /// What ends a rendered record's line.
 pub const LINE_END: &[u8] = b"\n";
+/// What ends the line of a record a builtin worker appends to the journal: with the comma, a
+/// run of such lines is, but for its last comma, a piece of the results file's JSON array
+/// (see `output::json`). Readers of the journal allow it.
+pub const JOURNAL_LINE_END: &[u8] = b",\n";
 
 /// A batch of records rendered once as JSON lines (`{...}\n` each), shared by the journal
 /// and the writers: rendering is most of the collecting thread's work on a big run.
@@ -216,8 +231,8 @@ impl Rendered {
         }
     }
 
-    /// Takes lines rendered elsewhere (by `OkRecordWriter`); `None` unless the last one is
-    /// whole.
+    /// Takes lines rendered elsewhere (by `OkRecordWriter`, ending in `LINE_END` or
+    /// `JOURNAL_LINE_END`); `None` unless the last one is whole.
     pub fn from_lines(bytes: Vec<u8>) -> Option<Rendered> {
         let ends: Vec<usize> = memchr::memchr_iter(b'\n', &bytes)
             .map(|at| at + 1)
@@ -229,10 +244,12 @@ impl Rendered {
         self.ends.len()
     }
 
-    /// Record `i`'s JSON, without its `LINE_END`.
+    /// Record `i`'s JSON, without its line's end.
     pub fn json(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.bytes[start..self.ends[i] - LINE_END.len()]
+        let line = &self.bytes[start..self.ends[i] - 1];
+        // A record is an object: a comma after its `}` is the journal's line end.
+        line.strip_suffix(b",").unwrap_or(line)
     }
 }
 
@@ -372,7 +389,8 @@ mod tests {
 
     #[test]
     fn a_workers_ok_record_is_the_line_runjobs_would_write() {
-        let writer = OkRecordWriter::new(4242);
+        let writer = OkRecordWriter::new(4242, LINE_END);
+        let journal_writer = OkRecordWriter::new(4242, JOURNAL_LINE_END);
         for attempts in [1, 2] {
             let ours = OkRecord {
                 index: 12,
@@ -395,9 +413,16 @@ mod tests {
                 String::from_utf8(line.clone()).unwrap(),
                 String::from_utf8(expected).unwrap()
             );
-            let rendered = Rendered::from_lines([line.clone(), line].concat()).unwrap();
-            assert_eq!(rendered.len(), 2);
-            assert_eq!(rendered.json(1).last(), Some(&b'}'));
+            let mut journal_line = Vec::new();
+            journal_writer.write_line(&mut journal_line, &ours, |out| {
+                out.extend_from_slice(b"[1,2]")
+            });
+            assert_eq!(journal_line, [&line[..line.len() - 1], b",\n"].concat());
+            let rendered =
+                Rendered::from_lines([line.clone(), journal_line.clone(), line].concat()).unwrap();
+            assert_eq!(rendered.len(), 3);
+            assert_eq!(rendered.json(0), rendered.json(1));
+            assert_eq!(rendered.json(2).last(), Some(&b'}'));
         }
         assert!(
             Rendered::from_lines(b"{}\n{}".to_vec()).is_none(),

@@ -11,6 +11,11 @@
 //! kernel has them the moment they land; a background thread `fdatasync`s once a second for
 //! power loss. When the journal's folder fails (disk full, removed), the journal moves to a
 //! fallback folder, taking this run's lines with it.
+//!
+//! Builtin workers append their own `ok` records (see `protocol`): every writer opens the
+//! file for appending, so each `write` lands whole after the others. Their lines end in `,`
+//! (`event::JOURNAL_LINE_END`), and a worker killed mid-`write` may leave a line cut short,
+//! glued to the next writer's line; the reader copes with both.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -24,7 +29,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{ItemRecord, Rendered};
+use crate::event::{ItemRecord, JOURNAL_LINE_END, Rendered};
 use crate::fallback;
 use crate::output::{RunHeader, TaskHeader};
 
@@ -42,7 +47,9 @@ pub fn path_for(output: &Path) -> PathBuf {
 
 /// A run's journal, open for appending.
 pub struct Journal {
-    file: File,
+    /// Shared with the events of worker-written records (`JournalRange`), which are read back
+    /// through it.
+    file: Arc<File>,
     path: PathBuf,
     /// Where this run's lines begin (earlier, killed runs' lines come before).
     segment_start: u64,
@@ -76,7 +83,7 @@ impl Journal {
         let folder = path.parent().unwrap_or(Path::new("."));
         let mut journal = Journal {
             syncer: Syncer::start(&file)?,
-            file,
+            file: Arc::new(file),
             path: path.to_owned(),
             segment_start,
             written: segment_start,
@@ -118,6 +125,25 @@ impl Journal {
         self.write_lines(&rendered.bytes)
     }
 
+    /// What a builtin worker needs to append its records to this journal itself.
+    pub fn handle(&self) -> JournalHandle {
+        JournalHandle {
+            path: std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone()),
+            file: Arc::clone(&self.file),
+        }
+    }
+
+    /// Takes note of records a worker appended: they are in this journal already, unless it
+    /// moved since the worker opened it; then they are copied over.
+    pub fn appended(&mut self, range: &JournalRange) -> io::Result<()> {
+        if Arc::ptr_eq(&range.file, &self.file) {
+            self.syncer.dirty.store(true, Ordering::Relaxed);
+            return Ok(());
+        }
+        let bytes = range.read()?;
+        self.write_lines(&bytes)
+    }
+
     /// Writes the pending `line`.
     fn append(&mut self) -> io::Result<()> {
         let line = std::mem::take(&mut self.line);
@@ -130,7 +156,7 @@ impl Journal {
     /// Writes whole lines in one call; on failure moves the journal elsewhere, these lines
     /// with it.
     fn write_lines(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self.file.write_all(bytes) {
+        match (&*self.file).write_all(bytes) {
             Ok(()) => {
                 self.written += bytes.len() as u64;
                 self.syncer.dirty.store(true, Ordering::Relaxed);
@@ -148,9 +174,15 @@ impl Journal {
             |n| n.to_string_lossy().into_owned(),
         );
         let old = &self.file;
-        let (start, end) = (self.segment_start, self.written);
+        // Workers append too: the segment ends where the file does, not at our last write.
+        let start = self.segment_start;
+        let end = old.metadata().map_or(self.written, |m| m.len());
         let (file, path) = fallback::create(&self.fallbacks, &name, |new| {
             copy_range(old, start, end, new)?;
+            if end > start && !ends_with_newline(old, end) {
+                // A line cut short by the failure must not swallow the next one.
+                new.write_all(b"\n")?;
+            }
             new.write_all(pending)
         })
         .map_err(|e| {
@@ -169,7 +201,7 @@ impl Journal {
             let _ = std::fs::remove_file(&self.path);
         }
         self.syncer = Syncer::start(&file)?;
-        self.file = file;
+        self.file = Arc::new(file);
         self.moved_from = Some((std::mem::replace(&mut self.path, path), cause));
         self.segment_start = 0;
         self.written = written;
@@ -207,6 +239,63 @@ impl Journal {
     pub fn remove(self) -> io::Result<()> {
         std::fs::remove_file(&self.path)
     }
+}
+
+/// A journal as builtin workers see it: the path they open to append their records, and the
+/// file those records are read back from (the journal as it was when the worker started).
+#[derive(Clone)]
+pub struct JournalHandle {
+    pub path: PathBuf,
+    pub file: Arc<File>,
+}
+
+/// Records a worker appended to the journal: `len` bytes at `offset`, lines ending in
+/// `JOURNAL_LINE_END`.
+#[derive(Debug, Clone)]
+pub struct JournalRange {
+    pub file: Arc<File>,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl JournalRange {
+    /// The records' bytes.
+    pub fn read(&self) -> io::Result<Vec<u8>> {
+        let len = usize::try_from(self.len).map_err(io::Error::other)?;
+        let mut bytes = vec![0; len];
+        self.file.read_exact_at(&mut bytes, self.offset)?;
+        Ok(bytes)
+    }
+
+    /// The records, one by one.
+    pub fn rendered(&self) -> io::Result<Rendered> {
+        Rendered::from_lines(self.read()?).ok_or_else(not_whole_records)
+    }
+
+    /// Whether the range ends as a worker's records do (`JOURNAL_LINE_END`).
+    pub fn check_end(&self) -> io::Result<()> {
+        let mut end = [0; JOURNAL_LINE_END.len()];
+        match self.len.checked_sub(end.len() as u64) {
+            Some(at) => self.file.read_exact_at(&mut end, self.offset + at)?,
+            None => return Err(not_whole_records()),
+        }
+        if end != JOURNAL_LINE_END {
+            return Err(not_whole_records());
+        }
+        Ok(())
+    }
+}
+
+pub fn not_whole_records() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "the journal does not hold whole records where a worker said it wrote them",
+    )
+}
+
+fn ends_with_newline(file: &File, end: u64) -> bool {
+    let mut last = [0];
+    end > 0 && file.read_exact_at(&mut last, end - 1).is_ok() && last[0] == b'\n'
 }
 
 /// Forces the journal to disk once a second while it is being written.
@@ -275,31 +364,50 @@ pub fn read_entries(mut reader: impl BufRead, mut each: impl FnMut(Entry)) -> io
             return Ok(skipped);
         }
         let text = line.trim_ascii();
+        // A builtin worker's record line ends in a comma.
+        let text = text.strip_suffix(b",").unwrap_or(text);
         if text.is_empty() {
             continue;
         }
-        let entry = if text.starts_with(b"{\"index\":") {
-            serde_json::from_slice::<ItemRecord>(text)
-                .ok()
-                .map(Entry::Record)
-        } else {
-            match serde_json::from_slice::<MetaLine>(text) {
-                Ok(MetaLine {
-                    begin_task: Some(task),
-                    ..
-                }) => Some(Entry::Task(task)),
-                Ok(MetaLine {
-                    started_at: Some(started_at),
-                    ..
-                }) => Some(Entry::Run { started_at }),
-                _ => None,
-            }
-        };
-        match entry {
+        match parse_entry(text) {
             Some(entry) => each(entry),
-            None => skipped += 1,
+            None => match glued_entry(text) {
+                // What a writer killed mid-line left is lost; the line after it is not.
+                Some(entry) => {
+                    skipped += 1;
+                    each(entry);
+                }
+                None => skipped += 1,
+            },
         }
     }
+}
+
+fn parse_entry(text: &[u8]) -> Option<Entry> {
+    if text.starts_with(b"{\"index\":") {
+        return serde_json::from_slice::<ItemRecord>(text)
+            .ok()
+            .map(Entry::Record);
+    }
+    match serde_json::from_slice::<MetaLine>(text) {
+        Ok(MetaLine {
+            begin_task: Some(task),
+            ..
+        }) => Some(Entry::Task(task)),
+        Ok(MetaLine {
+            started_at: Some(started_at),
+            ..
+        }) => Some(Entry::Run { started_at }),
+        _ => None,
+    }
+}
+
+/// The whole line at the end of `text` that a cut-short line ran into, if any.
+fn glued_entry(text: &[u8]) -> Option<Entry> {
+    const STARTS: [&[u8]; 3] = [b"{\"index\":", b"{\"begin_task\":", b"{\"journal\":"];
+    memchr::memmem::find_iter(text, b"{\"")
+        .filter(|&at| at > 0 && STARTS.iter().any(|s| text[at..].starts_with(s)))
+        .find_map(|at| parse_entry(&text[at..]))
 }
 
 /// Reads a file from an offset through a shared handle (the journal's own, which keeps
@@ -398,6 +506,82 @@ mod tests {
             matches!(&seen[3], Entry::Record(r) if r.index == 1 && r.output.as_ref().unwrap().get() == "1")
         );
         assert_eq!(seen.len(), 4);
+    }
+
+    #[test]
+    fn worker_lines_end_in_a_comma_and_a_line_cut_short_loses_only_itself() {
+        let record_line = |index: u64, end: &[u8]| {
+            let mut line = Vec::new();
+            record(index).write_json(&mut line);
+            line.extend_from_slice(end);
+            line
+        };
+        let whole = record_line(1, JOURNAL_LINE_END);
+        let cut = &record_line(2, JOURNAL_LINE_END)[..20];
+        let mut text = b"{\"begin_task\":{\"name\":\"t\",\"function\":\"f\",\"function_hash\":\"h\",\"workers\":1}}\n".to_vec();
+        text.extend_from_slice(&whole);
+        // A worker killed mid-write, then another writer's whole line.
+        text.extend_from_slice(cut);
+        text.extend_from_slice(&record_line(3, JOURNAL_LINE_END));
+        text.extend_from_slice(cut);
+        text.extend_from_slice(&record_line(4, b"\n"));
+        let mut seen = Vec::new();
+        let skipped = read_entries(&text[..], |e| seen.push(e)).unwrap();
+        let indices: Vec<u64> = seen
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Record(r) => Some(r.index),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(indices, [1, 3, 4]);
+        assert_eq!(skipped, 2, "the two cut lines");
+    }
+
+    #[test]
+    fn records_a_worker_appended_are_read_back_from_their_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json.journal");
+        let mut j = Journal::open(&path, &header(), dir.path()).unwrap().journal;
+        j.begin_task(&task("t")).unwrap();
+        let handle = j.handle();
+        assert!(handle.path.is_absolute());
+        // What a worker does: open the path for appending and write its lines.
+        let mut lines = Vec::new();
+        for index in [7, 8] {
+            record(index).write_json(&mut lines);
+            lines.extend_from_slice(JOURNAL_LINE_END);
+        }
+        let mut worker = OpenOptions::new().append(true).open(&handle.path).unwrap();
+        worker.write_all(&lines).unwrap();
+        let end = worker.metadata().unwrap().len();
+        let range = JournalRange {
+            file: handle.file,
+            offset: end - lines.len() as u64,
+            len: lines.len() as u64,
+        };
+        range.check_end().unwrap();
+        let rendered = range.rendered().unwrap();
+        assert_eq!(rendered.len(), 2);
+        assert_eq!(
+            serde_json::from_slice::<ItemRecord>(rendered.json(1))
+                .unwrap()
+                .index,
+            8
+        );
+        j.appended(&range).unwrap();
+        let indices: Vec<u64> = j
+            .this_run()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Record(r) => Some(r.index),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(indices, [7, 8]);
+        let short = JournalRange { len: 10, ..range };
+        assert!(short.check_end().is_err());
     }
 
     #[test]

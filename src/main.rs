@@ -68,7 +68,8 @@ fn main() -> ExitCode {
             builtin,
             options,
             run_start_ns,
-        }) => return worker_main::run(&builtin, &options, run_start_ns),
+            journal,
+        }) => return worker_main::run(&builtin, &options, run_start_ns, journal.as_deref()),
         Some(Command::Guard { parent }) => groups::guard_main(parent),
     };
     exit_code::exit(code)

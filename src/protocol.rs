@@ -11,6 +11,8 @@
 //! runjobs → worker:  ID INPUT_JSON\n             (a first attempt)
 //!                    ID:ATTEMPT INPUT_JSON\n     (a retry)
 //! worker → runjobs:  R FIRST COUNT NANOS LEN\n   then LEN bytes: COUNT result records
+//!                    J FIRST COUNT NANOS LEN OFFSET\n
+//!                                                 (the records are in the journal)
 //!                    ID e NANOS MESSAGE_JSON\n    (an error: a JSON string)
 //! ```
 //! An `R` frame holds the `ok` results of the consecutive items FIRST, FIRST+1, … rendered
@@ -18,6 +20,12 @@
 //! writes them out as they are, without parsing them. `NANOS` is how long the calls took in
 //! all, and the frame header has a fixed width so a worker can fill it in once the frame is
 //! complete. Compact JSON never contains a newline, so a line is always one message.
+//!
+//! A worker started with `--journal PATH` appends its records to the run's journal itself,
+//! each line ending in `,\n` (so a run of them is a piece of the results file's JSON array),
+//! and sends a `J` frame saying where they landed: LEN bytes at OFFSET. The records then
+//! cross no pipe and no copy in runjobs, which writes them into the results file with
+//! `copy_file_range`. A worker whose journal write fails sends `R` frames from then on.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -116,34 +124,48 @@ pub fn monotonic_nanos() -> u64 {
     secs * 1_000_000_000 + nanos
 }
 
-/// Bytes of an `R` frame header, newline included.
-pub const FRAME_HEADER_LEN: usize = 68;
-
-/// The header of an `R` frame: `count` results of items `first`… in `len` bytes that took
-/// `nanos` in all.
+/// The header of a frame: `count` results of items `first`… in `len` bytes that took `nanos`
+/// in all, following the header (`R`) or at `journal_offset` in the journal (`J`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameHeader {
     pub first: u64,
     pub count: u64,
     pub nanos: u64,
     pub len: u64,
+    pub journal_offset: Option<u64>,
 }
 
 impl FrameHeader {
-    /// Fills `out` (`FRAME_HEADER_LEN` bytes) with the header.
+    /// Bytes of a header line (newline included): fixed, so a worker can leave room for it
+    /// and fill it in when the frame is complete.
+    pub const fn width(journaled: bool) -> usize {
+        if journaled { 89 } else { 68 }
+    }
+
+    /// Fills `out` (`width` bytes) with the header.
     pub fn write(&self, out: &mut [u8]) {
-        let text = format!(
-            "R {:020} {:010} {:020} {:012}\n",
-            self.first, self.count, self.nanos, self.len
+        let (first, count, nanos, len) = (self.first, self.count, self.nanos, self.len);
+        let text = match self.journal_offset {
+            None => format!("R {first:020} {count:010} {nanos:020} {len:012}\n"),
+            Some(offset) => {
+                format!("J {first:020} {count:010} {nanos:020} {len:012} {offset:020}\n")
+            }
+        };
+        debug_assert_eq!(
+            text.len(),
+            FrameHeader::width(self.journal_offset.is_some())
         );
-        debug_assert_eq!(text.len(), FRAME_HEADER_LEN);
         out.copy_from_slice(text.as_bytes());
     }
 
     /// Parses a header line; `None` when the line is not one (or its numbers overflow the
     /// fixed width a real header has).
     pub fn parse(line: &str) -> Option<FrameHeader> {
-        let rest = line.trim_end_matches('\n').strip_prefix("R ")?;
+        let line = line.trim_end_matches('\n');
+        let (journaled, rest) = match line.strip_prefix("R ") {
+            Some(rest) => (false, rest),
+            None => (true, line.strip_prefix("J ")?),
+        };
         let mut words = rest.split(' ');
         let mut number = || words.next().and_then(|w| w.parse::<u64>().ok());
         let header = FrameHeader {
@@ -151,6 +173,7 @@ impl FrameHeader {
             count: number()?,
             nanos: number()?,
             len: number()?,
+            journal_offset: if journaled { Some(number()?) } else { None },
         };
         (words.next().is_none() && header.count > 0 && header.count <= u64::from(u32::MAX))
             .then_some(header)
@@ -374,20 +397,26 @@ mod tests {
 
     #[test]
     fn frame_headers_round_trip_at_a_fixed_width() {
-        let header = FrameHeader {
-            first: u64::MAX,
-            count: 3,
-            nanos: 12,
-            len: 999,
-        };
-        let mut buf = [0; FRAME_HEADER_LEN];
-        header.write(&mut buf);
-        let line = std::str::from_utf8(&buf).unwrap();
-        assert_eq!(FrameHeader::parse(line), Some(header));
+        for journal_offset in [None, Some(0), Some(u64::MAX)] {
+            let header = FrameHeader {
+                first: u64::MAX,
+                count: 3,
+                nanos: 12,
+                len: 999,
+                journal_offset,
+            };
+            let mut buf = vec![0; FrameHeader::width(journal_offset.is_some())];
+            header.write(&mut buf);
+            let line = std::str::from_utf8(&buf).unwrap();
+            assert_eq!(FrameHeader::parse(line), Some(header));
+        }
         for bad in [
             "R 1 0 1 1",
             "R 1 2 3",
             "R 1 2 3 4 5",
+            "J 1 2 3 4",
+            "J 1 2 3 4 5 6",
+            "J 1 0 3 4 5",
             "R a 1 1 1",
             "1 o 5 2",
             "R ",
@@ -487,6 +516,7 @@ mod fuzz {
             any::<String>(),
             "[0-9]{1,20} [oe] [0-9]{1,20} .{0,40}",
             "R [0-9]{1,22} [0-9]{1,12} [0-9]{1,22} [0-9]{1,14}",
+            "J [0-9]{1,22} [0-9]{1,12} [0-9]{1,22} [0-9]{1,14} [0-9]{1,22}",
             r#"\{"id":[0-9-]{1,22},"(output|error)":.{0,30}\}"#,
             r#"\{"ids":\[[0-9,]{0,20}\],"outputs":\[.{0,20}\](,"errors":\[.{0,20}\])?(,"duration_s":.{0,8})?\}"#,
         ]

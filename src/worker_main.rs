@@ -4,7 +4,10 @@
 //! It never decides about timeouts or retries (the parent does), and it exits when its stdin
 //! closes or its parent dies.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Seek, Write};
+use std::ops::Range;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -13,7 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::builtins::{self, Options};
-use crate::event::{OkRecord, OkRecordWriter};
+use crate::event::{JOURNAL_LINE_END, LINE_END, OkRecord, OkRecordWriter};
 use crate::exit_code;
 use crate::protocol;
 
@@ -22,8 +25,14 @@ use crate::protocol;
 const FLUSH_EVERY: Duration = Duration::from_millis(2);
 
 /// Runs the worker; `run_start` is when runjobs' run started (`monotonic_nanos`), which the
-/// records' `started_s` count from.
-pub fn run(builtin: &str, options_json: &str, run_start: Option<u64>) -> ExitCode {
+/// records' `started_s` count from; `journal` is the run's journal, which `ok` records are
+/// appended to.
+pub fn run(
+    builtin: &str,
+    options_json: &str,
+    run_start: Option<u64>,
+    journal: Option<&Path>,
+) -> ExitCode {
     let run_start = run_start.unwrap_or_else(protocol::monotonic_nanos);
     die_with_parent();
     let Some(builtin) = builtins::lookup(builtin) else {
@@ -39,7 +48,9 @@ pub fn run(builtin: &str, options_json: &str, run_start: Option<u64>) -> ExitCod
             return exit_code::exit(exit_code::INVALID);
         }
     };
-    match serve(builtin, &options, run_start) {
+    // Without the journal (it moved, say), records go through the pipe.
+    let journal = journal.and_then(|path| OpenOptions::new().append(true).open(path).ok());
+    match serve(builtin, &options, run_start, journal) {
         Ok(()) => exit_code::exit(exit_code::OK),
         // The parent went away (broken pipe): nothing left to answer to.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit_code::exit(exit_code::OK),
@@ -56,50 +67,162 @@ pub fn run(builtin: &str, options_json: &str, run_start: Option<u64>) -> ExitCod
 /// here at least every `FLUSH_EVERY`. So while an item runs, every earlier answer reaches
 /// runjobs within that time: if the item hangs, runjobs blames it, not an earlier item whose
 /// answer sat in a buffer.
-#[derive(Default)]
 struct Outbox {
     pending: Mutex<Pending>,
     /// Held while writing (and while taking what to write), so answers stay in order; the
     /// worker meanwhile adds new answers to `pending`.
-    writer: Mutex<Vec<u8>>,
+    writer: Mutex<Writer>,
 }
 
-#[derive(Default)]
-struct Pending {
+/// The flusher's side: the batch being written, and the journal while it takes records.
+struct Writer {
+    batch: Batch,
+    journal: Option<File>,
+}
+
+/// Answers to write in one go.
+#[derive(Default, Clone)]
+struct Batch {
+    /// What goes through the pipe: reply lines and frames. A `J` frame's header is a
+    /// placeholder until its records are in the journal.
     bytes: Vec<u8>,
-    /// The `R` frame being filled at the end of `bytes`, if any.
-    frame: Option<OpenFrame>,
+    /// The records of the `J` frames, back to back, for the journal.
+    records: Vec<u8>,
+    /// The `J` frames.
+    frames: Vec<JournalFrame>,
 }
 
-/// An `R` frame whose header (a placeholder so far) sits at `header_at`.
+/// A closed `J` frame: its header's place in `Batch::bytes`, its records' in `records`.
+#[derive(Clone)]
+struct JournalFrame {
+    header_at: usize,
+    first: u64,
+    count: u64,
+    nanos: u64,
+    records: Range<usize>,
+}
+
+struct Pending {
+    batch: Batch,
+    /// The frame being filled, if any.
+    frame: Option<OpenFrame>,
+    /// New frames go to the journal (until writing it fails).
+    journaled: bool,
+}
+
+/// A frame whose header (a placeholder so far) sits at `header_at`; its records start at
+/// `records_at` (in `Batch::records` for a `J` frame, right after the header for `R`).
 struct OpenFrame {
     header_at: usize,
+    records_at: usize,
+    journaled: bool,
     first: u64,
     count: u64,
     nanos: u64,
 }
 
 impl Pending {
-    /// Fills in the open frame's header: the frame is complete.
+    /// Ends the open frame. An `R` frame's header is filled in now; a `J` frame's once its
+    /// records are written.
     fn close_frame(&mut self) {
-        if let Some(frame) = self.frame.take() {
-            let at = frame.header_at..frame.header_at + protocol::FRAME_HEADER_LEN;
+        let Some(frame) = self.frame.take() else {
+            return;
+        };
+        let batch = &mut self.batch;
+        if frame.journaled {
+            batch.frames.push(JournalFrame {
+                header_at: frame.header_at,
+                first: frame.first,
+                count: frame.count,
+                nanos: frame.nanos,
+                records: frame.records_at..batch.records.len(),
+            });
+        } else {
             let header = protocol::FrameHeader {
                 first: frame.first,
                 count: frame.count,
                 nanos: frame.nanos,
-                len: (self.bytes.len() - at.end) as u64,
+                len: (batch.bytes.len() - frame.records_at) as u64,
+                journal_offset: None,
             };
-            header.write(&mut self.bytes[at]);
+            header.write(&mut batch.bytes[frame.header_at..frame.records_at]);
         }
     }
 }
 
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.records.clear();
+        self.frames.clear();
+    }
+
+    /// Fills in the `J` headers: the records are in the journal from `base` on.
+    fn journaled_at(&mut self, base: u64) {
+        for frame in &self.frames {
+            let header = protocol::FrameHeader {
+                first: frame.first,
+                count: frame.count,
+                nanos: frame.nanos,
+                len: frame.records.len() as u64,
+                journal_offset: Some(base + frame.records.start as u64),
+            };
+            let width = protocol::FrameHeader::width(true);
+            header.write(&mut self.bytes[frame.header_at..frame.header_at + width]);
+        }
+    }
+
+    /// Turns the `J` frames into `R` frames carrying their records (the journal failed).
+    fn inline_records(&mut self) {
+        let mut bytes = Vec::with_capacity(self.bytes.len() + self.records.len());
+        let mut from = 0;
+        for frame in &self.frames {
+            bytes.extend_from_slice(&self.bytes[from..frame.header_at]);
+            let header_at = bytes.len();
+            bytes.resize(header_at + protocol::FrameHeader::width(false), b' ');
+            let records = &self.records[frame.records.clone()];
+            let header = protocol::FrameHeader {
+                first: frame.first,
+                count: frame.count,
+                nanos: frame.nanos,
+                len: records.len() as u64,
+                journal_offset: None,
+            };
+            header.write(&mut bytes[header_at..]);
+            bytes.extend_from_slice(records);
+            from = frame.header_at + protocol::FrameHeader::width(true);
+        }
+        bytes.extend_from_slice(&self.bytes[from..]);
+        self.bytes = bytes;
+        self.records.clear();
+        self.frames.clear();
+    }
+}
+
 impl Outbox {
-    /// Adds item `id`'s `ok` record (rendered by `render`) to the open frame when it follows
-    /// that frame's last item, else to a new frame.
-    fn push_ok(&self, id: u64, nanos: u64, render: impl FnOnce(&mut Vec<u8>)) {
+    fn new(journal: Option<File>) -> Outbox {
+        Outbox {
+            pending: Mutex::new(Pending {
+                batch: Batch::default(),
+                frame: None,
+                journaled: journal.is_some(),
+            }),
+            writer: Mutex::new(Writer {
+                batch: Batch::default(),
+                journal,
+            }),
+        }
+    }
+
+    /// Adds item `id`'s `ok` record to the open frame when it follows that frame's last item,
+    /// else to a new frame. `render` writes the record, for the journal when told `true`.
+    fn push_ok(&self, id: u64, nanos: u64, render: impl FnOnce(&mut Vec<u8>, bool)) {
         let mut pending = lock(&self.pending);
+        let pending = &mut *pending;
         match &mut pending.frame {
             Some(frame) if frame.first + frame.count == id => {
                 frame.count += 1;
@@ -107,46 +230,91 @@ impl Outbox {
             }
             _ => {
                 pending.close_frame();
-                let header_at = pending.bytes.len();
-                pending
-                    .bytes
-                    .resize(header_at + protocol::FRAME_HEADER_LEN, b' ');
+                let journaled = pending.journaled;
+                let batch = &mut pending.batch;
+                let header_at = batch.bytes.len();
+                let width = protocol::FrameHeader::width(journaled);
+                batch.bytes.resize(header_at + width, b' ');
                 pending.frame = Some(OpenFrame {
                     header_at,
+                    records_at: if journaled {
+                        batch.records.len()
+                    } else {
+                        batch.bytes.len()
+                    },
+                    journaled,
                     first: id,
                     count: 1,
                     nanos,
                 });
             }
         }
-        render(&mut pending.bytes);
+        let journaled = pending.frame.as_ref().is_some_and(|f| f.journaled);
+        let batch = &mut pending.batch;
+        render(
+            if journaled {
+                &mut batch.records
+            } else {
+                &mut batch.bytes
+            },
+            journaled,
+        );
     }
 
     /// Adds a reply line of its own (an error).
     fn push_line(&self, line: &[u8]) {
         let mut pending = lock(&self.pending);
         pending.close_frame();
-        pending.bytes.extend_from_slice(line);
+        pending.batch.bytes.extend_from_slice(line);
     }
 
-    /// Writes out what is pending.
+    /// Writes out what is pending: records to the journal first, then the frames that say
+    /// where they are.
     fn flush(&self) -> io::Result<()> {
-        let mut out = lock(&self.writer);
+        let mut writer = lock(&self.writer);
+        let writer = &mut *writer;
         {
             let mut pending = lock(&self.pending);
             pending.close_frame();
-            if pending.bytes.is_empty() {
+            if pending.batch.is_empty() {
                 return Ok(());
             }
-            // Swapped, not copied: both buffers keep their capacity.
-            std::mem::swap(&mut *out, &mut pending.bytes);
+            // Swapped, not copied: both batches keep their capacity.
+            std::mem::swap(&mut writer.batch, &mut pending.batch);
+        }
+        let batch = &mut writer.batch;
+        if !batch.frames.is_empty() {
+            match writer.journal.as_mut().map(|j| append(j, &batch.records)) {
+                Some(Ok(base)) => batch.journaled_at(base),
+                _ => {
+                    // The journal's folder is full or gone: runjobs moves the journal when it
+                    // next writes to it, and gets these records (and all later ones) here.
+                    writer.journal = None;
+                    lock(&self.pending).journaled = false;
+                    batch.inline_records();
+                }
+            }
         }
         let mut stdout = io::stdout().lock();
-        stdout.write_all(&out)?;
+        stdout.write_all(&batch.bytes)?;
         stdout.flush()?;
-        out.clear();
+        batch.clear();
         Ok(())
     }
+}
+
+/// Appends `records` to the journal in one `write` (so they land together, after whatever
+/// other writers appended); returns where they start.
+fn append(journal: &mut File, records: &[u8]) -> io::Result<u64> {
+    let written = journal.write(records)?;
+    if written != records.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("wrote {written} of {} bytes", records.len()),
+        ));
+    }
+    // An append leaves this descriptor's position at the end of what it wrote.
+    Ok(journal.stream_position()? - records.len() as u64)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -155,8 +323,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn serve(builtin: &builtins::Builtin, options: &Options, run_start: u64) -> io::Result<()> {
-    let outbox = Arc::new(Outbox::default());
+fn serve(
+    builtin: &builtins::Builtin,
+    options: &Options,
+    run_start: u64,
+    journal: Option<File>,
+) -> io::Result<()> {
+    let outbox = Arc::new(Outbox::new(journal));
     let flusher = Arc::clone(&outbox);
     thread::Builder::new()
         .name("flusher".into())
@@ -173,7 +346,8 @@ fn serve(builtin: &builtins::Builtin, options: &Options, run_start: u64) -> io::
         builtin,
         options,
         outbox: &outbox,
-        records: OkRecordWriter::new(std::process::id()),
+        records: OkRecordWriter::new(std::process::id(), LINE_END),
+        journal_records: OkRecordWriter::new(std::process::id(), JOURNAL_LINE_END),
         run_start,
         last_end: protocol::monotonic_nanos(),
         reply: Vec::with_capacity(256),
@@ -215,6 +389,7 @@ struct Runner<'a> {
     options: &'a Options,
     outbox: &'a Outbox,
     records: OkRecordWriter,
+    journal_records: OkRecordWriter,
     /// When runjobs' run started (`protocol::monotonic_nanos`).
     run_start: u64,
     /// When the previous item ended.
@@ -258,9 +433,13 @@ impl Runner<'_> {
                     started_ns: started.saturating_sub(self.run_start),
                     duration_ns: nanos,
                 };
-                self.outbox.push_ok(request.id, nanos, |out| {
-                    self.records
-                        .write_line(out, &record, |out| write_output(out, &output))
+                self.outbox.push_ok(request.id, nanos, |out, journaled| {
+                    let writer = if journaled {
+                        &self.journal_records
+                    } else {
+                        &self.records
+                    };
+                    writer.write_line(out, &record, |out| write_output(out, &output))
                 });
             }
             Err(message) => {
@@ -294,5 +473,97 @@ fn die_with_parent() {
     let actual = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
     if expected.is_some() && expected != actual {
         std::process::exit(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::FrameHeader;
+
+    /// Items 0, 1 and 5 ok (two frames), item 2 an error in between.
+    fn outbox_with_answers() -> Outbox {
+        let outbox = Outbox::new(Some(tempfile::tempfile().unwrap()));
+        let record = |id: u64| {
+            move |out: &mut Vec<u8>, journaled: bool| {
+                let end: &[u8] = if journaled { b",\n" } else { b"\n" };
+                out.extend_from_slice(format!("{{\"index\":{id}}}").as_bytes());
+                out.extend_from_slice(end);
+            }
+        };
+        outbox.push_ok(0, 10, record(0));
+        outbox.push_ok(1, 10, record(1));
+        outbox.push_line(b"2 e 5 \"bad\"\n");
+        outbox.push_ok(5, 10, record(5));
+        lock(&outbox.pending).close_frame();
+        outbox
+    }
+
+    /// Splits what goes through the pipe into its lines and frame bodies.
+    fn messages(mut bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Some(newline) = bytes.iter().position(|b| *b == b'\n') {
+            let line = std::str::from_utf8(&bytes[..newline]).unwrap().to_owned();
+            bytes = &bytes[newline + 1..];
+            let body = match FrameHeader::parse(&line) {
+                Some(h) if h.journal_offset.is_none() => {
+                    let (body, rest) = bytes.split_at(h.len as usize);
+                    bytes = rest;
+                    body.to_vec()
+                }
+                _ => Vec::new(),
+            };
+            out.push((line, body));
+        }
+        assert!(bytes.is_empty());
+        out
+    }
+
+    #[test]
+    fn journal_frames_say_where_their_records_landed() {
+        let outbox = outbox_with_answers();
+        let mut batch = lock(&outbox.pending).batch.clone();
+        assert_eq!(
+            batch.records,
+            b"{\"index\":0},\n{\"index\":1},\n{\"index\":5},\n"
+        );
+        batch.journaled_at(1000);
+        let got = messages(&batch.bytes);
+        assert_eq!(got.len(), 3);
+        let first = FrameHeader::parse(&got[0].0).unwrap();
+        assert_eq!(
+            (
+                first.first,
+                first.count,
+                first.nanos,
+                first.len,
+                first.journal_offset
+            ),
+            (0, 2, 20, 26, Some(1000))
+        );
+        assert_eq!(got[1].0, "2 e 5 \"bad\"");
+        let last = FrameHeader::parse(&got[2].0).unwrap();
+        assert_eq!(
+            (last.first, last.count, last.len, last.journal_offset),
+            (5, 1, 13, Some(1026))
+        );
+    }
+
+    #[test]
+    fn a_failed_journal_turns_its_frames_into_frames_that_carry_their_records() {
+        let outbox = outbox_with_answers();
+        let mut batch = lock(&outbox.pending).batch.clone();
+        batch.inline_records();
+        let got = messages(&batch.bytes);
+        assert_eq!(got.len(), 3);
+        let first = FrameHeader::parse(&got[0].0).unwrap();
+        assert_eq!(
+            (first.first, first.count, first.journal_offset),
+            (0, 2, None)
+        );
+        assert_eq!(got[0].1, b"{\"index\":0},\n{\"index\":1},\n");
+        assert_eq!(got[1].0, "2 e 5 \"bad\"");
+        assert_eq!(got[2].1, b"{\"index\":5},\n");
+        assert!(batch.records.is_empty() && batch.frames.is_empty());
     }
 }

@@ -1,9 +1,9 @@
 //! The output file: written to a temporary file beside the target and renamed into place
 //! when complete, so a reader never sees half a file and a killed run leaves no torn one.
 
-use std::fs;
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Stdout, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::PathBuf;
 
 use tempfile::NamedTempFile;
@@ -58,6 +58,37 @@ impl OutputFile {
                 Ok(())
             }
         }
+    }
+}
+
+impl OutputFile {
+    /// Appends `len` bytes of `from` at `offset`. Into a file they are copied by the kernel
+    /// (`copy_file_range`), never through this process.
+    pub fn copy_from(&mut self, from: &File, offset: u64, len: u64) -> io::Result<()> {
+        let (mut offset, mut left) = (offset, len);
+        if let OutputFile::Atomic { writer, .. } = self {
+            writer.flush()?;
+            let to = writer.get_ref().as_file();
+            while left > 0 {
+                let chunk = usize::try_from(left).unwrap_or(usize::MAX);
+                match rustix::fs::copy_file_range(from, Some(&mut offset), to, None, chunk) {
+                    Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    Ok(n) => left -= n as u64,
+                    // Not supported between these files (another file system, say): copy
+                    // the rest by hand, which also tells a real write error.
+                    Err(_) => break,
+                }
+            }
+        }
+        let mut buf = vec![0; usize::try_from(left).unwrap_or(usize::MAX).min(1 << 20)];
+        while left > 0 {
+            let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            from.read_exact_at(&mut buf[..n], offset)?;
+            self.write_all(&buf[..n])?;
+            offset += n as u64;
+            left -= n as u64;
+        }
+        Ok(())
     }
 }
 

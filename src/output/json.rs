@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use super::{OutputFile, RunFooter, RunHeader, Sink, TaskHeader};
-use crate::event::{Rendered, Summary};
+use crate::event::{JOURNAL_LINE_END, Rendered, Summary};
+use crate::journal::JournalRange;
 
 pub struct JsonSink {
     file: OutputFile,
@@ -15,7 +16,13 @@ pub struct JsonSink {
     results_written: u64,
     /// Runs of consecutive results that arrived before an earlier one, by first index.
     /// Whole runs wait, not single results: a worker's batch is usually one run.
-    waiting: BTreeMap<u64, Rendered>,
+    waiting: BTreeMap<u64, Run>,
+}
+
+/// Consecutive results, rendered here or in the journal.
+enum Run {
+    Here(Rendered),
+    Journal { count: u64, range: JournalRange },
 }
 
 /// `{"a":1}` → `{"a":1` so more members can follow.
@@ -37,8 +44,32 @@ impl JsonSink {
         })
     }
 
+    fn write_run(&mut self, run: &Run) -> io::Result<()> {
+        match run {
+            Run::Here(rendered) => self.write_rendered(rendered),
+            Run::Journal { count, range } => self.write_journaled(*count, range),
+        }
+    }
+
+    /// Copies records a worker appended to the journal, `,\n` after each: all but the last
+    /// `,\n` is the array's own text.
+    fn write_journaled(&mut self, count: u64, range: &JournalRange) -> io::Result<()> {
+        range.check_end()?;
+        let separator: &[u8] = if self.results_written == 0 {
+            b"\n"
+        } else {
+            b",\n"
+        };
+        self.file.write_all(separator)?;
+        let len = range.len - JOURNAL_LINE_END.len() as u64;
+        self.file.copy_from(&range.file, range.offset, len)?;
+        self.results_written += count;
+        self.next_index += count;
+        Ok(())
+    }
+
     /// Writes the records of `rendered`, which come next in input order.
-    fn write_run(&mut self, rendered: &Rendered) -> io::Result<()> {
+    fn write_rendered(&mut self, rendered: &Rendered) -> io::Result<()> {
         for i in 0..rendered.len() {
             let separator: &[u8] = if self.results_written == 0 {
                 b"\n"
@@ -51,6 +82,17 @@ impl JsonSink {
         }
         self.next_index += rendered.len() as u64;
         Ok(())
+    }
+
+    /// Writes `run` if it comes next, else keeps it until it does.
+    fn arrived(&mut self, first: u64, run: Run) -> io::Result<()> {
+        if first == self.next_index {
+            self.write_run(&run)?;
+            self.write_waiting()
+        } else {
+            self.waiting.insert(first, run);
+            Ok(())
+        }
     }
 
     /// Writes every waiting run that is now next.
@@ -75,13 +117,12 @@ impl Sink for JsonSink {
     }
 
     fn run(&mut self, first: u64, rendered: Rendered) -> io::Result<()> {
-        if first == self.next_index {
-            self.write_run(&rendered)?;
-            self.write_waiting()
-        } else {
-            self.waiting.insert(first, rendered);
-            Ok(())
-        }
+        self.arrived(first, Run::Here(rendered))
+    }
+
+    fn journaled(&mut self, first: u64, count: u64, range: &JournalRange) -> io::Result<()> {
+        let range = range.clone();
+        self.arrived(first, Run::Journal { count, range })
     }
 
     fn end_task(&mut self, summary: &Summary) -> io::Result<()> {

@@ -5,6 +5,7 @@ mod json;
 mod jsonl;
 mod toml;
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
 
@@ -12,10 +13,10 @@ use serde::{Deserialize, Serialize};
 
 pub use atomic::OutputFile;
 
-use crate::event::{Rendered, Summary};
+use crate::event::{ItemRecord, Rendered, Summary};
 use crate::fallback;
 use crate::job::Format;
-use crate::journal::Entry;
+use crate::journal::{self, Entry, JournalRange};
 
 /// Format version of the results file.
 pub const VERSION: u32 = 1;
@@ -62,6 +63,15 @@ pub trait Sink {
     /// Results in any order: `rendered` holds the records of items `first`, `first + 1`, …
     /// (one line each, as `Rendered::render` writes them).
     fn run(&mut self, first: u64, rendered: Rendered) -> io::Result<()>;
+    /// Results a worker appended to the journal: the records of the `count` items `first`,
+    /// `first + 1`, … are at `range`.
+    fn journaled(&mut self, first: u64, count: u64, range: &JournalRange) -> io::Result<()> {
+        let rendered = range.rendered()?;
+        if rendered.len() as u64 != count {
+            return Err(journal::not_whole_records());
+        }
+        self.run(first, rendered)
+    }
     fn end_task(&mut self, summary: &Summary) -> io::Result<()>;
     /// Writes the end of the file and moves it into place.
     fn finish(self: Box<Self>, footer: &RunFooter) -> io::Result<()>;
@@ -110,29 +120,41 @@ fn render(
     footer: &RunFooter,
 ) -> io::Result<()> {
     let mut sink = open(destination, format, header.clone())?;
-    let mut task: Option<Summary> = None;
+    // A task's records by index. An item can be in the journal twice (a worker appended its
+    // record, then died before saying so, and the item ran again): the later record is the
+    // one the run went on with.
+    let mut task: Option<BTreeMap<u64, &ItemRecord>> = None;
     for entry in entries {
         match entry {
             Entry::Task(header) => {
-                if let Some(summary) = task.take() {
-                    sink.end_task(&summary)?;
+                if let Some(records) = task.take() {
+                    write_task(sink.as_mut(), records)?;
                 }
                 sink.begin_task(header)?;
-                task = Some(Summary::default());
+                task = Some(BTreeMap::new());
             }
             Entry::Record(record) => {
-                if let Some(summary) = task.as_mut() {
-                    summary.add(record.status);
+                if let Some(records) = task.as_mut() {
+                    records.insert(record.index, record);
                 }
-                sink.run(record.index, Rendered::of(std::slice::from_ref(record)))?;
             }
             Entry::Run { .. } => {}
         }
     }
-    if let Some(summary) = task {
-        sink.end_task(&summary)?;
+    if let Some(records) = task {
+        write_task(sink.as_mut(), records)?;
     }
     sink.finish(footer)
+}
+
+/// Writes a task's records and ends it.
+fn write_task(sink: &mut dyn Sink, records: BTreeMap<u64, &ItemRecord>) -> io::Result<()> {
+    let mut summary = Summary::default();
+    for record in records.values() {
+        summary.add(record.status);
+        sink.run(record.index, Rendered::of(std::slice::from_ref(*record)))?;
+    }
+    sink.end_task(&summary)
 }
 
 /// Opens a writer for `format` at `destination` and writes what the header says.

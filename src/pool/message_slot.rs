@@ -9,8 +9,10 @@
 //! and replaced; only the item it was running is charged with the failure.
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{ChildStdin, ChildStdout, Stdio};
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -23,6 +25,7 @@ use super::run::PoolContext;
 use crate::event::{Event, ItemRecord, Rendered};
 use crate::function::{self, Protocol};
 use crate::groups::GroupChild;
+use crate::journal::JournalRange;
 use crate::pause;
 use crate::process::{self, StderrTail, Tether};
 use crate::protocol::{self, FrameHeader, Reply};
@@ -58,8 +61,17 @@ enum Answer {
 
 struct RenderedRun {
     first: u64,
+    count: u64,
     nanos: u64,
-    rendered: Rendered,
+    records: Records,
+}
+
+/// Where a run's rendered records are.
+enum Records {
+    /// They came through the pipe.
+    Here(Rendered),
+    /// The worker appended them to the journal.
+    Journal(JournalRange),
 }
 
 struct LiveWorker {
@@ -328,7 +340,7 @@ impl<'a> MessageSlot<'a> {
     /// Ends the in-flight items of a rendered run and passes their records on as they are.
     /// An item the worker was not asked about breaks the protocol.
     fn take_run(&mut self, run: RenderedRun, at: Instant) -> Result<(), String> {
-        let count = run.rendered.len() as u64;
+        let count = run.count;
         let in_order = self
             .in_flight
             .iter()
@@ -356,10 +368,19 @@ impl<'a> MessageSlot<'a> {
             worker.last_heard = at;
         }
         self.flush_records();
-        let _ = self.ctx.events.send(Event::Rendered {
-            task: self.ctx.task_index,
-            first: run.first,
-            rendered: run.rendered,
+        let task = self.ctx.task_index;
+        let _ = self.ctx.events.send(match run.records {
+            Records::Here(rendered) => Event::Rendered {
+                task,
+                first: run.first,
+                rendered,
+            },
+            Records::Journal(range) => Event::Journaled {
+                task,
+                first: run.first,
+                count,
+                range,
+            },
         });
         Ok(())
     }
@@ -570,6 +591,16 @@ impl<'a> MessageSlot<'a> {
             let run_start = protocol::monotonic_nanos().saturating_sub(elapsed);
             cmd.arg("--run-start-ns").arg(run_start.to_string());
         }
+        // A builtin worker appends its records to the journal itself.
+        let journal = self
+            .ctx
+            .journal
+            .as_ref()
+            .filter(|_| protocol == Protocol::Lean);
+        if let Some(journal) = journal {
+            cmd.arg("--journal").arg(&journal.path);
+        }
+        let journal = journal.map(|j| Arc::clone(&j.file));
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -590,7 +621,7 @@ impl<'a> MessageSlot<'a> {
         let (tx, replies) = mpsc::channel();
         let reader = thread::Builder::new()
             .name(format!("worker-{pid}-stdout"))
-            .spawn(move || read_replies(stdout, protocol, tx))
+            .spawn(move || read_replies(stdout, protocol, journal, tx))
             .map_err(|e| format!("cannot start a reader thread: {e}"))?;
         let stderr_tail = StderrTail::default();
         let events = self.ctx.events.clone();
@@ -615,7 +646,12 @@ impl<'a> MessageSlot<'a> {
 /// Reads answer lines and passes them on in chunks (all lines already buffered go together),
 /// parsing here so the slot thread only does bookkeeping. Ends at end of stream, which drops
 /// the sender: the slot sees that as the worker going away.
-fn read_replies(stdout: ChildStdout, protocol: Protocol, tx: mpsc::Sender<Chunk>) {
+fn read_replies(
+    stdout: ChildStdout,
+    protocol: Protocol,
+    journal: Option<Arc<File>>,
+    tx: mpsc::Sender<Chunk>,
+) {
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut line = String::new();
     let mut replies = Vec::new();
@@ -631,7 +667,7 @@ fn read_replies(stdout: ChildStdout, protocol: Protocol, tx: mpsc::Sender<Chunk>
                 if !text.is_empty() {
                     let parsed = match protocol {
                         Protocol::Lean => match FrameHeader::parse(text) {
-                            Some(header) => match read_frame(&mut reader, header) {
+                            Some(header) => match read_frame(&mut reader, header, &journal) {
                                 Ok(run) => {
                                     replies.push(Ok(Answer::Run(run)));
                                     true
@@ -684,8 +720,27 @@ enum FrameError {
     Malformed,
 }
 
-/// Reads the body of an `R` frame: `header.count` record lines.
-fn read_frame(reader: &mut impl Read, header: FrameHeader) -> Result<RenderedRun, FrameError> {
+/// Reads the body of an `R` frame (`header.count` record lines), or takes note of where a
+/// `J` frame's records are.
+fn read_frame(
+    reader: &mut impl Read,
+    header: FrameHeader,
+    journal: &Option<Arc<File>>,
+) -> Result<RenderedRun, FrameError> {
+    if let Some(offset) = header.journal_offset {
+        // Only a worker told of the journal appends to it.
+        let file = journal.as_ref().ok_or(FrameError::Malformed)?;
+        return Ok(RenderedRun {
+            first: header.first,
+            count: header.count,
+            nanos: header.nanos,
+            records: Records::Journal(JournalRange {
+                file: Arc::clone(file),
+                offset,
+                len: header.len,
+            }),
+        });
+    }
     // Same cap as a line: a frame is at most what the worker buffered in a few ms.
     if header.len > 64 * 1024 * 1024 {
         return Err(FrameError::Malformed);
@@ -698,8 +753,9 @@ fn read_frame(reader: &mut impl Read, header: FrameHeader) -> Result<RenderedRun
     match Rendered::from_lines(bytes) {
         Some(rendered) if rendered.len() as u64 == header.count => Ok(RenderedRun {
             first: header.first,
+            count: header.count,
             nanos: header.nanos,
-            rendered,
+            records: Records::Here(rendered),
         }),
         _ => Err(FrameError::Malformed),
     }
@@ -730,6 +786,7 @@ mod tests {
             count,
             nanos: 10,
             len: body.len() as u64,
+            journal_offset: None,
         };
         (header, body)
     }
@@ -737,20 +794,51 @@ mod tests {
     #[test]
     fn a_frame_holds_exactly_the_records_its_header_announces() {
         let (header, body) = frame(4, 2, b"{\"index\":4}\n{\"index\":5}\n");
-        let run = read_frame(&mut &body[..], header).ok().unwrap();
-        assert_eq!((run.first, run.rendered.len()), (4, 2));
-        assert_eq!(run.rendered.json(1), b"{\"index\":5}");
+        let run = read_frame(&mut &body[..], header, &None).ok().unwrap();
+        let Records::Here(rendered) = run.records else {
+            panic!("the records came with the frame");
+        };
+        assert_eq!((run.first, run.count, rendered.len()), (4, 2, 2));
+        assert_eq!(rendered.json(1), b"{\"index\":5}");
 
         let (header, body) = frame(4, 3, b"{\"index\":4}\n{\"index\":5}\n");
         assert!(matches!(
-            read_frame(&mut &body[..], header),
+            read_frame(&mut &body[..], header, &None),
             Err(FrameError::Malformed)
         ));
         let (header, body) = frame(4, 1, b"{\"index\":4}");
         assert!(matches!(
-            read_frame(&mut &body[..], header),
+            read_frame(&mut &body[..], header, &None),
             Err(FrameError::Malformed)
         ));
+    }
+
+    #[test]
+    fn a_journal_frame_points_into_the_journal_it_was_told_of() {
+        let header = FrameHeader {
+            first: 7,
+            count: 3,
+            nanos: 10,
+            len: 40,
+            journal_offset: Some(100),
+        };
+        let mut nothing: &[u8] = b"";
+        assert!(
+            matches!(
+                read_frame(&mut nothing, header, &None),
+                Err(FrameError::Malformed)
+            ),
+            "a worker not told of a journal cannot have written to it"
+        );
+        let journal = Some(Arc::new(tempfile::tempfile().unwrap()));
+        let run = read_frame(&mut nothing, header, &journal).ok().unwrap();
+        let Records::Journal(range) = run.records else {
+            panic!("the records are in the journal");
+        };
+        assert_eq!(
+            (run.first, run.count, range.offset, range.len),
+            (7, 3, 100, 40)
+        );
     }
 
     #[test]
@@ -758,7 +846,7 @@ mod tests {
         let (mut header, body) = frame(0, 2, b"{\"index\":0}\n{\"ind");
         header.len += 20;
         assert!(matches!(
-            read_frame(&mut &body[..], header),
+            read_frame(&mut &body[..], header, &None),
             Err(FrameError::CutShort)
         ));
     }

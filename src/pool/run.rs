@@ -11,6 +11,7 @@ use super::queue::{Source, WorkQueue};
 use crate::control::RunControl;
 use crate::event::{Event, ItemRecord, Status};
 use crate::job::{FunctionKind, Task};
+use crate::journal::JournalHandle;
 
 /// Everything a slot needs to know about the run it belongs to.
 pub struct PoolContext<'a> {
@@ -22,6 +23,8 @@ pub struct PoolContext<'a> {
     pub run_start: Instant,
     pub events: SyncSender<Event>,
     pub control: &'a RunControl<'a>,
+    /// The run's journal, for builtin workers to append their records to.
+    pub journal: Option<JournalHandle>,
 }
 
 impl PoolContext<'_> {

@@ -174,3 +174,87 @@ fn unknown_output_extension_without_format_is_a_usage_error() {
         .code(2);
     assert!(!dir.path().join("r.yaml").exists());
 }
+
+/// Builtin workers append their records to the journal and runjobs copies them into the
+/// results; without a journal they come through the pipe. Both give the same results, in
+/// every format, errors and a pipeline included.
+#[test]
+fn results_are_the_same_whether_workers_journal_their_records_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 3\n\
+         [[task]]\nname = \"sq\"\nfunction = \"square\"\ninputs = { range = [0, 3000] }\n\
+         [[task]]\nname = \"twice\"\nfunction = \"double\"\ninputs = { from = \"sq\" }\n\
+         [[task]]\nname = \"odd\"\nfunction = \"fib\"\ninputs = [5, -1, 7, \"x\", 100, 9]\n",
+    );
+    // Timings and pids differ from run to run; everything else must not.
+    let comparable = |mut record: Value| {
+        let object = record.as_object_mut().unwrap();
+        for key in ["started_s", "duration_s", "worker"] {
+            object.remove(key);
+        }
+        record
+    };
+    let run = |name: &str, journal: bool| -> Vec<Vec<Value>> {
+        let out = dir.path().join(name);
+        let mut cmd = runjobs();
+        cmd.arg(&job).arg("-o").arg(&out).arg("--progress=never");
+        if !journal {
+            cmd.arg("--no-journal");
+        }
+        cmd.assert().code(1);
+        assert!(!dir.path().join(format!("{name}.journal")).exists());
+        let text = std::fs::read_to_string(&out).unwrap();
+        let mut tasks: Vec<Vec<Value>> = vec![Vec::new(); 3];
+        let names = ["sq", "twice", "odd"];
+        if name.ends_with(".jsonl") {
+            for line in text.lines() {
+                let mut record: Value = serde_json::from_str(line).unwrap();
+                if let Some(task) = record.as_object_mut().unwrap().remove("task") {
+                    let at = names.iter().position(|n| task == *n).unwrap();
+                    tasks[at].push(comparable(record));
+                }
+            }
+            for results in &mut tasks {
+                results.sort_by_key(|r| r["index"].as_u64());
+            }
+        } else {
+            let doc: Value = if name.ends_with(".toml") {
+                let table: toml::Table = toml::from_str(&text).unwrap();
+                serde_json::to_value(table).unwrap()
+            } else {
+                serde_json::from_str(&text).unwrap()
+            };
+            for (at, results) in tasks.iter_mut().enumerate() {
+                *results = doc["tasks"][at]["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .cloned()
+                    .map(comparable)
+                    .collect();
+            }
+        }
+        tasks
+    };
+    for ext in ["json", "jsonl", "toml"] {
+        let journaled = run(&format!("a.{ext}"), true);
+        let piped = run(&format!("b.{ext}"), false);
+        assert_eq!(journaled[0].len(), 3000, "{ext}");
+        assert_eq!(journaled[1].len(), 3000, "{ext}");
+        assert_eq!(journaled[0][2999]["output"], 2999 * 2999, "{ext}");
+        assert_eq!(journaled[1][10]["output"], 200, "{ext}");
+        let statuses: Vec<&str> = journaled[2]
+            .iter()
+            .map(|r| r["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            statuses,
+            ["ok", "failed", "ok", "failed", "failed", "ok"],
+            "{ext}"
+        );
+        assert!(journaled == piped, "{ext}: the two runs differ");
+    }
+}

@@ -480,3 +480,74 @@ fn ctrl_z_pauses_every_process_and_timeouts_do_not_count_the_pause() {
         assert_eq!(status.code(), Some(0), "{name}: {log}");
     }
 }
+
+/// Builtin workers append their own records to the journal (lines ending in `,`): after a
+/// SIGKILL they are there, and `--resume` reuses them rather than running them again.
+#[test]
+fn records_builtin_workers_journaled_survive_a_sigkill_and_are_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    // 24 distinct inputs of about 0.15 s each on 2 workers: about 2 s in all.
+    let inputs: Vec<String> = (0..24)
+        .map(|i| format!("{:.3}", 0.15 + i as f64 / 1000.0))
+        .collect();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &format!(
+            "workers = 2\n[[task]]\nname = \"nap\"\nfunction = \"sleep\"\ninputs = [{}]\n",
+            inputs.join(", ")
+        ),
+    );
+    let out = dir.path().join("out.json");
+    let journal = dir.path().join("out.json.journal");
+    let marker = marker("builtin-journal");
+    let mut child = spawn_marked(&job, Some(&out), &marker);
+    let worker_lines = || -> Vec<Value> {
+        std::fs::read_to_string(&journal)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_suffix(','))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while worker_lines().len() < 4 {
+        assert!(Instant::now() < deadline, "no worker journaled its records");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(child.id(), "KILL");
+    child.wait().unwrap();
+    assert_eq!(
+        wait_until_gone(&marker, Duration::from_secs(2)),
+        Vec::<u32>::new()
+    );
+    let journaled = worker_lines();
+    assert!(journaled.len() < 24, "the run was killed before the end");
+    for record in &journaled {
+        assert_eq!(record["status"], "ok");
+        assert_ne!(
+            record["worker"],
+            child.id(),
+            "a worker wrote it, not runjobs"
+        );
+    }
+
+    let output = resume(&job, &out);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let doc = read_json(&out);
+    let results = results(&doc, 0);
+    assert_eq!(statuses(&doc), vec!["ok"; 24]);
+    let reused: Vec<&Value> = results
+        .iter()
+        .filter(|r| r.get("reused_from").is_some())
+        .collect();
+    assert_eq!(reused.len(), journaled.len());
+    for record in &journaled {
+        let index = record["index"].as_u64().unwrap() as usize;
+        let result = &results[index];
+        assert!(result.get("reused_from").is_some(), "{result}");
+        assert_eq!(result["worker"], record["worker"], "reused, not run again");
+        assert_eq!(result["output"], record["output"]);
+    }
+    assert!(!journal.exists());
+}

@@ -125,6 +125,55 @@ fn a_full_disk_moves_the_journal_and_the_results_to_a_fallback_folder() {
     assert_eq!(calls(dir.path()), 100);
 }
 
+/// Builtin workers append their records to the journal themselves; on a full disk they send
+/// them through the pipe instead, and nothing is lost.
+#[test]
+fn a_full_disk_sends_builtin_records_through_the_pipe_and_loses_none() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_mount) = Mount::tmpfs(&dir.path().join("out"), "size=64k") else {
+        eprintln!("skipped: this machine does not allow mounting a tmpfs");
+        return;
+    };
+    // 300 outputs of 2 KB and more: ten times what the folder holds.
+    let padding = "x".repeat(2000);
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &format!(
+            "workers = 2\n[output]\npath = \"out/results.json\"\n\
+             [functions.pad]\nbuiltin = \"format\"\ntemplate = \"{padding}{{input}}\"\n\
+             [[task]]\nfunction = \"pad\"\ninputs = {{ range = [0, 300] }}\n"
+        ),
+    );
+    let output = runjobs()
+        .arg(&job)
+        .arg("--progress=never")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr(&output);
+    let fallback = dir.path().join("results.json");
+    assert!(
+        stderr.contains(&format!(
+            "every result is in the fallback file {}",
+            fallback.display()
+        )),
+        "{stderr}"
+    );
+    let doc = read_json(&fallback);
+    let results = results(&doc, 0);
+    assert_eq!(results.len(), 300);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r["index"], i);
+        assert_eq!(r["status"], "ok");
+        assert_eq!(r["output"], format!("{padding}{i}"));
+    }
+}
+
 #[test]
 fn a_read_only_output_folder_is_an_error_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
