@@ -22,7 +22,7 @@ use crate::journal::{self, Journal};
 use crate::lock::{self, LockError};
 use crate::output::{self, Destination, RunFooter, RunHeader, RunStatus, TaskHeader};
 use crate::pause;
-use crate::pool::{self, PoolContext, Source};
+use crate::pool::{self, IntRun, PoolContext, Source};
 use crate::progress::{self, Progress};
 use crate::resume::Previous;
 
@@ -467,7 +467,15 @@ fn run_job(
         // in memory (a 10M-item run must stay small).
         let (events, received) = mpsc::sync_channel(EVENTS_IN_FLIGHT);
         let total = items.total;
-        let mut source: Source = Box::new(items.iter.enumerate().map(|(i, x)| (i as u64, x)));
+        let mut source = match (items.steps, total) {
+            (Some((start, step)), Some(count)) => Source::Ints(IntRun {
+                first: 0,
+                start,
+                step,
+                count,
+            }),
+            _ => Source::Items(Box::new(items.iter.enumerate().map(|(i, x)| (i as u64, x)))),
+        };
         if let Some(previous) = previous {
             source = previous.skip_done(function_hash, source, events.clone(), index);
         }

@@ -17,6 +17,9 @@ use crate::job::InputSpec;
 pub struct Items {
     pub total: Option<u64>,
     pub iter: Box<dyn Iterator<Item = Result<Value, String>> + Send>,
+    /// For a `range`: its start and step (item `k` is `start + k * step`), so the items can
+    /// be handed out without a value each.
+    pub steps: Option<(i64, i64)>,
 }
 
 impl Items {
@@ -24,6 +27,7 @@ impl Items {
         Items {
             total: Some(values.len() as u64),
             iter: Box::new(values.into_iter().map(Ok)),
+            steps: None,
         }
     }
 }
@@ -59,6 +63,7 @@ fn range(start: i64, stop: i64, step: i64) -> Items {
     Items {
         total: Some(count),
         iter: Box::new(iter),
+        steps: Some((start, step)),
     }
 }
 
@@ -105,6 +110,7 @@ fn lines(path: &Path) -> Result<Items, String> {
     Ok(Items {
         total: Some(total),
         iter: Box::new(iter),
+        steps: None,
     })
 }
 
@@ -137,6 +143,7 @@ fn file(path: &Path) -> Result<Items, String> {
             Ok(Items {
                 total: Some(total),
                 iter: Box::new(iter),
+                steps: None,
             })
         }
         "csv" => csv_rows(path),
@@ -185,6 +192,7 @@ fn csv_rows(path: &Path) -> Result<Items, String> {
     Ok(Items {
         total: Some(total),
         iter: Box::new(iter),
+        steps: None,
     })
 }
 

@@ -44,6 +44,16 @@ pub fn write_request(buf: &mut Vec<u8>, id: u64, attempt: u32, input: &Value) {
     buf.push(b'\n');
 }
 
+/// Appends the request line of a first attempt at item `id`, whose input is an integer:
+/// the line `write_request` writes for it, without building a JSON value.
+pub fn write_int_request(buf: &mut Vec<u8>, id: u64, input: i64) {
+    let mut int = itoa::Buffer::new();
+    buf.extend_from_slice(int.format(id).as_bytes());
+    buf.push(b' ');
+    buf.extend_from_slice(int.format(input).as_bytes());
+    buf.push(b'\n');
+}
+
 /// A request line, parsed.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Request<'a> {
@@ -392,6 +402,16 @@ mod tests {
         }
         for bad in ["", "-", "01x", "007", "--1", "{"] {
             assert!(parse_input(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_int_request_is_the_request_of_its_value() {
+        for (id, input) in [(0, 0), (7, -3), (u64::MAX, i64::MIN), (12, i64::MAX)] {
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_int_request(&mut ours, id, input);
+            write_request(&mut theirs, id, 1, &Value::from(input));
+            assert_eq!(ours, theirs);
         }
     }
 

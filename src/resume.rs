@@ -245,14 +245,14 @@ impl Previous {
         events: SyncSender<Event>,
         task: usize,
     ) -> Source {
-        Box::new(SkipDone {
+        Source::Items(Box::new(SkipDone {
             previous: Arc::clone(self),
             function_hash,
             items,
             events,
             task,
             reused: Vec::new(),
-        })
+        }))
     }
 }
 

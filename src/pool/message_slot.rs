@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal, kill_process_group};
 
 use super::attempt::{self, Attempt, AttemptInfo, Failure};
-use super::queue::{Taken, WorkItem, WorkQueue};
+use super::in_flight::InFlight;
+use super::queue::{Taken, Work, WorkItem, WorkQueue};
 use super::run::PoolContext;
 use crate::event::{Event, ItemRecord, Rendered};
 use crate::function::{self, Protocol};
@@ -39,12 +40,6 @@ const TARGET_IN_FLIGHT: Duration = Duration::from_millis(5);
 const PIPE_SIZE: usize = 1024 * 1024;
 /// Never more than this many requests in flight per worker.
 const MAX_IN_FLIGHT: usize = 1024;
-
-/// An item sent to the worker and not yet answered.
-struct InFlight {
-    item: WorkItem,
-    sent_at: Instant,
-}
 
 /// What the stdout reader thread passes on: a chunk of answers read together, and when.
 /// A line that is not a reply is passed on as text.
@@ -93,9 +88,9 @@ struct LiveWorker {
 pub struct MessageSlot<'a> {
     ctx: &'a PoolContext<'a>,
     worker: Option<LiveWorker>,
-    in_flight: VecDeque<InFlight>,
+    in_flight: InFlight,
     /// Items taken from the queue but not yet written to the worker.
-    to_send: VecDeque<WorkItem>,
+    to_send: VecDeque<Work>,
     limit: usize,
     /// Moving average of item durations, seconds.
     mean_duration: Option<f64>,
@@ -108,7 +103,7 @@ impl<'a> MessageSlot<'a> {
         MessageSlot {
             ctx,
             worker: None,
-            in_flight: VecDeque::new(),
+            in_flight: InFlight::default(),
             to_send: VecDeque::new(),
             limit: 1,
             mean_duration: None,
@@ -163,7 +158,7 @@ impl<'a> MessageSlot<'a> {
         if room > 0
             && self.in_flight.len() <= self.limit / 2
             && self.ctx.control.may_dispatch()
-            && let Taken::WaitUntil(at) = queue.take(room, &mut self.to_send)
+            && let Taken::WaitUntil(at) = queue.take_work(room, &mut self.to_send)
         {
             waiting_for = Some(at);
         }
@@ -176,7 +171,8 @@ impl<'a> MessageSlot<'a> {
                 Ok(worker) => self.worker = Some(worker),
                 Err(message) => {
                     // The worker cannot start at all: every item we hold fails with why.
-                    while let Some(item) = self.to_send.pop_front() {
+                    let items: Vec<WorkItem> = self.take_unsent_items().collect();
+                    for item in items {
                         self.fail_unstarted(queue, item, Failure::Crashed(message.clone()));
                     }
                     return None;
@@ -189,18 +185,45 @@ impl<'a> MessageSlot<'a> {
         if self.in_flight.is_empty() {
             worker.last_heard = now;
         }
+        if worker.protocol != Protocol::Lean {
+            // Only builtin workers take runs; the others get the items one by one.
+            let items: Vec<Work> = self
+                .to_send
+                .drain(..)
+                .flat_map(|w| w.into_items(0))
+                .map(Work::One)
+                .collect();
+            self.to_send.extend(items);
+        }
         if worker.protocol == Protocol::Batched {
-            let items = self.to_send.iter().map(|item| {
-                (
+            let items = self.to_send.iter().filter_map(|work| match work {
+                Work::One(item) => Some((
                     item.index,
                     item.input
                         .as_ref()
                         .expect("unreadable inputs were failed above"),
-                )
+                )),
+                Work::Ints(_) => None,
             });
             protocol::write_batch_request(&mut self.request_buf, items);
         }
-        while let Some(mut item) = self.to_send.pop_front() {
+        while let Some(work) = self.to_send.pop_front() {
+            worker.items_sent += work.len();
+            let mut item = match work {
+                Work::One(item) => item,
+                Work::Ints(run) => {
+                    // Sent as it is, and it stays one entry in flight.
+                    for k in 0..run.count {
+                        protocol::write_int_request(
+                            &mut self.request_buf,
+                            run.first + k,
+                            run.input(k),
+                        );
+                    }
+                    self.in_flight.push(Work::Ints(run), now);
+                    continue;
+                }
+            };
             let input = item
                 .input
                 .as_ref()
@@ -218,8 +241,7 @@ impl<'a> MessageSlot<'a> {
                 Protocol::Batched => {}
             }
             item.attempts += 1;
-            worker.items_sent += 1;
-            self.in_flight.push_back(InFlight { item, sent_at: now });
+            self.in_flight.push(Work::One(item), now);
         }
         // A failed write means the worker died; its reader reports that as end of stream,
         // which fails the head item and hands the rest back.
@@ -227,15 +249,22 @@ impl<'a> MessageSlot<'a> {
         None
     }
 
+    /// Takes every item waiting to be sent, one by one.
+    fn take_unsent_items(&mut self) -> impl Iterator<Item = WorkItem> + use<> {
+        std::mem::take(&mut self.to_send)
+            .into_iter()
+            .flat_map(|work| work.into_items(0))
+    }
+
     /// Items whose input could not even be read fail without running.
     fn fail_unreadable_inputs(&mut self, queue: &WorkQueue) {
-        if self.to_send.iter().all(|item| item.input.is_ok()) {
+        let unreadable = |work: &Work| matches!(work, Work::One(item) if item.input.is_err());
+        if !self.to_send.iter().any(unreadable) {
             return;
         }
-        let (bad, good): (Vec<_>, Vec<_>) =
-            self.to_send.drain(..).partition(|item| item.input.is_err());
+        let (bad, good): (Vec<_>, Vec<_>) = self.to_send.drain(..).partition(unreadable);
         self.to_send.extend(good);
-        for item in bad {
+        for item in bad.into_iter().flat_map(|work| work.into_items(0)) {
             let message = item.input.as_ref().err().cloned().unwrap_or_default();
             self.fail_unstarted(queue, item, Failure::BadInput(message));
         }
@@ -305,8 +334,7 @@ impl<'a> MessageSlot<'a> {
                     return;
                 }
             };
-            let Some(position) = self.in_flight.iter().position(|f| f.item.index == reply.id)
-            else {
+            let Some((item, sent_at)) = self.in_flight.take(reply.id) else {
                 let message = format!(
                     "the worker answered id {} which was not asked; it was replaced",
                     reply.id
@@ -314,10 +342,6 @@ impl<'a> MessageSlot<'a> {
                 self.replace_worker(queue, Failure::Crashed(message));
                 return;
             };
-            let InFlight { item, sent_at } = self
-                .in_flight
-                .remove(position)
-                .expect("position is in bounds");
             // Without the worker's own timing, the item ran from when the worker was last
             // heard from (or it was sent) until now.
             let since = sent_at.max(self.worker.as_ref().map_or(sent_at, |w| w.last_heard));
@@ -341,27 +365,21 @@ impl<'a> MessageSlot<'a> {
     /// An item the worker was not asked about breaks the protocol.
     fn take_run(&mut self, run: RenderedRun, at: Instant) -> Result<(), String> {
         let count = run.count;
-        let in_order = self
-            .in_flight
-            .iter()
-            .zip(run.first..run.first + count)
-            .filter(|(f, index)| f.item.index == *index)
-            .count() as u64
-            == count;
-        if in_order {
+        let answered = run.first..run.first.saturating_add(count);
+        if self.in_flight.starts_with(run.first, count) {
             // The usual case: the worker answered the oldest requests, in order.
-            self.in_flight.drain(..count as usize);
+            self.in_flight.drop_oldest(count);
         } else {
             // Every item must be in flight before any is taken: a bad run leaves the
             // in-flight items whole for `replace_worker` to charge and hand back.
-            let asked = |index: &u64| self.in_flight.iter().any(|f| f.item.index == *index);
-            if let Some(index) = (run.first..run.first + count).find(|i| !asked(i)) {
+            if let Some(index) = answered.clone().find(|i| !self.in_flight.contains(*i)) {
                 return Err(format!(
                     "the worker answered id {index} which was not asked; it was replaced"
                 ));
             }
-            self.in_flight
-                .retain(|f| !(run.first..run.first + count).contains(&f.item.index));
+            for index in answered {
+                self.in_flight.take(index);
+            }
         }
         self.learn_duration(run.nanos as f64 / 1e9 / count as f64);
         if let Some(worker) = self.worker.as_mut() {
@@ -486,11 +504,7 @@ impl<'a> MessageSlot<'a> {
                     continue;
                 }
             };
-            if let Some(position) = self.in_flight.iter().position(|f| f.item.index == reply.id) {
-                let InFlight { item, sent_at } = self
-                    .in_flight
-                    .remove(position)
-                    .expect("position is in bounds");
+            if let Some((item, sent_at)) = self.in_flight.take(reply.id) {
                 let measured = chunk.at.saturating_duration_since(sent_at).as_secs_f64();
                 let attempt = match reply.result {
                     Ok(output) => Attempt::Ok(output),
@@ -512,19 +526,11 @@ impl<'a> MessageSlot<'a> {
     /// The others never started; they go back to the queue uncharged.
     fn charge_head(&mut self, queue: &WorkQueue, failure: Failure, pid: Option<u32>) {
         let now = Instant::now();
-        if let Some(InFlight { item, sent_at }) = self.in_flight.pop_front() {
+        if let Some((item, sent_at)) = self.in_flight.take_oldest() {
             let duration = now.saturating_duration_since(sent_at).as_secs_f64();
             self.conclude(queue, item, Attempt::Failed(failure), pid, now, duration);
         }
-        let rest: Vec<WorkItem> = self
-            .in_flight
-            .drain(..)
-            .map(|mut f| {
-                f.item.attempts -= 1;
-                f.item
-            })
-            .collect();
-        queue.put_back(rest.into_iter());
+        queue.put_back(self.in_flight.take_all_unstarted().into_iter());
         self.limit = 1;
     }
 
@@ -536,7 +542,8 @@ impl<'a> MessageSlot<'a> {
             let message = self.ctx.control.stopped_message();
             self.replace_worker(queue, Failure::Interrupted(message));
         }
-        queue.put_back(std::mem::take(&mut self.to_send).into_iter());
+        let items: Vec<WorkItem> = self.take_unsent_items().collect();
+        queue.put_back(items.into_iter());
         self.flush_records();
     }
 

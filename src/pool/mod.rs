@@ -3,9 +3,10 @@
 
 mod attempt;
 mod command_slot;
+mod in_flight;
 mod message_slot;
 mod queue;
 mod run;
 
-pub use queue::Source;
+pub use queue::{IntRun, Source};
 pub use run::{PoolContext, run_task};

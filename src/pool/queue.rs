@@ -21,7 +21,90 @@ pub struct WorkItem {
 }
 
 /// Items with their positions (a resumed run's source skips the ones already done).
-pub type Source = Box<dyn Iterator<Item = (u64, Result<Value, String>)> + Send>;
+pub enum Source {
+    Items(Box<dyn Iterator<Item = (u64, Result<Value, String>)> + Send>),
+    /// A `range`: handed out as runs, with no value built per item.
+    Ints(IntRun),
+}
+
+impl Iterator for Source {
+    type Item = (u64, Result<Value, String>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Source::Items(items) => items.next(),
+            Source::Ints(run) => (run.count > 0).then(|| {
+                let one = run.split_front(1);
+                (one.first, Ok(Value::from(one.start)))
+            }),
+        }
+    }
+}
+
+/// Consecutive items with integer inputs in steps: item `first + k` has the input
+/// `start + k * step`, for `k < count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntRun {
+    pub first: u64,
+    pub start: i64,
+    pub step: i64,
+    pub count: u64,
+}
+
+impl IntRun {
+    /// Item `first + k`'s input. Wrapping arithmetic is exact here: the result fits (it is
+    /// a value of the range), only `k * step` on its own may not.
+    pub fn input(&self, k: u64) -> i64 {
+        self.start.wrapping_add((k as i64).wrapping_mul(self.step))
+    }
+
+    /// Takes the first `n` items (at most `count`) off into a run of their own.
+    pub fn split_front(&mut self, n: u64) -> IntRun {
+        let n = n.min(self.count);
+        let front = IntRun { count: n, ..*self };
+        self.start = self.input(n);
+        self.first += n;
+        self.count -= n;
+        front
+    }
+
+    /// The items one by one, with `attempts` attempts started.
+    pub fn items(self, attempts: u32) -> impl Iterator<Item = WorkItem> {
+        (0..self.count).map(move |k| WorkItem {
+            index: self.first + k,
+            input: Ok(Value::from(self.input(k))),
+            attempts,
+            ready_at: None,
+        })
+    }
+}
+
+/// What a slot takes from the queue: one item, or a run of integer items never attempted.
+#[derive(Debug)]
+pub enum Work {
+    One(WorkItem),
+    Ints(IntRun),
+}
+
+impl Work {
+    /// How many items.
+    pub fn len(&self) -> u64 {
+        match self {
+            Work::One(_) => 1,
+            Work::Ints(run) => run.count,
+        }
+    }
+
+    /// The items one by one; a run's with `attempts` attempts started.
+    pub fn into_items(self, attempts: u32) -> impl Iterator<Item = WorkItem> {
+        let (one, run) = match self {
+            Work::One(item) => (Some(item), None),
+            Work::Ints(run) => (None, Some(run)),
+        };
+        one.into_iter()
+            .chain(run.into_iter().flat_map(move |run| run.items(attempts)))
+    }
+}
 
 struct State {
     source: Source,
@@ -66,8 +149,16 @@ impl WorkQueue {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Moves up to `max` ready items into `out`.
+    /// Moves up to `max` ready items into `out`, one by one.
     pub fn take(&self, max: usize, out: &mut VecDeque<WorkItem>) -> Taken {
+        let mut work = VecDeque::new();
+        let taken = self.take_work(max, &mut work);
+        out.extend(work.into_iter().flat_map(|work| work.into_items(0)));
+        taken
+    }
+
+    /// Moves up to `max` ready items into `out`, a `range`'s as runs.
+    pub fn take_work(&self, max: usize, out: &mut VecDeque<Work>) -> Taken {
         let mut state = self.lock();
         if !state.delayed.is_empty() {
             let now = Instant::now();
@@ -82,20 +173,31 @@ impl WorkQueue {
         }
         let mut taken = 0;
         while taken < max {
-            let item = match state.front.pop_front() {
-                Some(item) => item,
-                None => match state.source.next() {
-                    Some((index, input)) => WorkItem {
-                        index,
-                        input,
-                        attempts: 0,
-                        ready_at: None,
-                    },
+            if let Some(item) = state.front.pop_front() {
+                out.push_back(Work::One(item));
+                taken += 1;
+                continue;
+            }
+            match &mut state.source {
+                Source::Ints(run) if run.count > 0 => {
+                    let run = run.split_front((max - taken) as u64);
+                    taken += run.count as usize;
+                    out.push_back(Work::Ints(run));
+                }
+                Source::Ints(_) => break,
+                Source::Items(items) => match items.next() {
+                    Some((index, input)) => {
+                        out.push_back(Work::One(WorkItem {
+                            index,
+                            input,
+                            attempts: 0,
+                            ready_at: None,
+                        }));
+                        taken += 1;
+                    }
                     None => break,
                 },
-            };
-            out.push_back(item);
-            taken += 1;
+            }
         }
         if taken > 0 {
             Taken::Items(taken)
@@ -140,7 +242,48 @@ mod tests {
     use std::time::Duration;
 
     fn numbers(n: i64) -> Source {
-        Box::new((0..n).map(|i| (i as u64, Ok(Value::from(i)))))
+        Source::Items(Box::new((0..n).map(|i| (i as u64, Ok(Value::from(i))))))
+    }
+
+    #[test]
+    fn a_range_is_taken_as_runs_and_handed_back_items_go_first() {
+        let run = IntRun {
+            first: 0,
+            start: 10,
+            step: -3,
+            count: 5,
+        };
+        let queue = WorkQueue::new(Source::Ints(run));
+        let mut got = VecDeque::new();
+        assert_eq!(queue.take_work(2, &mut got), Taken::Items(2));
+        let Some(Work::Ints(first)) = got.pop_front() else {
+            panic!("a run");
+        };
+        assert_eq!((first.first, first.start, first.count), (0, 10, 2));
+        let items: Vec<WorkItem> = Work::Ints(first).into_items(1).collect();
+        assert_eq!(items[1].index, 1);
+        assert_eq!(items[1].input.as_ref().unwrap(), &Value::from(7));
+        assert_eq!(items[1].attempts, 1);
+        queue.put_back(items.into_iter().skip(1));
+        let mut next = VecDeque::new();
+        assert_eq!(queue.take(10, &mut next), Taken::Items(4));
+        let inputs: Vec<Value> = next.iter().map(|i| i.input.clone().unwrap()).collect();
+        assert_eq!(inputs, [7, 4, 1, -2]);
+        assert_eq!(queue.take(1, &mut next), Taken::Exhausted);
+    }
+
+    #[test]
+    fn int_runs_reach_the_ends_of_i64_exactly() {
+        let mut run = IntRun {
+            first: 0,
+            start: i64::MIN,
+            step: i64::MAX,
+            count: 3,
+        };
+        let values: Vec<i64> = (0..3).map(|k| run.input(k)).collect();
+        assert_eq!(values, [i64::MIN, -1, i64::MAX - 1]);
+        run.split_front(2);
+        assert_eq!((run.first, run.start, run.count), (2, i64::MAX - 1, 1));
     }
 
     #[test]

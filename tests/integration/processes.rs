@@ -301,3 +301,48 @@ fn a_lock_left_by_a_killed_run_does_not_block_the_next() {
     );
     runjobs().arg(&quick).assert().code(0);
 }
+
+/// A `range` is sent to builtin workers as runs of items; an item of a run that times out or
+/// fails is charged alone, and the rest of its run is handed back or kept.
+#[test]
+fn an_item_inside_a_range_run_times_out_or_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    // Sleeping 0 s, then 1 s and 2 s, sent together once the first was quick: both time out,
+    // the second after being handed back to a fresh worker.
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 1\ntimeout = \"300ms\"\nkill_grace = \"100ms\"\n\
+         [[task]]\nname = \"naps\"\nfunction = \"sleep\"\ninputs = { range = [0, 3] }\n\
+         [[task]]\nname = \"fibs\"\nfunction = \"fib\"\ninputs = { range = [0, 400, 2] }\n",
+    );
+    let out = dir.path().join("out.json");
+    let started = Instant::now();
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let doc = read_json(&out);
+    let naps = results(&doc, 0);
+    let statuses: Vec<&str> = naps.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["ok", "timed_out", "timed_out"]);
+    assert!(naps.iter().all(|r| r["attempts"] == 1), "{naps:?}");
+    assert_ne!(naps[1]["worker"], naps[2]["worker"]);
+    // fib(n) fits up to n = 93: items 0..=46 are ok, the rest fail, each on its own.
+    let fibs = results(&doc, 1);
+    assert_eq!(fibs.len(), 200);
+    let (mut a, mut b) = (0u64, 1u64);
+    for (k, r) in fibs.iter().enumerate() {
+        assert_eq!(r["index"], k);
+        assert_eq!(r["input"], 2 * k);
+        if k <= 46 {
+            assert_eq!(
+                (r["status"].as_str(), r["output"].as_u64()),
+                (Some("ok"), Some(a))
+            );
+        } else {
+            assert_eq!(r["status"], "failed");
+            assert!(r["error"].as_str().unwrap().contains("overflow"), "{r}");
+        }
+        (a, b) = (b, a.wrapping_add(b));
+        (a, b) = (b, a.wrapping_add(b));
+    }
+}

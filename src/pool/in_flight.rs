@@ -1,0 +1,224 @@
+//! The items a worker was sent and has not answered yet, oldest first.
+//!
+//! A `range` is sent as runs of items (`IntRun`), and a run stays one entry while it is in
+//! flight: a million tiny items cost no per-item bookkeeping unless one of them needs it (an
+//! error, a timeout, an answer out of order), and then only that item is taken out of its run.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use super::queue::{Work, WorkItem};
+
+struct Entry {
+    /// A single item has its attempts counted already; a run's items are on attempt 1.
+    work: Work,
+    sent_at: Instant,
+}
+
+#[derive(Default)]
+pub struct InFlight {
+    entries: VecDeque<Entry>,
+    len: usize,
+}
+
+impl InFlight {
+    /// How many items.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn push(&mut self, work: Work, sent_at: Instant) {
+        self.len += work.len() as usize;
+        self.entries.push_back(Entry { work, sent_at });
+    }
+
+    /// Whether items `first`, `first + 1`, … (`count` of them) are the oldest, in order.
+    pub fn starts_with(&self, first: u64, count: u64) -> bool {
+        let end = first.saturating_add(count);
+        let mut expected = first;
+        for entry in &self.entries {
+            if expected == end {
+                break;
+            }
+            match &entry.work {
+                Work::One(item) if item.index == expected => expected += 1,
+                Work::Ints(run) if run.first == expected => {
+                    expected += run.count.min(end - expected);
+                }
+                _ => return false,
+            }
+        }
+        expected == end
+    }
+
+    /// Forgets the `count` oldest items (answered).
+    pub fn drop_oldest(&mut self, mut count: u64) {
+        while count > 0 {
+            let Some(entry) = self.entries.front_mut() else {
+                return;
+            };
+            let len = entry.work.len();
+            if len <= count {
+                self.entries.pop_front();
+                self.len -= len as usize;
+                count -= len;
+            } else {
+                if let Work::Ints(run) = &mut entry.work {
+                    run.split_front(count);
+                }
+                self.len -= count as usize;
+                count = 0;
+            }
+        }
+    }
+
+    pub fn contains(&self, index: u64) -> bool {
+        self.entries.iter().any(|entry| match &entry.work {
+            Work::One(item) => item.index == index,
+            Work::Ints(run) => (run.first..run.first + run.count).contains(&index),
+        })
+    }
+
+    /// Takes item `index` out, with when it was sent.
+    pub fn take(&mut self, index: u64) -> Option<(WorkItem, Instant)> {
+        let position = self.entries.iter().position(|entry| match &entry.work {
+            Work::One(item) => item.index == index,
+            Work::Ints(run) => (run.first..run.first + run.count).contains(&index),
+        })?;
+        self.len -= 1;
+        let entry = &mut self.entries[position];
+        let sent_at = entry.sent_at;
+        let run = match &mut entry.work {
+            Work::Ints(run) => run,
+            Work::One(_) => {
+                let entry = self.entries.remove(position)?;
+                return entry.work.into_items(1).next().map(|item| (item, sent_at));
+            }
+        };
+        // Split the run around the item: what comes before stays in place, what comes after
+        // follows it.
+        let mut rest = *run;
+        let before = rest.split_front(index - run.first);
+        let one = rest.split_front(1);
+        let after = rest;
+        let item = Work::Ints(one).into_items(1).next()?;
+        match (before.count, after.count) {
+            (0, 0) => {
+                self.entries.remove(position);
+            }
+            (0, _) => *run = after,
+            (_, 0) => *run = before,
+            _ => {
+                *run = before;
+                let after = Entry {
+                    work: Work::Ints(after),
+                    sent_at,
+                };
+                self.entries.insert(position + 1, after);
+            }
+        }
+        Some((item, sent_at))
+    }
+
+    /// Takes the oldest item out, with when it was sent.
+    pub fn take_oldest(&mut self) -> Option<(WorkItem, Instant)> {
+        let index = match &self.entries.front()?.work {
+            Work::One(item) => item.index,
+            Work::Ints(run) => run.first,
+        };
+        self.take(index)
+    }
+
+    /// Takes every item out, oldest first, as items with `attempts` as their attempt count
+    /// less one: they go back to the queue, never having started.
+    pub fn take_all_unstarted(&mut self) -> Vec<WorkItem> {
+        self.len = 0;
+        self.entries
+            .drain(..)
+            .flat_map(|entry| entry.work.into_items(1))
+            .map(|mut item| {
+                item.attempts -= 1;
+                item
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::queue::IntRun;
+    use serde_json::Value;
+
+    /// Items `first`… with inputs ten times their index.
+    fn run(first: u64, count: u64) -> IntRun {
+        IntRun {
+            first,
+            start: first as i64 * 10,
+            step: 10,
+            count,
+        }
+    }
+
+    fn one(index: u64) -> Work {
+        Work::One(WorkItem {
+            index,
+            input: Ok(Value::from(index)),
+            attempts: 1,
+            ready_at: None,
+        })
+    }
+
+    fn in_flight() -> InFlight {
+        let mut f = InFlight::default();
+        let now = Instant::now();
+        f.push(one(0), now);
+        f.push(Work::Ints(run(1, 5)), now);
+        f.push(one(6), now);
+        f
+    }
+
+    #[test]
+    fn answers_in_order_drop_whole_runs_and_parts_of_runs() {
+        let mut f = in_flight();
+        assert_eq!(f.len(), 7);
+        assert!(f.starts_with(0, 3));
+        assert!(f.starts_with(0, 7));
+        assert!(!f.starts_with(1, 2));
+        assert!(!f.starts_with(0, 8));
+        f.drop_oldest(3);
+        assert_eq!(f.len(), 4);
+        assert!(f.starts_with(3, 4));
+        let (item, _) = f.take_oldest().unwrap();
+        assert_eq!(
+            (item.index, item.input.unwrap(), item.attempts),
+            (3, Value::from(30), 1)
+        );
+        f.drop_oldest(3);
+        assert!(f.is_empty());
+    }
+
+    #[test]
+    fn an_item_taken_from_the_middle_of_a_run_splits_it() {
+        let mut f = in_flight();
+        let (item, _) = f.take(3).unwrap();
+        assert_eq!((item.index, item.input.unwrap()), (3, Value::from(30)));
+        assert_eq!(f.len(), 6);
+        assert!(!f.contains(3));
+        assert!(f.contains(2) && f.contains(4));
+        assert!(f.take(3).is_none());
+        let (six, _) = f.take(6).unwrap();
+        assert_eq!(six.index, 6);
+        let rest: Vec<(u64, u32)> = f
+            .take_all_unstarted()
+            .into_iter()
+            .map(|i| (i.index, i.attempts))
+            .collect();
+        assert_eq!(rest, [(0, 0), (1, 0), (2, 0), (4, 0), (5, 0)]);
+        assert!(f.is_empty());
+    }
+}
