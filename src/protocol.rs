@@ -10,6 +10,8 @@
 //! ```text
 //! runjobs → worker:  ID INPUT_JSON\n             (a first attempt)
 //!                    ID:ATTEMPT INPUT_JSON\n     (a retry)
+//!                    FIRST*COUNT START STEP\n    (first attempts at items FIRST… of a
+//!                                                 `range`: input START + k * STEP)
 //! worker → runjobs:  R FIRST COUNT NANOS LEN\n   then LEN bytes: COUNT result records
 //!                    J FIRST COUNT NANOS LEN OFFSET\n
 //!                                                 (the records are in the journal)
@@ -31,6 +33,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::pool::IntRun;
+
 /// Appends one request line to `buf`: attempt number `attempt` at item `id`.
 pub fn write_request(buf: &mut Vec<u8>, id: u64, attempt: u32, input: &Value) {
     let mut int = itoa::Buffer::new();
@@ -44,14 +48,37 @@ pub fn write_request(buf: &mut Vec<u8>, id: u64, attempt: u32, input: &Value) {
     buf.push(b'\n');
 }
 
-/// Appends the request line of a first attempt at item `id`, whose input is an integer:
-/// the line `write_request` writes for it, without building a JSON value.
-pub fn write_int_request(buf: &mut Vec<u8>, id: u64, input: i64) {
+/// Appends the request line of a run of first attempts at items with integer inputs (a
+/// `range`): `FIRST*COUNT START STEP`, item `FIRST + k` having the input `START + k * STEP`.
+pub fn write_run_request(buf: &mut Vec<u8>, run: &IntRun) {
     let mut int = itoa::Buffer::new();
-    buf.extend_from_slice(int.format(id).as_bytes());
+    buf.extend_from_slice(int.format(run.first).as_bytes());
+    buf.push(b'*');
+    buf.extend_from_slice(int.format(run.count).as_bytes());
     buf.push(b' ');
-    buf.extend_from_slice(int.format(input).as_bytes());
+    buf.extend_from_slice(int.format(run.start).as_bytes());
+    buf.push(b' ');
+    buf.extend_from_slice(int.format(run.step).as_bytes());
     buf.push(b'\n');
+}
+
+/// Parses a run request line; `None` when the line is not one.
+pub fn parse_run_request(line: &[u8]) -> Option<IntRun> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let star = line.iter().take(21).position(|b| *b == b'*')?;
+    let mut words = line[star + 1..].split(|b| *b == b' ');
+    let count = parse_decimal(words.next()?)?;
+    let mut int = || {
+        let word = words.next()?;
+        std::str::from_utf8(word).ok()?.parse::<i64>().ok()
+    };
+    let run = IntRun {
+        first: parse_decimal(&line[..star])?,
+        count,
+        start: int()?,
+        step: int()?,
+    };
+    (words.next().is_none() && count > 0 && run.first.checked_add(count).is_some()).then_some(run)
 }
 
 /// A request line, parsed.
@@ -406,12 +433,35 @@ mod tests {
     }
 
     #[test]
-    fn an_int_request_is_the_request_of_its_value() {
-        for (id, input) in [(0, 0), (7, -3), (u64::MAX, i64::MIN), (12, i64::MAX)] {
-            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-            write_int_request(&mut ours, id, input);
-            write_request(&mut theirs, id, 1, &Value::from(input));
-            assert_eq!(ours, theirs);
+    fn run_requests_round_trip() {
+        for run in [
+            IntRun {
+                first: 0,
+                start: 0,
+                step: 1,
+                count: 1024,
+            },
+            IntRun {
+                first: 7,
+                start: i64::MIN,
+                step: i64::MAX,
+                count: 3,
+            },
+        ] {
+            let mut buf = Vec::new();
+            write_run_request(&mut buf, &run);
+            assert_eq!(parse_run_request(&buf), Some(run));
+            assert!(parse_request(&buf).is_none_or(|r| parse_input(r.input).is_err()));
+        }
+        for bad in [
+            "1*0 1 1",
+            "1*2 1",
+            "1*2 1 1 1",
+            "x*2 1 1",
+            "1 2",
+            "18446744073709551615*2 0 1",
+        ] {
+            assert_eq!(parse_run_request(bad.as_bytes()), None, "{bad}");
         }
     }
 
@@ -535,6 +585,7 @@ mod fuzz {
         prop_oneof![
             any::<String>(),
             "[0-9]{1,20} [oe] [0-9]{1,20} .{0,40}",
+            "[0-9]{1,20}\\*[0-9]{1,20} -?[0-9]{1,20} -?[0-9]{1,20}",
             "R [0-9]{1,22} [0-9]{1,12} [0-9]{1,22} [0-9]{1,14}",
             "J [0-9]{1,22} [0-9]{1,12} [0-9]{1,22} [0-9]{1,14} [0-9]{1,22}",
             r#"\{"id":[0-9-]{1,22},"(output|error)":.{0,30}\}"#,
@@ -553,6 +604,7 @@ mod fuzz {
                 prop_assert!(!out.is_empty());
             }
             let _ = parse_request(line.as_bytes());
+            let _ = parse_run_request(line.as_bytes());
             if let Ok(value) = parse_input(line.as_bytes()) {
                 let theirs: Value = serde_json::from_str(&line).unwrap();
                 prop_assert_eq!(value, theirs);

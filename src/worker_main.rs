@@ -398,23 +398,60 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    /// Runs one request line. An item whose line was already buffered starts when the
-    /// previous item ended (one clock read per item instead of two); `after_read` says the
-    /// line may have waited to be read, so its start is read from the clock.
+    /// Runs one request line (one item, or a run of them). An item whose line was already
+    /// buffered starts when the previous item ended (one clock read per item instead of
+    /// two); `after_read` says the line may have waited to be read, so its start is read
+    /// from the clock.
     fn run_line(&mut self, line: &[u8], after_read: bool) -> io::Result<()> {
         let started = if after_read {
             protocol::monotonic_nanos()
         } else {
             self.last_end
         };
+        if let Some(run) = protocol::parse_run_request(line) {
+            let mut text = itoa::Buffer::new();
+            self.run_item(
+                run.first,
+                1,
+                text.format(run.start).as_bytes(),
+                Ok(Value::from(run.start)),
+                started,
+            );
+            for k in 1..run.count {
+                let input = run.input(k);
+                let started = self.last_end;
+                self.run_item(
+                    run.first + k,
+                    1,
+                    text.format(input).as_bytes(),
+                    Ok(Value::from(input)),
+                    started,
+                );
+            }
+            return Ok(());
+        }
         let Some(request) = protocol::parse_request(line) else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("bad request line {:?}", String::from_utf8_lossy(line)),
             ));
         };
-        let result = protocol::parse_input(request.input)
-            .and_then(|value| self.builtin.call(&value, self.options));
+        let input = protocol::parse_input(request.input);
+        self.run_item(request.id, request.attempt, request.input, input, started);
+        Ok(())
+    }
+
+    /// Runs item `id` (attempt `attempt`), whose input is `input` (`input_text` as JSON), and
+    /// puts its answer in the outbox.
+    fn run_item(
+        &mut self,
+        id: u64,
+        attempt: u32,
+        input_text: &[u8],
+        input: Result<Value, String>,
+        started: u64,
+    ) {
+        let result = input.and_then(|value| self.builtin.call(&value, self.options));
         if self.builtin.name == "print_number"
             && let Ok(Value::String(text)) = &result
         {
@@ -427,13 +464,13 @@ impl Runner<'_> {
         match result {
             Ok(output) => {
                 let record = OkRecord {
-                    index: request.id,
-                    input: request.input,
-                    attempts: request.attempt,
+                    index: id,
+                    input: input_text,
+                    attempts: attempt,
                     started_ns: started.saturating_sub(self.run_start),
                     duration_ns: nanos,
                 };
-                self.outbox.push_ok(request.id, nanos, |out, journaled| {
+                self.outbox.push_ok(id, nanos, |out, journaled| {
                     let writer = if journaled {
                         &self.journal_records
                     } else {
@@ -444,11 +481,10 @@ impl Runner<'_> {
             }
             Err(message) => {
                 self.reply.clear();
-                protocol::write_error_reply(&mut self.reply, request.id, nanos, &message);
+                protocol::write_error_reply(&mut self.reply, id, nanos, &message);
                 self.outbox.push_line(&self.reply);
             }
         }
-        Ok(())
     }
 }
 

@@ -212,14 +212,8 @@ impl<'a> MessageSlot<'a> {
             let mut item = match work {
                 Work::One(item) => item,
                 Work::Ints(run) => {
-                    // Sent as it is, and it stays one entry in flight.
-                    for k in 0..run.count {
-                        protocol::write_int_request(
-                            &mut self.request_buf,
-                            run.first + k,
-                            run.input(k),
-                        );
-                    }
+                    // Sent as one line, and it stays one entry in flight.
+                    protocol::write_run_request(&mut self.request_buf, &run);
                     self.in_flight.push(Work::Ints(run), now);
                     continue;
                 }
