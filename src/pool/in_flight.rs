@@ -133,8 +133,8 @@ impl InFlight {
         self.take(index)
     }
 
-    /// Takes every item out, oldest first, as items with `attempts` as their attempt count
-    /// less one: they go back to the queue, never having started.
+    /// Takes every item out, oldest first, with its attempt taken back: these go back to
+    /// the queue, never having started.
     pub fn take_all_unstarted(&mut self) -> Vec<WorkItem> {
         self.len = 0;
         self.entries
