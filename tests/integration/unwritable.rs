@@ -31,6 +31,26 @@ impl Drop for Mount {
     }
 }
 
+/// A 64 KiB tmpfs at `dir/out`, or `None` (with a note) where the machine does not allow one.
+fn small_output_folder(dir: &Path) -> Option<Mount> {
+    if !is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return None;
+    }
+    let mount = Mount::tmpfs(&dir.join("out"), "size=64k");
+    if mount.is_none() {
+        eprintln!("skipped: this machine does not allow mounting a tmpfs");
+    }
+    mount
+}
+
+/// Runs `job`, which cannot write its results where it should (exit 1); returns its stderr.
+fn run_failing_to_write(job: &Path) -> String {
+    let output = runjobs().arg(job).arg("--progress=never").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    stderr(&output)
+}
+
 /// Items of `bytes` bytes of output each, appending their input to `calls.txt`.
 fn job_writing(dir: &Path, items: usize, bytes: usize, seconds: f64) -> std::path::PathBuf {
     write(
@@ -99,24 +119,13 @@ fn output_folder_removed_mid_run_sends_results_to_a_fallback_file() {
 
 #[test]
 fn a_full_disk_moves_the_journal_and_the_results_to_a_fallback_folder() {
-    if !is_root() {
-        eprintln!("skipped: mounting a small tmpfs needs root");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let Some(_mount) = Mount::tmpfs(&dir.path().join("out"), "size=64k") else {
-        eprintln!("skipped: this machine does not allow mounting a tmpfs");
+    let Some(_mount) = small_output_folder(dir.path()) else {
         return;
     };
     // 100 items of 2 KB: three times what the 64 KiB folder holds.
     let job = job_writing(dir.path(), 100, 2000, 0.0);
-    let output = runjobs()
-        .arg(&job)
-        .arg("--progress=never")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = stderr(&output);
+    let stderr = run_failing_to_write(&job);
     assert!(
         stderr.contains("cannot write the journal") && stderr.contains("it continues in"),
         "{stderr}"
@@ -129,13 +138,8 @@ fn a_full_disk_moves_the_journal_and_the_results_to_a_fallback_folder() {
 /// them through the pipe instead, and nothing is lost.
 #[test]
 fn a_full_disk_sends_builtin_records_through_the_pipe_and_loses_none() {
-    if !is_root() {
-        eprintln!("skipped: mounting a small tmpfs needs root");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let Some(_mount) = Mount::tmpfs(&dir.path().join("out"), "size=64k") else {
-        eprintln!("skipped: this machine does not allow mounting a tmpfs");
+    let Some(_mount) = small_output_folder(dir.path()) else {
         return;
     };
     // 300 outputs of 2 KB and more: ten times what the folder holds.
@@ -149,13 +153,7 @@ fn a_full_disk_sends_builtin_records_through_the_pipe_and_loses_none() {
              [[task]]\nfunction = \"pad\"\ninputs = {{ range = [0, 300] }}\n"
         ),
     );
-    let output = runjobs()
-        .arg(&job)
-        .arg("--progress=never")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = stderr(&output);
+    let stderr = run_failing_to_write(&job);
     let fallback = dir.path().join("results.json");
     assert!(
         stderr.contains(&format!(
