@@ -53,8 +53,6 @@ pub struct Journal {
     path: PathBuf,
     /// Where this run's lines begin (earlier, killed runs' lines come before).
     segment_start: u64,
-    /// End of the last complete write: what a move to another folder carries over.
-    written: u64,
     line: Vec<u8>,
     syncer: Syncer,
     /// Folders to move to when this one fails.
@@ -86,7 +84,6 @@ impl Journal {
             file: Arc::new(file),
             path: path.to_owned(),
             segment_start,
-            written: segment_start,
             line: Vec::with_capacity(64 * 1024),
             fallbacks: fallback::folders(job_dir, Some(folder)),
             moved_from: None,
@@ -158,7 +155,6 @@ impl Journal {
     fn write_lines(&mut self, bytes: &[u8]) -> io::Result<()> {
         match (&*self.file).write_all(bytes) {
             Ok(()) => {
-                self.written += bytes.len() as u64;
                 self.syncer.dirty.store(true, Ordering::Relaxed);
                 Ok(())
             }
@@ -176,7 +172,7 @@ impl Journal {
         let old = &self.file;
         // Workers append too: the segment ends where the file does, not at our last write.
         let start = self.segment_start;
-        let end = old.metadata().map_or(self.written, |m| m.len());
+        let end = old.metadata()?.len();
         let (file, path) = fallback::create(&self.fallbacks, &name, |new| {
             copy_range(old, start, end, new)?;
             if end > start && !ends_with_newline(old, end) {
@@ -194,7 +190,6 @@ impl Journal {
                 ),
             )
         })?;
-        let written = file.metadata()?.len();
         if self.segment_start == 0 {
             // The old file held nothing but this run's lines, now copied: free its space
             // (earlier runs' lines, if any, stay where they are for `--resume`).
@@ -204,7 +199,6 @@ impl Journal {
         self.file = Arc::new(file);
         self.moved_from = Some((std::mem::replace(&mut self.path, path), cause));
         self.segment_start = 0;
-        self.written = written;
         Ok(())
     }
 
