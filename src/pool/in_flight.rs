@@ -222,3 +222,134 @@ mod tests {
         assert!(f.is_empty());
     }
 }
+
+/// The in-flight books against the plain list of items they stand for, under random
+/// operations.
+#[cfg(test)]
+mod model {
+    use super::*;
+    use crate::pool::queue::IntRun;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A run of `count` items, or one item when `count` is 0.
+        Push {
+            count: u64,
+        },
+        DropOldest {
+            count: u64,
+        },
+        Take {
+            nth: usize,
+        },
+        TakeOldest,
+        TakeAll,
+    }
+
+    /// How many of the oldest items have consecutive indices.
+    fn consecutive(items: &[(u64, i64)]) -> u64 {
+        let Some(&(first, _)) = items.first() else {
+            return 0;
+        };
+        items
+            .iter()
+            .zip(first..)
+            .take_while(|((i, _), want)| i == want)
+            .count() as u64
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..6u64).prop_map(|count| Op::Push { count }),
+            (0..8u64).prop_map(|count| Op::DropOldest { count }),
+            (0..16usize).prop_map(|nth| Op::Take { nth }),
+            Just(Op::TakeOldest),
+            Just(Op::TakeAll),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(2000)))]
+
+        #[test]
+        fn in_flight_books_match_the_items(ops in prop::collection::vec(op(), 0..40)) {
+            let mut books = InFlight::default();
+            // (index, input) of every item in flight, oldest first.
+            let mut items: Vec<(u64, i64)> = Vec::new();
+            let mut next = 0u64;
+            let now = Instant::now();
+            let input = |index: u64| index as i64 * 3 - 7;
+            for op in ops {
+                match op {
+                    Op::Push { count: 0 } => {
+                        let item = WorkItem {
+                            index: next,
+                            input: Ok(Value::from(input(next))),
+                            attempts: 1,
+                            ready_at: None,
+                        };
+                        books.push(Work::One(item), now);
+                        items.push((next, input(next)));
+                        next += 1;
+                    }
+                    Op::Push { count } => {
+                        let run = IntRun { first: next, start: input(next), step: 3, count };
+                        books.push(Work::Ints(run), now);
+                        items.extend((next..next + count).map(|i| (i, input(i))));
+                        next += count;
+                    }
+                    Op::DropOldest { count } => {
+                        // Answers in order: only ever for consecutive oldest items.
+                        let count = count.min(consecutive(&items));
+                        if let Some(&(first, _)) = items.first() {
+                            prop_assert!(books.starts_with(first, count));
+                        }
+                        books.drop_oldest(count);
+                        items.drain(..count as usize);
+                    }
+                    Op::Take { nth } => {
+                        let index = items.get(nth).map_or(next + 5, |(i, _)| *i);
+                        let taken = books.take(index);
+                        match items.iter().position(|(i, _)| *i == index) {
+                            Some(at) => {
+                                let (want, input) = items.remove(at);
+                                let (item, _) = taken.unwrap();
+                                prop_assert_eq!(item.index, want);
+                                prop_assert_eq!(item.input.unwrap(), Value::from(input));
+                                prop_assert_eq!(item.attempts, 1);
+                            }
+                            None => prop_assert!(taken.is_none()),
+                        }
+                    }
+                    Op::TakeOldest => {
+                        let taken = books.take_oldest().map(|(item, _)| item.index);
+                        let want = (!items.is_empty()).then(|| items.remove(0).0);
+                        prop_assert_eq!(taken, want);
+                    }
+                    Op::TakeAll => {
+                        let all: Vec<(u64, u32)> = books
+                            .take_all_unstarted()
+                            .into_iter()
+                            .map(|item| (item.index, item.attempts))
+                            .collect();
+                        let want: Vec<(u64, u32)> = items.drain(..).map(|(i, _)| (i, 0)).collect();
+                        prop_assert_eq!(all, want);
+                    }
+                }
+                prop_assert_eq!(books.len(), items.len());
+                prop_assert_eq!(books.is_empty(), items.is_empty());
+                for (index, _) in &items {
+                    prop_assert!(books.contains(*index));
+                }
+                if let Some(&(first, _)) = items.first() {
+                    // In order from the oldest, as far as the items are consecutive.
+                    let consecutive = consecutive(&items);
+                    prop_assert!(books.starts_with(first, consecutive));
+                    prop_assert!(!books.starts_with(first, consecutive + 1));
+                }
+            }
+        }
+    }
+}
