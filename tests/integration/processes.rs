@@ -346,3 +346,51 @@ fn an_item_inside_a_range_run_times_out_or_fails_alone() {
         (a, b) = (b, a.wrapping_add(b));
     }
 }
+
+/// SIGTERM while a builtin worker holds a run of `range` items: the item it was running
+/// fails, the rest of its run and of the range are reported skipped, none is lost.
+#[test]
+fn sigterm_during_a_range_run_skips_the_rest_of_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // sleep(0) first; then 1, 2, 3… are sent together, and sleep(1) is running when the
+    // signal comes.
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 1\nkill_grace = \"200ms\"\n\
+         [[task]]\nfunction = \"sleep\"\ninputs = { range = [0, 40] }\n",
+    );
+    let out = dir.path().join("out.json");
+    let marker = marker("sigterm-run");
+    let mut child = spawn_marked(&job, Some(&out), &marker);
+    wait_for_workers(child.id(), 1);
+    std::thread::sleep(Duration::from_millis(400));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    let doc = read_json(&out);
+    let results = results(&doc, 0);
+    let statuses: Vec<&str> = results
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    let mut expected = vec!["ok", "failed"];
+    expected.resize(40, "skipped");
+    assert_eq!(statuses, expected);
+    assert_eq!(results[1]["attempts"], 1);
+    assert!(
+        results[2..].iter().all(|r| r["attempts"] == 0),
+        "{results:?}"
+    );
+    let inputs: Vec<u64> = results
+        .iter()
+        .map(|r| r["input"].as_u64().unwrap())
+        .collect();
+    assert_eq!(inputs, (0..40).collect::<Vec<u64>>());
+    assert_eq!(
+        wait_until_gone(&marker, Duration::from_secs(2)),
+        Vec::<u32>::new()
+    );
+}
