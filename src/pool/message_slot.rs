@@ -26,6 +26,7 @@ use super::run::PoolContext;
 use crate::event::{Event, ItemRecord, Rendered};
 use crate::function::{self, Protocol};
 use crate::groups::GroupChild;
+use crate::job::FunctionKind;
 use crate::journal::JournalRange;
 use crate::pause;
 use crate::process::{self, StderrTail, Tether};
@@ -89,6 +90,9 @@ pub struct MessageSlot<'a> {
     ctx: &'a PoolContext<'a>,
     worker: Option<LiveWorker>,
     in_flight: InFlight,
+    /// Whether a `range` is taken as runs: builtin workers take run requests, the others
+    /// get items one by one.
+    takes_runs: bool,
     /// Items taken from the queue but not yet written to the worker.
     to_send: VecDeque<Work>,
     limit: usize,
@@ -104,6 +108,7 @@ impl<'a> MessageSlot<'a> {
             ctx,
             worker: None,
             in_flight: InFlight::default(),
+            takes_runs: matches!(ctx.task.function.kind, FunctionKind::Builtin { .. }),
             to_send: VecDeque::new(),
             limit: 1,
             mean_duration: None,
@@ -158,7 +163,7 @@ impl<'a> MessageSlot<'a> {
         if room > 0
             && self.in_flight.len() <= self.limit / 2
             && self.ctx.control.may_dispatch()
-            && let Taken::WaitUntil(at) = queue.take_work(room, &mut self.to_send)
+            && let Taken::WaitUntil(at) = queue.take_work(room, self.takes_runs, &mut self.to_send)
         {
             waiting_for = Some(at);
         }
@@ -185,16 +190,6 @@ impl<'a> MessageSlot<'a> {
         if self.in_flight.is_empty() {
             worker.last_heard = now;
         }
-        if worker.protocol != Protocol::Lean {
-            // Only builtin workers take runs; the others get the items one by one.
-            let items: Vec<Work> = self
-                .to_send
-                .drain(..)
-                .flat_map(|w| w.into_items(0))
-                .map(Work::One)
-                .collect();
-            self.to_send.extend(items);
-        }
         if worker.protocol == Protocol::Batched {
             let items = self.to_send.iter().filter_map(|work| match work {
                 Work::One(item) => Some((
@@ -212,7 +207,9 @@ impl<'a> MessageSlot<'a> {
             let mut item = match work {
                 Work::One(item) => item,
                 Work::Ints(run) => {
-                    // Sent as one line, and it stays one entry in flight.
+                    // Sent as one line, and it stays one entry in flight (only builtin
+                    // workers, which speak `Lean`, are given runs: `takes_runs`).
+                    debug_assert_eq!(worker.protocol, Protocol::Lean);
                     protocol::write_run_request(&mut self.request_buf, &run);
                     self.in_flight.push(Work::Ints(run), now);
                     continue;

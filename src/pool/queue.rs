@@ -152,13 +152,14 @@ impl WorkQueue {
     /// Moves up to `max` ready items into `out`, one by one.
     pub fn take(&self, max: usize, out: &mut VecDeque<WorkItem>) -> Taken {
         let mut work = VecDeque::new();
-        let taken = self.take_work(max, &mut work);
+        let taken = self.take_work(max, false, &mut work);
         out.extend(work.into_iter().flat_map(|work| work.into_items(0)));
         taken
     }
 
-    /// Moves up to `max` ready items into `out`, a `range`'s as runs.
-    pub fn take_work(&self, max: usize, out: &mut VecDeque<Work>) -> Taken {
+    /// Moves up to `max` ready items into `out`; a `range`'s as runs when `runs` says the
+    /// taker can send them so (builtin workers).
+    pub fn take_work(&self, max: usize, runs: bool, out: &mut VecDeque<Work>) -> Taken {
         let mut state = self.lock();
         if !state.delayed.is_empty() {
             let now = Instant::now();
@@ -180,9 +181,14 @@ impl WorkQueue {
             }
             match &mut state.source {
                 Source::Ints(run) if run.count > 0 => {
-                    let run = run.split_front((max - taken) as u64);
-                    taken += run.count as usize;
-                    out.push_back(Work::Ints(run));
+                    if runs {
+                        let run = run.split_front((max - taken) as u64);
+                        taken += run.count as usize;
+                        out.push_back(Work::Ints(run));
+                    } else {
+                        out.extend(run.split_front(1).items(0).map(Work::One));
+                        taken += 1;
+                    }
                 }
                 Source::Ints(_) => break,
                 Source::Items(items) => match items.next() {
@@ -255,7 +261,7 @@ mod tests {
         };
         let queue = WorkQueue::new(Source::Ints(run));
         let mut got = VecDeque::new();
-        assert_eq!(queue.take_work(2, &mut got), Taken::Items(2));
+        assert_eq!(queue.take_work(2, true, &mut got), Taken::Items(2));
         let Some(Work::Ints(first)) = got.pop_front() else {
             panic!("a run");
         };
