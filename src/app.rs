@@ -40,10 +40,10 @@ pub fn validate(paths: &[PathBuf]) -> u8 {
         match job::load(path) {
             Ok(job) => {
                 let tasks = job.tasks.len();
-                eprintln!("ok: `{}` ({tasks} task{})", path.display(), plural(tasks));
+                say!("ok: `{}` ({tasks} task{})", path.display(), plural(tasks));
             }
             Err(errors) => {
-                eprintln!("{errors}");
+                say!("{errors}");
                 code = exit_code::INVALID;
             }
         }
@@ -56,11 +56,14 @@ pub fn list_functions() {
     let all = crate::builtins::all();
     let width = all.iter().map(|b| b.name.len()).max().unwrap_or(0);
     let input_width = all.iter().map(|b| b.input.len()).max().unwrap_or(0);
-    println!("{:width$}  {:input_width$}  OUTPUT — DOC", "NAME", "INPUT");
+    out!("{:width$}  {:input_width$}  OUTPUT — DOC", "NAME", "INPUT");
     for b in all {
-        println!(
+        out!(
             "{:width$}  {:input_width$}  {} — {}",
-            b.name, b.input, b.output, b.doc
+            b.name,
+            b.input,
+            b.output,
+            b.doc
         );
     }
 }
@@ -73,7 +76,7 @@ pub fn run(args: &RunArgs) -> u8 {
         match job::load(path) {
             Ok(job) => jobs.push(job),
             Err(errors) => {
-                eprintln!("{errors}");
+                say!("{errors}");
                 invalid = true;
             }
         }
@@ -93,19 +96,19 @@ pub fn run(args: &RunArgs) -> u8 {
                     target.destination(&job.name, SystemTime::now()),
                 ) && let Err(why) = job::writable(&file)
                 {
-                    eprintln!("error: cannot write the output `{}`: {why}", path.display());
+                    say!("error: cannot write the output `{}`: {why}", path.display());
                     return exit_code::INVALID;
                 }
                 plans.push((job, target));
             }
             Err(message) => {
-                eprintln!("error: {message}");
+                say!("error: {message}");
                 return exit_code::INVALID;
             }
         }
     }
     if args.output.is_some() && plans.len() > 1 && !args.output_has_job_placeholder() {
-        eprintln!(
+        say!(
             "error: `-o` names one file but {} jobs were given; put `{{job}}` in the path",
             plans.len()
         );
@@ -124,12 +127,12 @@ pub fn run(args: &RunArgs) -> u8 {
     let interrupt = match Interrupt::install() {
         Ok(interrupt) => interrupt,
         Err(e) => {
-            eprintln!("error: cannot install signal handlers: {e}");
+            say!("error: cannot install signal handlers: {e}");
             return exit_code::ITEMS_FAILED;
         }
     };
     if let Err(e) = crate::groups::start_guard() {
-        eprintln!(
+        say!(
             "warning: cannot start the guard process ({e}): commands still running if runjobs is killed with SIGKILL will finish on their own"
         );
     }
@@ -150,7 +153,7 @@ pub fn run(args: &RunArgs) -> u8 {
 fn load_previous(args: &RunArgs, jobs: usize) -> Result<Option<Arc<Previous>>, u8> {
     match &args.resume {
         Some(_) if jobs > 1 => {
-            eprintln!("error: `--resume` takes the results of one job, but {jobs} jobs were given");
+            say!("error: `--resume` takes the results of one job, but {jobs} jobs were given");
             Err(exit_code::INVALID)
         }
         Some(path) => match Previous::load(path) {
@@ -163,7 +166,7 @@ fn load_previous(args: &RunArgs, jobs: usize) -> Result<Option<Arc<Previous>>, u
                             plural(n as usize)
                         ),
                     };
-                    eprintln!(
+                    say!(
                         "runjobs: resuming from {}: {} finished result{} to reuse{torn}",
                         previous.sources.join(" and "),
                         previous.len(),
@@ -171,7 +174,7 @@ fn load_previous(args: &RunArgs, jobs: usize) -> Result<Option<Arc<Previous>>, u
                     );
                 }
                 if previous.unidentified > 0 {
-                    eprintln!(
+                    say!(
                         "warning: {} result{} in `{}` name no `function_hash` (an older \
                          runjobs wrote them) and cannot be matched: those items run again",
                         previous.unidentified,
@@ -184,7 +187,7 @@ fn load_previous(args: &RunArgs, jobs: usize) -> Result<Option<Arc<Previous>>, u
             Ok(None) => {
                 // Like GNU parallel's `--resume` with no joblog yet: a first run.
                 if !args.quiet {
-                    eprintln!(
+                    say!(
                         "runjobs: nothing to resume at `{}` (nor its journal); running every item",
                         path.display()
                     );
@@ -192,7 +195,7 @@ fn load_previous(args: &RunArgs, jobs: usize) -> Result<Option<Arc<Previous>>, u
                 Ok(None)
             }
             Err(message) => {
-                eprintln!("error: {message}");
+                say!("error: {message}");
                 Err(exit_code::INVALID)
             }
         },
@@ -307,20 +310,20 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>) {
-    println!("job `{}` ({})", job.name, job.file.display());
+    out!("job `{}` ({})", job.name, job.file.display());
     if let Some(description) = &job.description {
-        println!("  {description}");
+        out!("  {description}");
     }
     if let Some(schedule) = &job.schedule {
-        println!("  schedule: {schedule}");
+        out!("  schedule: {schedule}");
     }
-    println!("  folder: {}", job.dir.display());
+    out!("  folder: {}", job.dir.display());
     let destination = target.destination(&job.name, SystemTime::now());
     let shown = match &destination {
         Destination::File(path) => path.display().to_string(),
         Destination::Stdout => "standard output".to_owned(),
     };
-    println!("  output: {shown} ({})", target.format.name());
+    out!("  output: {shown} ({})", target.format.name());
     for task in &job.tasks {
         let items = match &task.inputs {
             InputSpec::From(name) => format!("the outputs of task `{name}`"),
@@ -350,9 +353,9 @@ fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>) {
             |t| humantime::format_duration(t).to_string(),
         );
         if task.cwd != job.dir {
-            println!("  task `{}` runs in {}", task.name, task.cwd.display());
+            out!("  task `{}` runs in {}", task.name, task.cwd.display());
         }
-        println!(
+        out!(
             "  task `{}`: {} over {items}; {} worker{}, timeout {timeout}, retries {}",
             task.name,
             task.function.label,
@@ -383,12 +386,12 @@ fn run_job(
     let _lock = match lock::acquire(&target.lock_path(job), &job.name, &started_at) {
         Ok(lock) => lock,
         Err(e @ LockError::Held { .. }) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return exit_code::LOCKED;
         }
         // The lock file could not be made: the output folder is unusable, and nothing ran.
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return exit_code::INVALID;
         }
     };
@@ -401,14 +404,14 @@ fn run_job(
     let mut journal = match open_journal(job, &destination, &header, args, previous.is_some()) {
         Ok(journal) => journal,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return exit_code::INVALID;
         }
     };
     let mut sink = match output::open(&destination, target.format, header.clone()) {
         Ok(sink) => sink,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             // Nothing ran: the journal just opened holds nothing worth keeping.
             if let Some(journal) = journal {
                 let _ = journal.discard_this_run();
@@ -643,7 +646,7 @@ fn open_journal(
     }
     let opened = Journal::open(&journal::path_for(path), header, &job.dir)?;
     if opened.unfinished_before && !resuming && !args.quiet {
-        eprintln!(
+        say!(
             "note: `{}` holds results of a run that never finished; this run starts afresh \
              (`--resume {}` would reuse them)",
             opened.journal.path().display(),
@@ -715,13 +718,13 @@ impl Collector {
             if journal.has_earlier_runs() && footer.status != RunStatus::Ok {
                 // Results of an earlier killed run that this one did not redo would go
                 // with it; `--resume` reads the output and the journal together.
-                eprintln!(
+                say!(
                     "note: the journal `{}` is kept: it holds results of an earlier unfinished \
                      run that this one did not redo",
                     journal.path().display()
                 );
             } else if let Err(e) = journal.remove() {
-                eprintln!("warning: cannot remove the journal: {e}");
+                say!("warning: cannot remove the journal: {e}");
             }
             return destination;
         }
@@ -743,7 +746,7 @@ impl Collector {
                 Destination::File(fallback)
             }
             Err(e) => {
-                eprintln!(
+                say!(
                     "error: cannot write the results to a fallback file either ({e}); every \
                      finished result is in the journal `{}`",
                     journal.path().display()
@@ -818,13 +821,13 @@ impl Collector {
             (None, Destination::File(path)) => line += &format!("; results in {}", path.display()),
             (None, Destination::Stdout) => {}
         }
-        eprintln!("{line}");
+        say!("{line}");
         for failure in &self.failures {
-            eprintln!("{failure}");
+            say!("{failure}");
         }
         let more = s.failures().saturating_sub(self.failures.len() as u64);
         if more > 0 {
-            eprintln!("  … and {more} more failures (see the results file)");
+            say!("  … and {more} more failures (see the results file)");
         }
     }
 }

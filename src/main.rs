@@ -1,5 +1,8 @@
 //! `runjobs`: parse the command line, run the command, exit with its code.
 
+#[macro_use]
+mod say;
+
 mod app;
 mod builtins;
 mod cli;
@@ -82,7 +85,7 @@ fn print_stdout(text: &str) -> u8 {
         Ok(()) => exit_code::OK,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_code::OK,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             exit_code::ITEMS_FAILED
         }
     }

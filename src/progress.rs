@@ -4,9 +4,10 @@
 //! Owns stderr for the run: worker log lines pass through here so they never tear the bars.
 //! Decides nothing about the run.
 
+use std::io;
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use crate::cli::ProgressMode;
 use crate::event::{ItemRecord, Status, Summary};
@@ -48,7 +49,8 @@ impl Progress {
             };
         let display = if bars {
             // `term_like` draws even when stderr is not a terminal (`--progress always`).
-            let target = ProgressDrawTarget::term_like(Box::new(console::Term::stderr()));
+            let target =
+                ProgressDrawTarget::term_like(Box::new(ClosableTerm(console::Term::stderr())));
             Display::Bars {
                 multi: MultiProgress::with_draw_target(target),
                 bars: Vec::new(),
@@ -126,8 +128,8 @@ impl Progress {
     pub fn println(&self, line: &str) {
         match &self.display {
             // `suspend` (not `println`) so the line is printed even when bars are hidden.
-            Display::Bars { multi, .. } => multi.suspend(|| eprintln!("{line}")),
-            Display::Lines { .. } => eprintln!("{line}"),
+            Display::Bars { multi, .. } => multi.suspend(|| say!("{line}")),
+            Display::Lines { .. } => say!("{line}"),
         }
     }
 
@@ -141,7 +143,7 @@ impl Progress {
         }
         *last = Instant::now();
         if let Some(counts) = self.tasks.last() {
-            eprintln!("runjobs: {}", status_line(counts));
+            say!("runjobs: {}", status_line(counts));
         }
     }
 
@@ -163,6 +165,48 @@ impl Progress {
     pub fn quiet(&self) -> bool {
         self.quiet
     }
+}
+
+/// stderr for the bars, with write errors dropped: indicatif unwraps some of them (its
+/// `suspend`), and a stderr whose reader went away must not stop the run.
+#[derive(Debug)]
+struct ClosableTerm(console::Term);
+
+impl TermLike for ClosableTerm {
+    fn width(&self) -> u16 {
+        TermLike::width(&self.0)
+    }
+    fn height(&self) -> u16 {
+        TermLike::height(&self.0)
+    }
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        dropping_errors(self.0.move_cursor_up(n))
+    }
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        dropping_errors(self.0.move_cursor_down(n))
+    }
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        dropping_errors(self.0.move_cursor_right(n))
+    }
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        dropping_errors(self.0.move_cursor_left(n))
+    }
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        dropping_errors(self.0.write_line(s))
+    }
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        dropping_errors(self.0.write_str(s))
+    }
+    fn clear_line(&self) -> io::Result<()> {
+        dropping_errors(self.0.clear_line())
+    }
+    fn flush(&self) -> io::Result<()> {
+        dropping_errors(self.0.flush())
+    }
+}
+
+fn dropping_errors(_: io::Result<()>) -> io::Result<()> {
+    Ok(())
 }
 
 fn status_line(counts: &TaskCounts) -> String {

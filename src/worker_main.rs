@@ -36,7 +36,7 @@ pub fn run(
     let run_start = run_start.unwrap_or_else(protocol::monotonic_nanos);
     die_with_parent();
     let Some(builtin) = builtins::lookup(builtin) else {
-        eprintln!("runjobs worker: unknown builtin `{builtin}`");
+        say!("runjobs worker: unknown builtin `{builtin}`");
         return exit_code::exit(exit_code::INVALID);
     };
     let options: Options = match serde_json::from_str::<Value>(options_json) {
@@ -44,7 +44,7 @@ pub fn run(
             template: v.get("template").and_then(Value::as_str).map(str::to_owned),
         },
         Err(e) => {
-            eprintln!("runjobs worker: bad --options: {e}");
+            say!("runjobs worker: bad --options: {e}");
             return exit_code::exit(exit_code::INVALID);
         }
     };
@@ -55,7 +55,7 @@ pub fn run(
         // The parent went away (broken pipe): nothing left to answer to.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit_code::exit(exit_code::OK),
         Err(e) => {
-            eprintln!("runjobs worker: {e}");
+            say!("runjobs worker: {e}");
             exit_code::exit(exit_code::ITEMS_FAILED)
         }
     }
@@ -457,7 +457,7 @@ impl Runner<'_> {
         {
             // The Python original prints from each process; so does this builtin (on
             // stderr, as stdout carries the protocol). runjobs relays the line.
-            eprintln!("{text}");
+            say!("{text}");
         }
         self.last_end = protocol::monotonic_nanos();
         let nanos = self.last_end.saturating_sub(started);

@@ -3,6 +3,7 @@
 mod util;
 
 mod commands;
+mod hostile;
 mod inputs;
 mod outputs;
 mod policy;

@@ -1,0 +1,171 @@
+//! Hostile surroundings: a stderr that is closed or goes away mid-run. runjobs drops what it
+//! would print there, finishes, writes its results, honours signals and leaves no process.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// A job with builtin, Python and command items that all print to stderr.
+fn noisy_job(dir: &Path) -> std::path::PathBuf {
+    write(
+        dir,
+        "noisy.py",
+        "import sys\ndef f(x):\n    print('python says', x)\n    print('and on stderr', x, file=sys.stderr)\n    return x\n",
+    );
+    write(
+        dir,
+        "noisy.toml",
+        r#"workers = 2
+[functions.py]
+python = "noisy.py:f"
+[functions.sh]
+command = ["sh", "-c", "echo err $1 >&2; echo $1", "sh", "{input}"]
+[[task]]
+function = "print_number"
+inputs = { range = [0, 2000] }
+[[task]]
+function = "py"
+inputs = { range = [0, 300] }
+[[task]]
+function = "sh"
+inputs = { range = [0, 40] }
+"#,
+    )
+}
+
+/// Waits for `child` up to `limit`; kills it and fails the test if it hangs.
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("runjobs hung with its stderr closed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn assert_complete(out: &Path) {
+    let doc = read_json(out);
+    assert_eq!(doc["status"], "ok");
+    assert_eq!(doc["summary"]["total"], 2000 + 300 + 40);
+    assert_eq!(doc["summary"]["ok"], 2000 + 300 + 40);
+    assert_eq!(outputs(&doc, 2)[39], "39");
+}
+
+#[test]
+fn a_closed_stderr_neither_hangs_nor_panics_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = noisy_job(dir.path());
+    let out = dir.path().join("out.json");
+    for progress in ["never", "always"] {
+        let marker = marker(&format!("closedstderr-{progress}"));
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut child = Command::new(BIN)
+            .arg(&job)
+            .arg("-o")
+            .arg(&out)
+            .args(["--progress", progress])
+            .env("RUNJOBS_TEST_MARKER", &marker)
+            .stderr(Stdio::from(writer))
+            .spawn()
+            .unwrap();
+        let code = wait_bounded(&mut child, Duration::from_secs(60));
+        assert_eq!(
+            code,
+            Some(0),
+            "--progress {progress}: no panic (101), no error"
+        );
+        assert_complete(&out);
+        assert_eq!(
+            wait_until_gone(&marker, Duration::from_secs(2)),
+            Vec::<u32>::new()
+        );
+    }
+}
+
+#[test]
+fn a_stderr_reader_that_goes_away_mid_run_does_not_stop_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = noisy_job(dir.path());
+    let out = dir.path().join("out.json");
+    let marker = marker("headstderr");
+    let script = format!(
+        "'{BIN}' '{}' -o '{}' 2>&1 >/dev/null | head -c 20 >/dev/null; echo \"rc=${{PIPESTATUS[0]}}\"",
+        job.display(),
+        out.display()
+    );
+    let mut child = Command::new("bash")
+        .args(["-c", &script])
+        .env("RUNJOBS_TEST_MARKER", &marker)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_bounded(&mut child, Duration::from_secs(60));
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut said).unwrap();
+    assert_eq!(said.trim(), "rc=0");
+    assert_complete(&out);
+    assert_eq!(
+        wait_until_gone(&marker, Duration::from_secs(2)),
+        Vec::<u32>::new()
+    );
+}
+
+#[test]
+fn sigterm_stops_a_run_whose_stderr_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 2\nkill_grace = \"200ms\"\n[[task]]\nfunction = \"sleep\"\ninputs = [0.01, 30, 30, 30]\n",
+    );
+    let out = dir.path().join("out.json");
+    let marker = marker("closedstderr-term");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(BIN)
+        .arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .env("RUNJOBS_TEST_MARKER", &marker)
+        .stderr(Stdio::from(writer))
+        .spawn()
+        .unwrap();
+    wait_for_workers(child.id(), 2);
+    std::thread::sleep(Duration::from_millis(300));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(wait_bounded(&mut child, Duration::from_secs(10)), Some(3));
+    let doc = read_json(&out);
+    assert_eq!(doc["status"], "interrupted");
+    assert_eq!(results(&doc, 0)[0]["status"], "ok");
+    assert_eq!(
+        wait_until_gone(&marker, Duration::from_secs(2)),
+        Vec::<u32>::new()
+    );
+}
+
+#[test]
+fn results_on_a_stdout_that_closes_fail_with_exit_1_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = noisy_job(dir.path());
+    // `head` leaves after five lines of a results file far bigger than a pipe holds, so
+    // the results cannot be written whole: exit 1 (SPEC §3), never a panic's 101.
+    let script = format!(
+        "for i in 1 2 3 4 5; do '{BIN}' '{}' -o - -q 2>&1 | head -5 >/dev/null; echo ${{PIPESTATUS[0]}}; done",
+        job.display()
+    );
+    let output = Command::new("bash").args(["-c", &script]).output().unwrap();
+    let codes = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(codes.split_whitespace().collect::<Vec<_>>(), ["1"; 5]);
+}
