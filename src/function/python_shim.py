@@ -140,8 +140,9 @@ def serve(function, protocol):
         for ident, value in zip(ids, inputs):
             try:
                 output = function(value)
-            except KeyboardInterrupt:
-                raise
+            # KeyboardInterrupt and SystemExit too: raised by the function, they are its
+            # item's failure (a terminal's Ctrl-C never reaches a worker, which runs in its
+            # own process group; runjobs stops workers with SIGTERM).
             except BaseException as exc:  # noqa: BLE001 - the item fails, the worker lives
                 ended = clock()
                 put((ident, None, describe(exc), ended - began))

@@ -124,6 +124,15 @@ impl InFlight {
         Some((item, sent_at))
     }
 
+    /// Whether a suspect item is in flight (it is sent alone, so it is the only one).
+    pub fn holds_suspect(&self) -> bool {
+        self.len == 1
+            && self
+                .entries
+                .front()
+                .is_some_and(|entry| matches!(&entry.work, Work::One(item) if item.suspect))
+    }
+
     /// Takes the oldest item out, with when it was sent.
     pub fn take_oldest(&mut self) -> Option<(WorkItem, Instant)> {
         let index = match &self.entries.front()?.work {
@@ -170,6 +179,7 @@ mod tests {
             input: Ok(Value::from(index)),
             attempts: 1,
             ready_at: None,
+            suspect: false,
         })
     }
 
@@ -289,6 +299,7 @@ mod model {
                             input: Ok(Value::from(input(next))),
                             attempts: 1,
                             ready_at: None,
+            suspect: false,
                         };
                         books.push(Work::One(item), now);
                         items.push((next, input(next)));

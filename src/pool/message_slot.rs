@@ -160,10 +160,14 @@ impl<'a> MessageSlot<'a> {
         let budget = usize::try_from(max_items.saturating_sub(sent)).unwrap_or(usize::MAX);
         let room = self.limit.saturating_sub(self.in_flight.len()).min(budget);
         let mut waiting_for = None;
+        // Nothing joins a suspect item: a crash while it is in flight must be its own.
+        let busy = !self.in_flight.is_empty();
         if room > 0
             && self.in_flight.len() <= self.limit / 2
+            && !self.in_flight.holds_suspect()
             && self.ctx.control.may_dispatch()
-            && let Taken::WaitUntil(at) = queue.take_work(room, self.takes_runs, &mut self.to_send)
+            && let Taken::WaitUntil(at) =
+                queue.take_work(room, self.takes_runs, busy, &mut self.to_send)
         {
             waiting_for = Some(at);
         }
@@ -513,9 +517,24 @@ impl<'a> MessageSlot<'a> {
         }
     }
 
-    /// The oldest in-flight item was running when the worker failed: it takes the blame.
-    /// The others never started; they go back to the queue uncharged.
+    /// Charges the item the worker was running with `failure`, and hands the other in-flight
+    /// items back uncharged.
+    ///
+    /// A timeout or a stop is the oldest item's: every answer before it reached us (workers
+    /// flush within 2 ms). A crash is not: a worker may have finished items whose answers
+    /// were still in its buffer when it died, so the crash is anyone's among those in
+    /// flight. Then nobody is charged, and each goes out again alone (`suspect`): the one
+    /// that crashes its worker by itself is charged, the others keep their own results.
     fn charge_head(&mut self, queue: &WorkQueue, failure: Failure, pid: Option<u32>) {
+        if matches!(failure, Failure::Crashed(_)) && self.in_flight.len() > 1 {
+            let items = self.in_flight.take_all_unstarted().into_iter();
+            queue.put_back(items.map(|item| WorkItem {
+                suspect: true,
+                ..item
+            }));
+            self.limit = 1;
+            return;
+        }
         let now = Instant::now();
         if let Some((item, sent_at)) = self.in_flight.take_oldest() {
             let duration = now.saturating_duration_since(sent_at).as_secs_f64();

@@ -18,6 +18,9 @@ pub struct WorkItem {
     pub attempts: u32,
     /// A retry waiting for its backoff delay is not handed out before this.
     pub ready_at: Option<Instant>,
+    /// It was in flight with others when their worker crashed, so which of them crashed it
+    /// is unknown: it goes out alone (see `take_work`), and a crash then is its own.
+    pub suspect: bool,
 }
 
 /// Items with their positions (a resumed run's source skips the ones already done).
@@ -75,6 +78,7 @@ impl IntRun {
             input: Ok(Value::from(self.input(k))),
             attempts,
             ready_at: None,
+            suspect: false,
         })
     }
 }
@@ -117,7 +121,7 @@ struct State {
 /// What `take` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taken {
-    /// This many items were moved out.
+    /// This many items were moved out (none when a suspect waits for an idle taker).
     Items(usize),
     /// Nothing is ready yet; a delayed retry becomes ready at this instant.
     WaitUntil(Instant),
@@ -152,14 +156,15 @@ impl WorkQueue {
     /// Moves up to `max` ready items into `out`, one by one.
     pub fn take(&self, max: usize, out: &mut VecDeque<WorkItem>) -> Taken {
         let mut work = VecDeque::new();
-        let taken = self.take_work(max, false, &mut work);
+        let taken = self.take_work(max, false, false, &mut work);
         out.extend(work.into_iter().flat_map(|work| work.into_items(0)));
         taken
     }
 
     /// Moves up to `max` ready items into `out`; a `range`'s as runs when `runs` says the
-    /// taker can send them so (builtin workers).
-    pub fn take_work(&self, max: usize, runs: bool, out: &mut VecDeque<Work>) -> Taken {
+    /// taker can send them so (builtin workers). A suspect item is handed out alone, and
+    /// only to a taker with nothing in flight (`busy` false).
+    pub fn take_work(&self, max: usize, runs: bool, busy: bool, out: &mut VecDeque<Work>) -> Taken {
         let mut state = self.lock();
         if !state.delayed.is_empty() {
             let now = Instant::now();
@@ -173,8 +178,19 @@ impl WorkQueue {
             }
         }
         let mut taken = 0;
+        let mut held = false;
         while taken < max {
             if let Some(item) = state.front.pop_front() {
+                if item.suspect {
+                    if taken > 0 || busy {
+                        held = true;
+                        state.front.push_front(item);
+                    } else {
+                        out.push_back(Work::One(item));
+                        taken = 1;
+                    }
+                    break;
+                }
                 out.push_back(Work::One(item));
                 taken += 1;
                 continue;
@@ -198,6 +214,7 @@ impl WorkQueue {
                             input,
                             attempts: 0,
                             ready_at: None,
+                            suspect: false,
                         }));
                         taken += 1;
                     }
@@ -205,7 +222,7 @@ impl WorkQueue {
                 },
             }
         }
-        if taken > 0 {
+        if taken > 0 || held {
             Taken::Items(taken)
         } else {
             match state.delayed.iter().filter_map(|item| item.ready_at).min() {
@@ -261,7 +278,7 @@ mod tests {
         };
         let queue = WorkQueue::new(Source::Ints(run));
         let mut got = VecDeque::new();
-        assert_eq!(queue.take_work(2, true, &mut got), Taken::Items(2));
+        assert_eq!(queue.take_work(2, true, false, &mut got), Taken::Items(2));
         let Some(Work::Ints(first)) = got.pop_front() else {
             panic!("a run");
         };
@@ -276,6 +293,28 @@ mod tests {
         let inputs: Vec<Value> = next.iter().map(|i| i.input.clone().unwrap()).collect();
         assert_eq!(inputs, [7, 4, 1, -2]);
         assert_eq!(queue.take(1, &mut next), Taken::Exhausted);
+    }
+
+    #[test]
+    fn a_suspect_goes_alone_and_only_to_an_idle_taker() {
+        let queue = WorkQueue::new(numbers(3));
+        let mut got = VecDeque::new();
+        queue.take_work(3, false, false, &mut got);
+        let suspects: Vec<WorkItem> = got.drain(..).flat_map(|work| work.into_items(0)).collect();
+        queue.put_back(suspects.into_iter().map(|item| WorkItem {
+            suspect: true,
+            ..item
+        }));
+        assert_eq!(queue.take_work(8, false, true, &mut got), Taken::Items(0));
+        assert!(got.is_empty(), "a busy taker gets no suspect");
+        for index in 0..3 {
+            assert_eq!(queue.take_work(8, false, false, &mut got), Taken::Items(1));
+            let Some(Work::One(item)) = got.pop_front() else {
+                panic!("one item");
+            };
+            assert_eq!((item.index, item.suspect), (index, true));
+        }
+        assert_eq!(queue.take_work(8, false, true, &mut got), Taken::Exhausted);
     }
 
     #[test]
@@ -316,6 +355,7 @@ mod tests {
             input: Ok(Value::Null),
             attempts: 1,
             ready_at: Some(at),
+            suspect: false,
         };
         queue.put_back(std::iter::once(item));
         let mut out = VecDeque::new();

@@ -3,6 +3,7 @@
 mod util;
 
 mod commands;
+mod crashes;
 mod hostile;
 mod inputs;
 mod outputs;
