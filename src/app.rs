@@ -231,7 +231,15 @@ struct OutputTarget {
 
 impl OutputTarget {
     fn decide(job: &Job, args: &RunArgs) -> Result<OutputTarget, String> {
-        let template = match &args.output {
+        // `--resume OUTPUT` completes OUTPUT unless `-o` says otherwise (a journal named
+        // there completes the results file it is beside).
+        let resumed = args
+            .resume
+            .as_ref()
+            .filter(|_| args.output.is_none())
+            .map(|path| crate::journal::results_path_of(path).unwrap_or_else(|| path.clone()));
+        let output = args.output.as_ref().or(resumed.as_ref());
+        let template = match output {
             Some(path) if path.as_os_str() == "-" => None,
             Some(path) => Some(path.clone()),
             None => Some(job.output.path_template.clone()),
@@ -239,7 +247,7 @@ impl OutputTarget {
         let format = args
             .format
             .map(Format::from)
-            .or(if args.output.is_some() {
+            .or(if output.is_some() {
                 None
             } else {
                 job.output.format
@@ -333,7 +341,7 @@ fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>) {
                     let (mut all, mut done) = (0u64, 0u64);
                     for input in items.iter.flatten() {
                         all += 1;
-                        done += u64::from(previous.is_done(&hash, &input));
+                        done += u64::from(previous.claim_done(&hash, &input));
                     }
                     format!(
                         "{} of {all} item{} (the rest are done)",

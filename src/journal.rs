@@ -45,6 +45,14 @@ pub fn path_for(output: &Path) -> PathBuf {
     output.with_file_name(name)
 }
 
+/// The results file a journal is beside (`out/x.json.journal` → `out/x.json`), if `path`
+/// names a journal.
+pub fn results_path_of(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let results = name.strip_suffix(".journal").filter(|n| !n.is_empty())?;
+    Some(path.with_file_name(results))
+}
+
 /// A run's journal, open for appending.
 pub struct Journal {
     /// Shared with the events of worker-written records (`JournalRange`), which are read back

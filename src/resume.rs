@@ -1,12 +1,19 @@
 //! `--resume OUTPUT`: the results an earlier run finished, found by identity (function and
 //! input, see `identity`) in OUTPUT and in the journal beside it, and the item source that
 //! hands them back instead of running them again.
+//!
+//! Equal inputs are distinct items: an identity may have finished several times, and each
+//! finished computation stands in for one item only (the k-th of the equal inputs takes the
+//! k-th computation), so six items with one input, two of which finished, run four more
+//! times, never zero. Inserting, removing or reordering other inputs still reruns nothing.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry as MapEntry;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::mpsc::SyncSender;
 
 use serde::Deserialize;
@@ -35,10 +42,54 @@ struct Done {
     run: Arc<str>,
 }
 
+/// The finished computations of one identity.
+#[derive(Debug)]
+enum Computations {
+    One(Done),
+    Many(VecDeque<Done>),
+}
+
+impl Computations {
+    fn push(&mut self, done: Done) {
+        match self {
+            Computations::One(first) => {
+                let first = std::mem::replace(first, done.clone());
+                *self = Computations::Many(VecDeque::from([first, done]));
+            }
+            Computations::Many(all) => all.push_back(done),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Done> {
+        let (one, many) = match self {
+            Computations::One(done) => (Some(done), None),
+            Computations::Many(all) => (None, Some(all)),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Computations::One(_) => 1,
+            Computations::Many(all) => all.len(),
+        }
+    }
+}
+
 /// Every ok result of the earlier runs, by identity.
+///
+/// A results file and the journal beside it (and a journal's runs, one after another) are
+/// views of overlapping histories: a resumed run carries the results it reused, so one
+/// computation can be in several views. A computation is known by its identity and the run
+/// that computed it (`Done::run`), and each view says how many of those it holds; the most
+/// any view holds is how many there are.
 #[derive(Debug, Default)]
 pub struct Previous {
-    done: HashMap<ItemKey, Done>,
+    /// Taken out as they are reused: each computation stands in for one item.
+    done: Mutex<HashMap<ItemKey, Computations>>,
+    /// The view being read.
+    view: HashMap<ItemKey, Computations>,
+    computations: usize,
     /// What was read, for the user: e.g. "`out/x.json` and its journal".
     pub sources: Vec<String>,
     /// Journal lines that did not parse (a killed run's torn last line).
@@ -85,30 +136,85 @@ impl Previous {
         Ok(found.then_some(previous))
     }
 
+    /// How many finished computations there are to reuse.
     pub fn len(&self) -> usize {
-        self.done.len()
+        self.computations
     }
 
-    /// Whether this item finished ok in an earlier run.
-    pub fn is_done(&self, function_hash: &str, input: &Value) -> bool {
-        self.done
-            .contains_key(&identity::item_key(function_hash, input))
+    /// Adds what the view just read holds beyond what the views before it did.
+    fn end_view(&mut self) {
+        let view = std::mem::take(&mut self.view);
+        let done = self
+            .done
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if done.is_empty() {
+            // The usual case: one view (a results file, or one run's journal).
+            self.computations = view.values().map(Computations::len).sum();
+            *done = view;
+            return;
+        }
+        for (key, seen) in view {
+            let known = match done.entry(key) {
+                MapEntry::Vacant(slot) => {
+                    self.computations += seen.len();
+                    slot.insert(seen);
+                    continue;
+                }
+                MapEntry::Occupied(known) => known.into_mut(),
+            };
+            let mut new = Vec::new();
+            for (i, computation) in seen.iter().enumerate() {
+                let from_run = |d: &&Done| Arc::ptr_eq(&d.run, &computation.run);
+                // This view's n-th computation of that run is new if the known ones of that
+                // run are fewer than n.
+                let nth = seen.iter().take(i).filter(from_run).count();
+                if known.iter().filter(from_run).count() <= nth {
+                    new.push(computation.clone());
+                }
+            }
+            self.computations += new.len();
+            new.into_iter().for_each(|d| known.push(d));
+        }
+    }
+
+    /// Takes an earlier computation of this item, if one is left: each stands in for one
+    /// item only.
+    fn claim(&self, function_hash: &str, input: &Value) -> Option<Done> {
+        let key = identity::item_key(function_hash, input);
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        let MapEntry::Occupied(mut entry) = done.entry(key) else {
+            return None;
+        };
+        match entry.get_mut() {
+            Computations::Many(all) if all.len() > 1 => all.pop_front(),
+            _ => match entry.remove() {
+                Computations::One(done) => Some(done),
+                Computations::Many(mut all) => all.pop_front(),
+            },
+        }
+    }
+
+    /// Whether an earlier run finished this item (and claims that result: the dry run
+    /// counts as the run would).
+    pub fn claim_done(&self, function_hash: &str, input: &Value) -> bool {
+        self.claim(function_hash, input).is_some()
     }
 
     /// The earlier result for this item, if it finished ok.
     fn reuse(&self, function_hash: &str, index: u64, input: &Value) -> Option<ItemRecord> {
-        let done = self.done.get(&identity::item_key(function_hash, input))?;
+        let done = self.claim(function_hash, input)?;
         Some(ItemRecord {
             index,
             input: input.clone(),
             status: Status::Ok,
-            output: Some(done.output.clone()),
+            output: Some(done.output),
             error: None,
             attempts: done.attempts,
             started_s: done.started_s,
             duration_s: done.duration_s,
             worker: done.worker,
-            reused_from: Some(Arc::clone(&done.run)),
+            reused_from: Some(done.run),
         })
     }
 
@@ -126,17 +232,23 @@ impl Previous {
             Some(earlier) => self.intern(&earlier),
             None => Arc::clone(run),
         };
-        self.done.insert(
-            identity::item_key(function_hash, &result.input),
-            Done {
-                output,
-                attempts: result.attempts,
-                started_s: result.started_s,
-                duration_s: result.duration_s,
-                worker: result.worker,
-                run,
-            },
-        );
+        let done = Done {
+            output,
+            attempts: result.attempts,
+            started_s: result.started_s,
+            duration_s: result.duration_s,
+            worker: result.worker,
+            run,
+        };
+        match self
+            .view
+            .entry(identity::item_key(function_hash, &result.input))
+        {
+            MapEntry::Occupied(mut known) => known.get_mut().push(done),
+            MapEntry::Vacant(slot) => {
+                slot.insert(Computations::One(done));
+            }
+        }
     }
 
     /// One shared string per earlier run (a million results name a handful of runs).
@@ -179,7 +291,9 @@ impl Previous {
         };
         serde::de::DeserializeSeed::deserialize(seed, &mut deserializer)
             .and_then(|()| deserializer.end())
-            .map_err(|e| format!("not a runjobs results file: {e}"))
+            .map_err(|e| format!("not a runjobs results file: {e}"))?;
+        self.end_view();
+        Ok(())
     }
 
     /// JSON Lines results: the function identities are on the last line, after the results.
@@ -194,7 +308,7 @@ impl Previous {
             serde_json::from_slice::<LastLine>(line)
                 .map_err(|_| "its last line (status and summary) is missing")
         })?;
-        let run: Arc<str> = Arc::from(last.started_at);
+        let run = self.intern(&last.started_at);
         for line in lines() {
             let Ok(mut result) = serde_json::from_slice::<StoredResult>(line) else {
                 continue; // the last line
@@ -207,15 +321,20 @@ impl Previous {
                 None => self.unidentified += 1,
             }
         }
+        self.end_view();
         Ok(())
     }
 
     fn read_journal(&mut self, path: &Path) -> Result<(), String> {
         let file = File::open(path).map_err(|e| e.to_string())?;
-        let mut run: Arc<str> = Arc::from("");
+        let mut run = self.intern("");
         let mut hash = String::new();
         self.torn_lines += journal::read_entries(BufReader::new(file), |entry| match entry {
-            Entry::Run { started_at } => run = Arc::from(started_at),
+            Entry::Run { started_at } => {
+                // Each run in the journal is a view of its own.
+                self.end_view();
+                run = self.intern(&started_at);
+            }
             Entry::Task(task) => hash = task.function_hash,
             Entry::Record(record) => {
                 let result = StoredResult {
@@ -233,6 +352,7 @@ impl Previous {
             }
         })
         .map_err(|e| e.to_string())?;
+        self.end_view();
         Ok(())
     }
 
@@ -330,9 +450,15 @@ impl<'de> Visitor<'de> for DocumentSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
-                "started_at" => self.run = Some(Arc::from(map.next_value::<String>()?)),
+                "started_at" => {
+                    let started_at = map.next_value::<String>()?;
+                    self.run = Some(self.previous.intern(&started_at));
+                }
                 "tasks" => {
-                    let run = self.run.clone().unwrap_or_else(|| Arc::from(""));
+                    let run = match self.run.clone() {
+                        Some(run) => run,
+                        None => self.previous.intern(""),
+                    };
                     map.next_value_seed(TasksSeed {
                         previous: &mut *self.previous,
                         run,
@@ -545,6 +671,31 @@ mod tests {
             reused_output(&previous, "f", json!(5)).as_deref(),
             Some("null")
         );
+    }
+
+    #[test]
+    fn each_computation_stands_in_for_one_item_however_many_views_hold_it() {
+        let run1 = json!({"started_at": "r1", "tasks": [{"function_hash": "f", "results": [
+            {"index": 0, "input": 7, "status": "ok", "output": 1},
+            {"index": 1, "input": 7, "status": "ok", "output": 2},
+            {"index": 2, "input": 7, "status": "failed"}
+        ]}]});
+        // A later run that reused one of run 1's and computed one more.
+        let run2 = json!({"started_at": "r2", "tasks": [{"function_hash": "f", "results": [
+            {"index": 0, "input": 7, "status": "ok", "output": 1, "reused_from": "r1"},
+            {"index": 1, "input": 7, "status": "ok", "output": 3}
+        ]}]});
+        let mut previous = Previous::default();
+        for doc in [&run1, &run2, &run1, &run2] {
+            previous.read_document(doc.to_string().as_bytes()).unwrap();
+        }
+        // Two of run 1 (the most any view holds) and one of run 2.
+        assert_eq!(previous.len(), 3);
+        let mut outputs: Vec<String> = (0..4)
+            .filter_map(|_| reused_output(&previous, "f", json!(7)))
+            .collect();
+        outputs.sort();
+        assert_eq!(outputs, ["1", "2", "3"]);
     }
 
     #[test]

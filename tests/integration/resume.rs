@@ -551,3 +551,151 @@ fn records_builtin_workers_journaled_survive_a_sigkill_and_are_reused() {
     }
     assert!(!journal.exists());
 }
+
+/// A command job whose items take `seconds` and then append their index to `done.txt`: the
+/// file counts the items that ran to the end.
+fn completion_counting_job(inputs: &str, seconds: f64) -> String {
+    format!(
+        "workers = 2\nkill_grace = \"300ms\"\n\
+         [functions.slow]\n\
+         command = [\"sh\", \"-c\", \"sleep {seconds}; echo $RUNJOBS_INDEX >> done.txt; echo $1\", \"sh\", \"{{input}}\"]\n\
+         [[task]]\nfunction = \"slow\"\ninputs = {inputs}\n"
+    )
+}
+
+fn completed(dir: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(dir.join("done.txt")).unwrap_or_default();
+    let mut done: Vec<u64> = text.lines().map(|l| l.trim().parse().unwrap()).collect();
+    done.sort_unstable();
+    done
+}
+
+#[test]
+fn repeated_inputs_stay_distinct_items_across_a_stop_and_resume() {
+    for signal_name in ["TERM", "KILL"] {
+        let dir = tempfile::tempdir().unwrap();
+        let job = write(
+            dir.path(),
+            "job.toml",
+            &completion_counting_job("[7, 7, 7, 7, 7, 7]", 0.6),
+        );
+        let out = dir.path().join("out.json");
+        let mut child = spawn_marked(&job, Some(&out), &marker("repeats"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while completed(dir.path()).len() < 2 {
+            assert!(Instant::now() < deadline, "two items never finished");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        signal(child.id(), signal_name);
+        child.wait().unwrap();
+        let finished_before = completed(dir.path()).len();
+        assert!(finished_before < 6, "the run was stopped before the end");
+
+        let output = resume(&job, &out);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let said = stderr(&output);
+        assert!(
+            said.contains(&format!("{finished_before} finished result")),
+            "{said}"
+        );
+        // Every item ran to the end exactly once, over both runs.
+        assert_eq!(completed(dir.path()), [0, 1, 2, 3, 4, 5], "-{signal_name}");
+        let doc = read_json(&out);
+        let reused = results(&doc, 0)
+            .iter()
+            .filter(|r| r.get("reused_from").is_some())
+            .count();
+        assert_eq!(reused, finished_before, "-{signal_name}: {doc}");
+        assert!(outputs(&doc, 0).iter().all(|o| o == "7"));
+
+        // Resuming a finished run (its results file and the journal it kept, if any, are
+        // views of one history) runs nothing again.
+        let output = resume(&job, &out);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        assert_eq!(completed(dir.path()).len(), 6, "-{signal_name}");
+    }
+}
+
+#[test]
+fn edited_inputs_with_repeats_run_only_the_occurrences_never_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &completion_counting_job("[7, 7, 3]", 0.0),
+    );
+    let out = dir.path().join("out.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(0);
+    assert_eq!(completed(dir.path()).len(), 3);
+    // 3 moves, 5 is new, and a third 7 joins the two that finished.
+    write(
+        dir.path(),
+        "job.toml",
+        &completion_counting_job("[3, 7, 5, 7, 7]", 0.0),
+    );
+    std::fs::remove_file(dir.path().join("done.txt")).unwrap();
+    let output = resume(&job, &out);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // Only the new 5 and the third 7 ran (indices 2 and 4 of the new inputs).
+    assert_eq!(completed(dir.path()), [2, 4]);
+    let doc = read_json(&out);
+    let reused: Vec<bool> = results(&doc, 0)
+        .iter()
+        .map(|r| r.get("reused_from").is_some())
+        .collect();
+    assert_eq!(reused, [true, true, false, true, false]);
+}
+
+#[test]
+fn resume_without_output_completes_the_file_it_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[functions.f]\ncommand = [\"sh\", \"-c\", \"if [ -e fail.flag ] && [ $1 = 2 ]; then exit 1; fi; echo $1\", \"sh\", \"{input}\"]\n\
+         [[task]]\nfunction = \"f\"\ninputs = [1, 2, 3]\n",
+    );
+    write(dir.path(), "fail.flag", "");
+    let elsewhere = dir.path().join("elsewhere/o.json");
+    runjobs()
+        .arg(&job)
+        .arg("-o")
+        .arg(&elsewhere)
+        .assert()
+        .code(1);
+    std::fs::remove_file(dir.path().join("fail.flag")).unwrap();
+    let output = runjobs()
+        .arg(&job)
+        .arg("--resume")
+        .arg(&elsewhere)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("elsewhere/o.json"),
+        "{}",
+        stderr(&output)
+    );
+    let doc = read_json(&elsewhere);
+    assert_eq!(doc["status"], "ok");
+    assert_eq!(outputs(&doc, 0), ["1", "2", "3"]);
+    assert!(
+        !dir.path().join("out").exists(),
+        "the job's own output path is untouched"
+    );
+
+    // Named by a journal, the results file beside it is the one completed.
+    let journal = dir.path().join("x.json.journal");
+    std::fs::write(&journal, "").unwrap();
+    let output = runjobs()
+        .arg(&job)
+        .arg("--resume")
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        outputs(&read_json(&dir.path().join("x.json")), 0),
+        ["1", "2", "3"]
+    );
+}
