@@ -343,11 +343,14 @@ fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>) {
                         all += 1;
                         done += u64::from(previous.claim_done(&hash, &input));
                     }
-                    format!(
-                        "{} of {all} item{} (the rest are done)",
-                        all - done,
-                        plural(all as usize)
-                    )
+                    match done {
+                        0 => format!("{all} item{}, none done yet", plural(all as usize)),
+                        _ => format!(
+                            "{} of {all} item{} left ({done} done)",
+                            all - done,
+                            plural(all as usize)
+                        ),
+                    }
                 }
                 (Ok(Items { total: Some(n), .. }), None) => {
                     format!("{n} item{}", plural(n as usize))
@@ -406,7 +409,13 @@ fn run_job(
     let header = RunHeader {
         version: output::VERSION,
         job: job.name.clone(),
-        job_file: job.file.display().to_string(),
+        // Absolute, so a reviewer (or `report`) finds the job file from the results alone,
+        // whatever folder runjobs was started in.
+        job_file: std::path::absolute(&job.file)
+            .map(|p| normalize(&p))
+            .unwrap_or_else(|_| job.file.clone())
+            .display()
+            .to_string(),
         started_at,
     };
     let mut journal = match open_journal(job, &destination, &header, args, previous.is_some()) {

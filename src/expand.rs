@@ -137,8 +137,15 @@ fn file(path: &Path) -> Result<Items, String> {
             let total = count_nonblank_lines(path)?;
             let iter = nonblank_lines(path)?.map(move |(n, line)| {
                 let text = line.map_err(|e| format!("`{shown}` line {n}: {e}"))?;
-                serde_json::from_str(&text)
-                    .map_err(|e| format!("`{shown}` line {n} is not valid JSON: {e}"))
+                serde_json::from_str(&text).map_err(|e| {
+                    // The parser's own position is always its line 1: say the file's line.
+                    let message = e.to_string();
+                    let message = message.split(" at line ").next().unwrap_or(&message);
+                    format!(
+                        "`{shown}` line {n}, column {}: not valid JSON ({message})",
+                        e.column()
+                    )
+                })
             });
             Ok(Items {
                 total: Some(total),

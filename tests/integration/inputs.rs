@@ -181,3 +181,28 @@ fn results_keep_input_order_when_items_finish_out_of_order() {
         "{results:?}"
     );
 }
+
+#[test]
+fn a_bad_jsonl_line_fails_its_item_naming_the_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "b.jsonl", "1\n{x: 2}\n3\n");
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[[task]]\nfunction = \"double\"\ninputs = { file = \"b.jsonl\" }\n",
+    );
+    let out = dir.path().join("out.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
+    let doc = read_json(&out);
+    let r = results(&doc, 0);
+    assert_eq!(
+        (r[0]["output"].clone(), r[2]["output"].clone()),
+        (json!(2), json!(6))
+    );
+    let error = r[1]["error"].as_str().unwrap();
+    assert!(
+        error.contains("b.jsonl` line 2, column 2: not valid JSON (key must be a string)"),
+        "{error}"
+    );
+    assert!(!error.contains("line 1"), "{error}");
+}

@@ -258,3 +258,23 @@ fn results_are_the_same_whether_workers_journal_their_records_or_not() {
         assert!(journaled == piped, "{ext}: the two runs differ");
     }
 }
+
+#[test]
+fn job_file_is_recorded_absolute_whatever_folder_runjobs_started_in() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("jobs"), "j.toml", JOB);
+    let out = dir.path().join("r.json");
+    runjobs()
+        .current_dir(dir.path())
+        .args(["jobs/./j.toml", "-o", "r.json"])
+        .assert()
+        .code(1);
+    let doc = read_json(&out);
+    let recorded = std::path::PathBuf::from(doc["job_file"].as_str().unwrap());
+    assert!(recorded.is_absolute(), "{recorded:?}");
+    assert_eq!(
+        recorded.canonicalize().unwrap(),
+        dir.path().join("jobs/j.toml").canonicalize().unwrap()
+    );
+    assert!(!recorded.to_string_lossy().contains("/./"), "{recorded:?}");
+}

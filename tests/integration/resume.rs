@@ -392,8 +392,20 @@ fn dry_run_with_resume_counts_what_is_left() {
         .output()
         .unwrap();
     let plan = String::from_utf8_lossy(&output.stdout);
-    assert!(plan.contains("1 of 3 items (the rest are done)"), "{plan}");
+    assert!(plan.contains("1 of 3 items left (2 done)"), "{plan}");
     assert_eq!(calls(dir.path()).len(), 2);
+
+    // A function changed: nothing is done.
+    write(dir.path(), "job.toml", &counting_job("[1, 2, 3]", 0.01));
+    let output = runjobs()
+        .arg(&job)
+        .arg("--dry-run")
+        .arg("--resume")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&output.stdout);
+    assert!(plan.contains("over 3 items, none done yet"), "{plan}");
 }
 
 /// State letters (`ps` STAT) of the processes carrying `marker` whose command line holds
