@@ -72,6 +72,13 @@ pub fn list_functions() {
 pub fn run(args: &RunArgs) -> u8 {
     let mut jobs = Vec::new();
     let mut invalid = false;
+    // `-o` takes the placeholders `[output] path` takes, checked as strictly.
+    if let Some(path) = args.output.as_ref().filter(|p| p.as_os_str() != "-") {
+        for (message, help) in job::output_placeholder_problems(&path.to_string_lossy()) {
+            say!("error: {message} (`-o`)\n  = help: {help}");
+            invalid = true;
+        }
+    }
     for path in &args.jobs {
         match job::load(path) {
             Ok(job) => jobs.push(job),

@@ -83,7 +83,7 @@ pub struct RunArgs {
     pub format: Option<FormatArg>,
 
     /// Per-item timeout for every task, e.g. `500ms`, `30s`, `2m`.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 
     /// Validate and expand the job, print the plan, run nothing.
@@ -144,6 +144,18 @@ pub enum ProgressMode {
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("{e}; use a duration such as `500ms`, `10s` or `2m`"))
+}
+
+/// A timeout: zero would time out every item before it starts.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(
+            "a timeout of zero would time out every item; use a duration \
+                                 such as `500ms`, `10s` or `2m`, or leave the flag out"
+                .to_owned(),
+        ),
+        d => Ok(d),
+    }
 }
 
 #[cfg(test)]

@@ -16,8 +16,9 @@ pub struct Diagnostic {
     pub line: usize,
     /// 1-based column in chars; 0 with `line`.
     pub col: usize,
-    /// Dotted key path such as `task[1].inputs.range` (array positions are 1-based, like the
-    /// `[[task]] #1` of the messages); empty for the whole file.
+    /// Dotted key path such as `task[0].inputs.range` (a bracket holds a 0-based index, like
+    /// a result's `index`; the messages' `[[task]] #1` counts from 1); empty for the whole
+    /// file.
     pub key: String,
     /// A lowercase phrase with names in backticks.
     pub message: String,
@@ -227,7 +228,7 @@ mod tests {
             path: "jobs/images.toml".into(),
             line: 7,
             col: 1,
-            key: "task[1].timout".into(),
+            key: "task[0].timout".into(),
             message: "unknown key `timout` in `[[task]]` #1".into(),
             help: Some("did you mean `timeout`?".into()),
             snippet: Some(Snippet {
@@ -236,7 +237,7 @@ mod tests {
                 len: 6,
             }),
         };
-        let want = "error: unknown key `timout` in `[[task]]` #1\n --> jobs/images.toml:7:1\n  |\n7 | timout = \"5s\"\n  | ^^^^^^\n  = key: task[1].timout\n  = help: did you mean `timeout`?";
+        let want = "error: unknown key `timout` in `[[task]]` #1\n --> jobs/images.toml:7:1\n  |\n7 | timout = \"5s\"\n  | ^^^^^^\n  = key: task[0].timout\n  = help: did you mean `timeout`?";
         assert_eq!(d.to_string(), want);
         let all = JobFileErrors::new(Path::new("jobs/images.toml"), vec![d]);
         assert!(

@@ -13,7 +13,7 @@ use super::model::JobFile;
 use super::resolve::resolve;
 use super::resolved::Job;
 use super::schema;
-use super::span::Source;
+use super::span::{At, Source};
 
 /// Load, validate and resolve the job file at `path` (as the user named it).
 pub fn load(path: &Path) -> Result<Job, JobFileErrors> {
@@ -57,9 +57,30 @@ pub(crate) fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Job, JobFileErrors
         Ok(table) => table,
         Err(e) => return fail(vec![syntax_error(&src, &e)]),
     };
+    let not_json = non_finite_floats(&table, &src);
     let instance = toml_to_json(toml::Value::Table(table));
-    let diags = schema::check(&instance, &src);
+    let mut diags = schema::check(&instance, &src);
+    if !not_json.is_empty() {
+        // The schema sees those as `null`: its word on them would only confuse.
+        diags.retain(|d| !not_json.iter().any(|n| (n.line, n.col) == (d.line, d.col)));
+        diags.extend(not_json);
+        diags.sort_by_key(|d| (d.line, d.col));
+        return fail(diags);
+    }
     if !diags.is_empty() {
+        // Mistyped keys are the usual schema errors; without them the file may still be
+        // sound enough to show its semantic errors (an unknown function, say) now, not
+        // after the next edit. Anything less sound shows its schema errors alone.
+        let pruned = schema::without_unknown_keys(&instance);
+        if schema::check(&pruned, &src).is_empty()
+            && let Ok(file) = serde_json::from_value::<JobFile>(pruned)
+            && let Err(semantic) = resolve(file, &src)
+        {
+            let known = |d: &Diagnostic| diags.iter().any(|s| (s.line, s.col) == (d.line, d.col));
+            let new: Vec<Diagnostic> = semantic.into_iter().filter(|d| !known(d)).collect();
+            diags.extend(new);
+            diags.sort_by_key(|d| (d.line, d.col));
+        }
         return fail(diags);
     }
     let file = match serde_json::from_value::<JobFile>(instance) {
@@ -99,6 +120,55 @@ fn serde_error(src: &Source<'_>, e: &serde_json::Error) -> Diagnostic {
             format!("cannot use `{written}` here: {}", te.message().trim()),
         )
     }
+}
+
+/// `nan` and `inf` anywhere in the file: TOML has them, JSON (inputs, outputs, results) does
+/// not, so they would turn into `null` on the way.
+fn non_finite_floats(table: &toml::Table, src: &Source<'_>) -> Vec<Diagnostic> {
+    fn walk(
+        value: &toml::Value,
+        path: &mut Vec<String>,
+        src: &Source<'_>,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        match value {
+            toml::Value::Float(f) if !f.is_finite() => {
+                let at: Vec<&str> = path.iter().map(String::as_str).collect();
+                let shown = match f {
+                    f if f.is_nan() => "nan",
+                    f if *f > 0.0 => "inf",
+                    _ => "-inf",
+                };
+                let message = format!("`{shown}` has no JSON form (JSON has no NaN or infinity)");
+                let help = "use a finite number, or a string such as \"nan\" if the \
+                            function takes text";
+                out.push(src.diag(&at, At::Value, message).with_help(help));
+            }
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(i.to_string());
+                    walk(item, path, src, out);
+                    path.pop();
+                }
+            }
+            toml::Value::Table(table) => {
+                for (key, item) in table {
+                    path.push(key.clone());
+                    walk(item, path, src, out);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let mut path = Vec::new();
+    for (key, value) in table {
+        path.push(key.clone());
+        walk(value, &mut path, src, &mut out);
+        path.pop();
+    }
+    out
 }
 
 /// toml::Value → serde_json::Value. Not `serde_json::to_value`: that turns a datetime into

@@ -15,6 +15,6 @@ mod span;
 )]
 pub use diag::{Diagnostic, JobFileErrors, Snippet};
 pub use load::load;
-pub use resolve::writable;
+pub use resolve::{output_placeholder_problems, writable};
 pub use resolved::*;
 pub use schema::schema_text;

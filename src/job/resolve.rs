@@ -44,6 +44,21 @@ const ARG_PLACEHOLDERS: [&str; 6] = [
 const ARG_HELP: &str = "a command argument may use `{input}`, `{input.KEY}`, `{index}`, \
                         `{input.stem}`, `{input.name}`, `{input.dir}` and `{input.ext}`; write \
                         `{{` and `}}` for literal braces";
+/// What a template may hold: these placeholders, and `{input.KEY}`.
+struct TemplateKind {
+    placeholders: &'static [&'static str],
+    help: &'static str,
+}
+const COMMAND_TEMPLATE: TemplateKind = TemplateKind {
+    placeholders: &ARG_PLACEHOLDERS,
+    help: ARG_HELP,
+};
+/// The `format` builtin's `template`.
+const FORMAT_TEMPLATE: TemplateKind = TemplateKind {
+    placeholders: &["input"],
+    help: "a `format` template may use `{input}` and `{input.KEY}`; write `{{` and `}}` for \
+           literal braces",
+};
 /// The failure kinds `retries.on` may name, besides `exit:N`.
 const RETRY_ON: [&str; 3] = ["timeout", "crash", "error"];
 const RETRY_ON_HELP: &str =
@@ -88,7 +103,7 @@ pub fn resolve(file: JobFile, src: &Source<'_>) -> Result<Job, Vec<Diagnostic>> 
     let deadline = file
         .deadline
         .as_deref()
-        .and_then(|d| r.duration(&["deadline"], d));
+        .and_then(|d| r.positive_duration(&["deadline"], d));
     let max_failures = file.max_failures.as_ref().map(|m| match m {
         MaxFailuresDef::Count(n) => FailureLimit::Count(*n),
         // The schema checked the shape: digits, an optional fraction, then `%`.
@@ -246,20 +261,8 @@ impl Resolver<'_> {
     }
 
     fn check_placeholders(&mut self, path: &str, at: &[&str]) {
-        let mut rest = path;
-        while let Some(open) = rest.find('{') {
-            let Some(close) = rest[open..].find('}') else {
-                let msg = format!("unclosed `{{` in the output path `{path}`");
-                self.push(at, At::Value, msg, Some(placeholder_help(None)));
-                return;
-            };
-            let name = &rest[open + 1..open + close];
-            if !PLACEHOLDERS.contains(&name) {
-                let msg = format!("unknown placeholder `{{{name}}}` in the output path `{path}`");
-                let dym = closest(name, PLACEHOLDERS).map(|c| format!("did you mean `{{{c}}}`?"));
-                self.push(at, At::Value, msg, Some(placeholder_help(dym)));
-            }
-            rest = &rest[open + close + 1..];
+        for (msg, help) in output_placeholder_problems(path) {
+            self.push(at, At::Value, msg, Some(help));
         }
     }
 
@@ -269,7 +272,7 @@ impl Resolver<'_> {
         Options {
             timeout: o
                 .timeout
-                .and_then(|t| self.duration(&sub(at, "timeout"), t)),
+                .and_then(|t| self.positive_duration(&sub(at, "timeout"), t)),
             retry: o.retries.and_then(|r| self.retry(&sub(at, "retries"), r)),
             kill_grace: o
                 .kill_grace
@@ -294,6 +297,20 @@ impl Resolver<'_> {
                 None
             }
         }
+    }
+
+    /// A duration that must not be zero (a timeout or deadline of zero stops everything
+    /// before it starts).
+    fn positive_duration(&mut self, at: &[&str], text: &str) -> Option<Duration> {
+        let d = self.duration(at, text)?;
+        if d.is_zero() {
+            let key = at.last().copied().unwrap_or("duration");
+            let msg = format!("`{key}` of zero: every item would be stopped before it starts");
+            let help = "use a duration such as `500ms`, `10s` or `2m`, or leave the key out";
+            self.push(at, At::Value, msg, Some(help.into()));
+            return None;
+        }
+        Some(d)
     }
 
     fn retry(&mut self, at: &[&str], def: &RetriesDef) -> Option<RetryPolicy> {
@@ -493,12 +510,23 @@ impl Resolver<'_> {
             self.push(&["functions", name, "builtin"], At::Value, msg, Some(help));
             return None;
         }
-        if builtin == "format" && f.template.is_none() {
-            let msg = format!("`[functions.{name}]` uses builtin `format` but has no `template`");
-            let help = "add one, e.g. `template = \"Hello, {input}!\"` ({input} and \
-                        {input.KEY} are filled in)";
-            self.push(&["functions", name], At::Value, msg, Some(help.into()));
-            return None;
+        if builtin == "format" {
+            let Some(template) = &f.template else {
+                let msg =
+                    format!("`[functions.{name}]` uses builtin `format` but has no `template`");
+                let help = "add one, e.g. `template = \"Hello, {input}!\"` ({input} and \
+                            {input.KEY} are filled in)";
+                self.push(&["functions", name], At::Value, msg, Some(help.into()));
+                return None;
+            };
+            let problems = problems_of_template(template, &FORMAT_TEMPLATE);
+            if !problems.is_empty() {
+                let at = ["functions", name, "template"];
+                problems
+                    .into_iter()
+                    .for_each(|p| self.push_in(&at, template, p));
+                return None;
+            }
         }
         Some(FunctionSpec {
             label: format!("builtin:{builtin}"),
@@ -821,7 +849,10 @@ impl Resolver<'_> {
                 _ => return None, // the schema allows only 2 or 3
             };
             if step == 0 {
-                let msg = format!("`task[{}].inputs.range` has a step of 0", task_no(idx));
+                let msg = format!(
+                    "`inputs.range` of `[[task]]` #{} has a step of 0",
+                    task_no(idx)
+                );
                 let help = "the step must not be 0 (as in Python's range()); leave it out for 1";
                 self.push(
                     &["task", idx, "inputs", "range", "2"],
@@ -913,6 +944,28 @@ fn task_no(idx: &str) -> usize {
     idx.parse::<usize>().map_or(0, |i| i + 1)
 }
 
+/// The problems (message, help) of an output path's placeholders: `[output] path` and `-o`
+/// take the same ones.
+pub fn output_placeholder_problems(path: &str) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            let msg = format!("unclosed `{{` in the output path `{path}`");
+            problems.push((msg, placeholder_help(None)));
+            break;
+        };
+        let name = &rest[open + 1..open + close];
+        if !PLACEHOLDERS.contains(&name) {
+            let msg = format!("unknown placeholder `{{{name}}}` in the output path `{path}`");
+            let dym = closest(name, PLACEHOLDERS).map(|c| format!("did you mean `{{{c}}}`?"));
+            problems.push((msg, placeholder_help(dym)));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    problems
+}
+
 fn placeholder_help(dym: Option<String>) -> String {
     let known = "the output path may use `{job}`, `{date}` and `{timestamp}`";
     dym.map_or(known.to_string(), |d| format!("{d} ({known})"))
@@ -992,7 +1045,12 @@ fn kind_of(f: &FunctionDef) -> &'static str {
 
 /// Problems in a command argument template: unknown or empty placeholders, unclosed `{`,
 /// unmatched `}`. `{{` and `}}` are literal braces.
+/// The problems of a command argument's template.
 fn template_problems(arg: &str) -> Vec<Problem> {
+    problems_of_template(arg, &COMMAND_TEMPLATE)
+}
+
+fn problems_of_template(arg: &str, kind: &TemplateKind) -> Vec<Problem> {
     let b = arg.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -1001,7 +1059,7 @@ fn template_problems(arg: &str) -> Vec<Problem> {
             (b'{', Some(b'{')) | (b'}', Some(b'}')) => i += 2,
             (b'{', _) => match arg[i + 1..].find(['{', '}']).map(|o| i + 1 + o) {
                 Some(close) if b[close] == b'}' => {
-                    out.extend(placeholder_problem(&arg[i + 1..close], i..close + 1));
+                    out.extend(placeholder_problem(&arg[i + 1..close], i..close + 1, kind));
                     i = close + 1;
                 }
                 next => {
@@ -1013,7 +1071,10 @@ fn template_problems(arg: &str) -> Vec<Problem> {
                         ),
                         None => (
                             format!("unclosed `{{` in `{arg}`"),
-                            format!("close it, or write `{{{{` for a literal `{{`; {ARG_HELP}"),
+                            format!(
+                                "close it, or write `{{{{` for a literal `{{`; {}",
+                                kind.help
+                            ),
                         ),
                     };
                     out.push(Problem {
@@ -1039,11 +1100,11 @@ fn template_problems(arg: &str) -> Vec<Problem> {
 }
 
 /// The problem with placeholder `{name}` (at `range`), if it is not one a command may use.
-fn placeholder_problem(name: &str, range: Range<usize>) -> Option<Problem> {
+fn placeholder_problem(name: &str, range: Range<usize>, kind: &TemplateKind) -> Option<Problem> {
     let is_field = name
         .strip_prefix("input.")
         .is_some_and(|key| !key.is_empty());
-    if ARG_PLACEHOLDERS.contains(&name) || is_field {
+    if kind.placeholders.contains(&name) || is_field {
         return None;
     }
     let message = if name.is_empty() {
@@ -1051,11 +1112,12 @@ fn placeholder_problem(name: &str, range: Range<usize>) -> Option<Problem> {
     } else {
         format!("unknown placeholder `{{{name}}}`")
     };
-    let dym = closest(name, ARG_PLACEHOLDERS).map(|c| format!("did you mean `{{{c}}}`? "));
+    let dym = closest(name, kind.placeholders.iter().copied())
+        .map(|c| format!("did you mean `{{{c}}}`? "));
     Some(Problem {
         range,
         message,
-        help: format!("{}{ARG_HELP}", dym.unwrap_or_default()),
+        help: format!("{}{}", dym.unwrap_or_default(), kind.help),
     })
 }
 

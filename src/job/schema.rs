@@ -127,6 +127,25 @@ pub fn check(instance: &Value, src: &Source<'_>) -> Vec<Diagnostic> {
     leaves.into_iter().flat_map(|e| describe(e, src)).collect()
 }
 
+/// `instance` without the keys the schema does not know: what is left may be sound enough for
+/// the semantic checks to run in the same pass as the schema's.
+pub fn without_unknown_keys(instance: &Value) -> Value {
+    let mut pruned = instance.clone();
+    let errors: Vec<ValidationError<'_>> = validator().iter_errors(instance).collect();
+    let mut leaves = Vec::new();
+    errors.iter().for_each(|e| explain(e, &mut leaves));
+    for e in leaves {
+        if let ValidationErrorKind::AdditionalProperties { unexpected } = e.kind()
+            && let Some(Value::Object(table)) = pruned.pointer_mut(e.instance_path().as_str())
+        {
+            for key in unexpected {
+                table.remove(key);
+            }
+        }
+    }
+    pruned
+}
+
 /// For `oneOf`/`anyOf` failures, descend into the branch the user meant: one with no failed
 /// `const` and no `type` mismatch at this path; else the branch with fewest errors. Keeps the
 /// error itself where its own message is better than any branch's (`workers`, `inputs` of the
@@ -259,7 +278,7 @@ fn describe(e: &ValidationError<'_>, src: &Source<'_>) -> Vec<Diagnostic> {
     let last = segs.last().copied().unwrap_or("");
     let parent = &segs[..segs.len().saturating_sub(1)];
     let diag = |message: String| src.diag(&segs, At::Value, message);
-    // Messages name the key by its dotted path (`task[1].workers`): it is what to search for.
+    // Messages name the key by its dotted path (`task[0].workers`): it is what to search for.
     let key = src.key(&segs);
     let in_inputs = matches!(parent, ["task", _, "inputs"]);
 

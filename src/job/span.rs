@@ -77,13 +77,15 @@ pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
-/// The dotted key path users read: `task[1].inputs.range`, with 1-based positions (matching
-/// "`[[task]]` #1") and TOML quoting for keys that are not bare.
+/// The dotted key path users read: `task[0].inputs.range`, and TOML quoting for keys that are
+/// not bare. What a user reads counts one way: a bracket is a 0-based index (as a result's
+/// `index`, `{index}` and `name[3]` in the failure list are), and `#N` counts from 1 (the first
+/// `[[task]]` is "`[[task]]` #1").
 pub fn key_path(segments: &[&str], is_index: impl Fn(usize) -> bool) -> String {
     let mut out = String::new();
     for (i, seg) in segments.iter().enumerate() {
         match seg.parse::<usize>() {
-            Ok(n) if is_index(i) => out.push_str(&format!("[{}]", n + 1)),
+            Ok(n) if is_index(i) => out.push_str(&format!("[{n}]")),
             _ => {
                 if !out.is_empty() {
                     out.push('.');
@@ -155,7 +157,7 @@ impl Source<'_> {
         d
     }
 
-    /// The dotted key path of `segments`, e.g. `task[1].inputs.range`.
+    /// The dotted key path of `segments`, e.g. `task[0].inputs.range`.
     pub fn key(&self, segments: &[&str]) -> String {
         let depth = self.nearest(segments).1;
         // Segment i is an array index when the written prefix before it is an array; past
@@ -283,10 +285,10 @@ timeout = """
         let d = src.diag(&["task", "1", "inputs", "matrix", "y/z"], At::Key, "m");
         assert_eq!(
             (d.key.as_str(), d.line, d.col),
-            ("task[2].inputs.matrix.\"y/z\"", 21, 35)
+            ("task[1].inputs.matrix.\"y/z\"", 21, 35)
         );
         let d = src.diag(&["task", "0", "retries"], At::Value, "m");
-        assert_eq!((d.key.as_str(), d.line, d.col), ("task[1].retries", 13, 1));
+        assert_eq!((d.key.as_str(), d.line, d.col), ("task[0].retries", 13, 1));
         let snippet = d.snippet.expect("a task header has a line");
         assert_eq!((snippet.text.as_str(), snippet.len), ("[[task]]", 8));
         let d = src.diag(&[], At::Value, "m");
@@ -304,7 +306,7 @@ timeout = """
         let d = src.diag_in_string(&["a", "1"], "in/{inpt}.png", 3..9, "m");
         let snippet = d.snippet.expect("a line");
         assert_eq!((d.line, d.col, snippet.len), (1, 15, 6));
-        assert_eq!(d.key, "a[2]");
+        assert_eq!(d.key, "a[1]");
         let d = src.diag_in_string(&["b"], "lit {c}", 4..7, "m");
         assert_eq!((d.line, d.col), (2, 10));
         // An escape shifts positions: point at the whole string instead.

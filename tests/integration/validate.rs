@@ -144,3 +144,37 @@ fn schema_prints_the_shipped_schema_byte_for_byte() {
         "`runjobs schema` differs from schemas/job.schema.json"
     );
 }
+
+#[test]
+fn output_flag_placeholders_and_a_zero_timeout_are_bad_command_lines() {
+    use crate::util::{stderr, write};
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "s.toml",
+        "[[task]]\nfunction = \"square\"\ninputs = [1]\n",
+    );
+    let bad_output = dir.path().join("res/{job}-{nope}.json");
+    let output = runjobs()
+        .arg(&job)
+        .arg("-o")
+        .arg(&bad_output)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("unknown placeholder `{nope}`"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!dir.path().join("res").exists(), "nothing ran");
+
+    let output = runjobs()
+        .arg(&job)
+        .args(["--timeout", "0s"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("zero"), "{}", stderr(&output));
+    assert!(!dir.path().join("out").exists(), "nothing ran");
+}
