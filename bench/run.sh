@@ -24,7 +24,7 @@ RUNS=${BENCH_RUNS:-5}
 TIME_BIN=/usr/bin/time
 CHECK=("$PYTHON" "$BENCH_DIR/py/check.py")
 
-CASES=(square_1m square_1m_replace journal_1m square_spec rss_10m_jsonl true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m)
+CASES=(square_1m square_1m_replace journal_1m toml_1m toml_1m_square square_spec rss_10m_jsonl rss_1m_toml true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m)
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -182,6 +182,35 @@ case_journal_1m() {
     rm -f "${outputs[@]}"
 }
 
+# 1c. TOML results, streamed too (results in input order to a spool file, then the
+#     top-level keys and the spool): 1M `lines` items (`upper`) written as TOML vs as JSON,
+#     both afresh; TOML may take at most 2x JSON's time (peer/runjobs >= 0.5).
+#     toml_1m_square: the same for square_1m, whose JSON records are copied from the
+#     journal by the kernel, never read by runjobs: TOML has to read and rewrite them (info).
+toml_vs_json() { # case goal job n check
+    local name=$1 goal=$2 job=$3 n=$4 kind=$5
+    local rj=("$BIN" "$job" -o "$TMP/out.toml")
+    local peer=("$BIN" "$job" -o "$TMP/out.json")
+    run_checked "$name toml (check)" "${rj[@]}"
+    check "$name toml" "${CHECK[@]}" "$kind" "$TMP/out.toml" "$n"
+    run_checked "$name json (check)" "${peer[@]}"
+    local outputs=("$TMP/out.toml" "$TMP/out.json")
+    compare "$name" "$goal" rj peer outputs
+    rm -f "${outputs[@]}"
+}
+
+case_toml_1m() {
+    local n=1000000
+    seq 1 "$n" | sed 's/^/item-/' >"$TMP/lines.txt"
+    printf '[[task]]\nfunction = "upper"\ninputs = { lines = "lines.txt" }\n' >"$TMP/upper_lines.toml"
+    toml_vs_json toml_1m 0.5 "$TMP/upper_lines.toml" "$n" toml-upper
+    rm -f "$TMP/lines.txt"
+}
+
+case_toml_1m_square() {
+    toml_vs_json toml_1m_square info "$BENCH_DIR/jobs/square_1m.toml" 1000000 toml
+}
+
 # 2. the shipped jobs/square.toml end to end (start-up, 4 workers, 4 items)
 #    vs the Pool script of SPEC.md section 1
 case_square_spec() {
@@ -215,6 +244,24 @@ case_rss_10m_jsonl() {
     [[ $kb =~ ^[0-9]+$ ]] || die "rss_10m_jsonl: cannot parse $TIME_BIN output: $(<"$TMP/time.out")"
     if ((kb < goal_mib * 1024)); then verdict=ok; else verdict=MISSED; fi
     add_row rss_10m_jsonl "$(printf '%.4f' "$wall")" - - "$(fmt_mib "$kb")" "< $goal_mib MiB" "$verdict"
+}
+
+# 3b. 1M items to TOML: peak RSS (one run); TOML is streamed like JSON
+case_rss_1m_toml() {
+    local n=1000000 goal_mib=64
+    if [[ ! -x $TIME_BIN ]]; then
+        skip_case rss_1m_toml "$TIME_BIN not found (Debian package 'time'), no RSS"
+        return
+    fi
+    local out="$TMP/rss.toml"
+    run_checked "rss_1m_toml runjobs" \
+        "$TIME_BIN" -f '%e %M' -o "$TMP/time.out" "$BIN" "$BENCH_DIR/jobs/square_1m.toml" -o "$out"
+    local wall=$ELAPSED time_e kb verdict
+    rm -f "$out"
+    read -r time_e kb < <(tail -n 1 "$TMP/time.out")
+    [[ $kb =~ ^[0-9]+$ ]] || die "rss_1m_toml: cannot parse $TIME_BIN output: $(<"$TMP/time.out")"
+    if ((kb < goal_mib * 1024)); then verdict=ok; else verdict=MISSED; fi
+    add_row rss_1m_toml "$(printf '%.4f' "$wall")" - - "$(fmt_mib "$kb")" "< $goal_mib MiB" "$verdict"
 }
 
 # ---------------------------------------------------------------------------- main

@@ -623,7 +623,7 @@ fn run_job(
         &header,
         &footer,
     );
-    collector.report(job, &destination, &footer, &progress, &control);
+    collector.report(job, &destination, &footer, &progress, &control, run_start);
     match status {
         RunStatus::Interrupted => exit_code::INTERRUPTED,
         _ if collector.write_error.is_some() => exit_code::ITEMS_FAILED,
@@ -803,6 +803,7 @@ impl Collector {
         footer: &RunFooter,
         progress: &Progress,
         control: &RunControl<'_>,
+        run_start: Instant,
     ) {
         let s = &footer.summary;
         let trouble =
@@ -817,7 +818,9 @@ impl Collector {
         if s.skipped > 0 {
             line += &format!(", {} skipped", s.skipped);
         }
-        line += &format!(" in {:.2}s", footer.duration_s);
+        // The whole run, writing its results included (the file's `duration_s` cannot count
+        // the writing of the file that holds it).
+        line += &format!(" in {:.2}s", run_start.elapsed().as_secs_f64());
         match control.stop() {
             Some(Stop::Interrupted) => {
                 line += &format!(" (interrupted by {})", control.signal_name());

@@ -7,6 +7,8 @@ with one line on stderr saying what is wrong.
   check.py jsonl  FILE N   runjobs JSON Lines: N + 1 lines, the last holds summary
                            total == ok == N and status ok
   check.py pylist FILE N   the Python peer's json.dump: a list of N squares of range(N)
+  check.py toml   FILE N   runjobs TOML: the same checks as json, read with tomllib
+  check.py toml-upper FILE N   runjobs TOML of `upper` over the lines item-1 … item-N
 """
 import json
 import sys
@@ -16,9 +18,9 @@ def fail(msg):
     sys.exit(f"check failed: {msg}")
 
 
-def check_json(path, n, inputs=None):
-    with open(path) as f:
-        doc = json.load(f)
+def check_json(path, n, inputs=None, load=json.load, mode="r"):
+    with open(path, mode) as f:
+        doc = load(f)
     if doc.get("status") != "ok":
         fail(f"{path}: status {doc.get('status')!r}, want 'ok'")
     results = doc["tasks"][0]["results"]
@@ -61,6 +63,24 @@ def check_pylist(path, n):
         fail(f"{path}: {len(data)} values ending {data[-1:]!r}, want {n} ending {(n - 1) ** 2}")
 
 
+def check_toml(path, n, inputs=None):
+    import tomllib
+    check_json(path, n, inputs, load=tomllib.load, mode="rb")
+
+
+def check_toml_upper(path, n):
+    import tomllib
+    with open(path, "rb") as f:
+        doc = tomllib.load(f)
+    results = doc["tasks"][0]["results"]
+    if doc.get("status") != "ok" or len(results) != n:
+        fail(f"{path}: status {doc.get('status')!r} with {len(results)} results, want ok and {n}")
+    for i in (0, n // 2, n - 1):
+        r = results[i]
+        if r.get("input") != f"item-{i + 1}" or r.get("output") != f"ITEM-{i + 1}":
+            fail(f"{path}: wrong result {r!r} at {i}")
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
     inputs = None
@@ -73,7 +93,9 @@ if __name__ == "__main__":
     kind, path, n = args[0], args[1], int(args[2])
     checks = {"json": lambda: check_json(path, n, inputs),
               "jsonl": lambda: check_jsonl(path, n),
-              "pylist": lambda: check_pylist(path, n)}
+              "pylist": lambda: check_pylist(path, n),
+              "toml": lambda: check_toml(path, n, inputs),
+              "toml-upper": lambda: check_toml_upper(path, n)}
     if kind not in checks:
         sys.exit(__doc__)
     try:

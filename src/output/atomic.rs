@@ -42,6 +42,21 @@ impl OutputFile {
         }
     }
 
+    /// An unnamed temporary file beside the output (in the temporary folder for standard
+    /// output) for a writer's scratch text: gone when closed, even after a SIGKILL, and on
+    /// the output's file system, so copying it in is the kernel's work.
+    pub fn spool(&self) -> io::Result<File> {
+        match self {
+            OutputFile::Atomic { target, .. } => {
+                let dir = target.parent().filter(|p| !p.as_os_str().is_empty());
+                let dir = dir.map_or_else(|| PathBuf::from("."), PathBuf::from);
+                tempfile::tempfile_in(&dir)
+                    .map_err(|e| with_path(e, "create a temporary file in", &dir))
+            }
+            OutputFile::Stdout(_) => tempfile::tempfile(),
+        }
+    }
+
     /// Flushes and renames the file into place.
     pub fn commit(self) -> io::Result<()> {
         match self {

@@ -1,9 +1,11 @@
 //! Result writers (JSON, TOML, JSON Lines) behind one trait, and the atomic file they write.
 
 mod atomic;
+mod in_order;
 mod json;
 mod jsonl;
 mod toml;
+mod toml_text;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -167,6 +169,6 @@ pub fn open(
     Ok(match format {
         Format::Json => Box::new(json::JsonSink::new(file, header)?),
         Format::Jsonl => Box::new(jsonl::JsonlSink::new(file, header)),
-        Format::Toml => Box::new(toml::TomlSink::new(file, header)),
+        Format::Toml => Box::new(toml::TomlSink::new(file, header)?),
     })
 }

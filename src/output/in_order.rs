@@ -1,0 +1,66 @@
+//! Results arrive in any order; the JSON and TOML writers write them in input order. This
+//! holds the runs that came early, so memory holds only the out-of-order window.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use crate::event::Rendered;
+use crate::journal::JournalRange;
+
+/// Consecutive results, rendered here or in the journal.
+pub enum Run {
+    Here(Rendered),
+    Journal { count: u64, range: JournalRange },
+}
+
+impl Run {
+    fn len(&self) -> u64 {
+        match self {
+            Run::Here(rendered) => rendered.len() as u64,
+            Run::Journal { count, .. } => *count,
+        }
+    }
+}
+
+/// One task's results on their way into input order.
+#[derive(Default)]
+pub struct InOrder {
+    next_index: u64,
+    /// Runs that arrived before an earlier one, by first index. Whole runs wait, not single
+    /// results: a worker's batch is usually one run.
+    waiting: BTreeMap<u64, Run>,
+}
+
+impl InOrder {
+    /// Passes `run` to `write` if it comes next, then every waiting run that follows it;
+    /// else keeps it until it does.
+    pub fn arrived(
+        &mut self,
+        first: u64,
+        run: Run,
+        mut write: impl FnMut(&Run) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if first != self.next_index {
+            self.waiting.insert(first, run);
+            return Ok(());
+        }
+        write(&run)?;
+        self.next_index += run.len();
+        while let Some(run) = self.waiting.remove(&self.next_index) {
+            write(&run)?;
+            self.next_index += run.len();
+        }
+        Ok(())
+    }
+
+    /// The task ended: passes on whatever still waits (every index arrives exactly once, so
+    /// nothing should; if something does, it is still written, in order, rather than lost),
+    /// and starts over for the next task.
+    pub fn end(&mut self, mut write: impl FnMut(&Run) -> io::Result<()>) -> io::Result<()> {
+        for run in std::mem::take(&mut self.waiting).into_values() {
+            write(&run)?;
+        }
+        self.next_index = 0;
+        Ok(())
+    }
+}
