@@ -3,29 +3,18 @@
 #[macro_use]
 mod say;
 
-mod app;
 mod builtins;
 mod cli;
-mod control;
-mod event;
+mod exec;
 mod exit_code;
-mod expand;
-mod fallback;
-mod function;
-mod groups;
-mod identity;
-mod interrupt;
+mod items;
 mod job;
-mod journal;
-mod lock;
 mod output;
-mod pause;
-mod pool;
 mod process;
 mod progress;
-mod protocol;
-mod resume;
-mod worker_main;
+mod record;
+mod run;
+mod worker;
 
 /// Cases per property-test run: a short run in the test suite; `RUNJOBS_FUZZ_CASES=5000000
 /// cargo test --release NAME` is the long one (a fuzzing session).
@@ -59,12 +48,12 @@ fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        None => app::run(&cli.run),
-        Some(Command::Run(args)) => app::run(&args),
-        Some(Command::Validate { jobs }) => app::validate(&jobs),
+        None => run::run(&cli.run),
+        Some(Command::Run(args)) => run::run(&args),
+        Some(Command::Validate { jobs }) => run::validate(&jobs),
         Some(Command::Schema) => print_stdout(job::schema_text()),
         Some(Command::Functions) => {
-            app::list_functions();
+            run::list_functions();
             exit_code::OK
         }
         Some(Command::Worker {
@@ -72,8 +61,8 @@ fn main() -> ExitCode {
             options,
             run_start_ns,
             journal,
-        }) => return worker_main::run(&builtin, &options, run_start_ns, journal.as_deref()),
-        Some(Command::Guard { parent }) => groups::guard_main(parent),
+        }) => return worker::run(&builtin, &options, run_start_ns, journal.as_deref()),
+        Some(Command::Guard { parent }) => process::groups::guard_main(parent),
     };
     exit_code::exit(code)
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use crate::cli::ProgressMode;
-use crate::event::{ItemRecord, Status, Summary};
+use crate::record::{ItemRecord, Status, Summary};
 
 /// Status lines come this often when there are no bars.
 const STATUS_EVERY: Duration = Duration::from_secs(10);

@@ -57,42 +57,7 @@ pub struct OutputPlan {
     pub format: Option<Format>,
 }
 
-/// Output file formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Json,
-    Toml,
-    Jsonl,
-}
-
-impl Format {
-    /// The format a file extension implies, if any.
-    pub fn from_extension(ext: &str) -> Option<Format> {
-        match ext.to_ascii_lowercase().as_str() {
-            "json" => Some(Format::Json),
-            "toml" => Some(Format::Toml),
-            "jsonl" | "ndjson" => Some(Format::Jsonl),
-            _ => None,
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Format> {
-        match name {
-            "json" => Some(Format::Json),
-            "toml" => Some(Format::Toml),
-            "jsonl" => Some(Format::Jsonl),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Json => "json",
-            Format::Toml => "toml",
-            Format::Jsonl => "jsonl",
-        }
-    }
-}
+pub use crate::record::Format;
 
 /// One `[[task]]` with every option settled (task, then function, then job, then default).
 #[derive(Debug, Clone)]
@@ -163,15 +128,7 @@ pub enum RetryOn {
     Exit(i32),
 }
 
-/// Resource limits applied with setrlimit in each of the function's processes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// Address-space limit in bytes (`"512MiB"`).
-    pub memory: Option<u64>,
-    /// CPU time in whole seconds (`"60s"`); the kernel sends SIGXCPU, then SIGKILL.
-    pub cpu: Option<u64>,
-    pub open_files: Option<u64>,
-}
+pub use crate::process::Limits;
 
 /// What runs for each item.
 #[derive(Debug, Clone)]

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::io;
 
-use crate::event::Rendered;
-use crate::journal::JournalRange;
+use crate::record::Rendered;
+use crate::record::journal::JournalRange;
 
 /// Consecutive results, rendered here or in the journal.
 pub enum Run {

@@ -5,9 +5,10 @@
 use std::io::{self, Write};
 
 use super::in_order::{InOrder, Run};
-use super::{OutputFile, RunFooter, RunHeader, Sink, TaskHeader};
-use crate::event::{JOURNAL_LINE_END, Rendered, Summary};
-use crate::journal::JournalRange;
+use super::{OutputFile, Sink};
+use crate::record::journal::JournalRange;
+use crate::record::{JOURNAL_LINE_END, Rendered, Summary};
+use crate::record::{RunFooter, RunHeader, TaskHeader};
 
 pub struct JsonSink {
     out: Results,

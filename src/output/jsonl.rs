@@ -5,8 +5,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{OutputFile, RunFooter, RunHeader, Sink, TaskHeader};
-use crate::event::{Rendered, Summary};
+use super::{OutputFile, Sink};
+use crate::record::{Rendered, Summary};
+use crate::record::{RunFooter, RunHeader, TaskHeader};
 
 pub struct JsonlSink {
     file: OutputFile,

@@ -1,4 +1,5 @@
 //! Result writers (JSON, TOML, JSON Lines) behind one trait, and the atomic file they write.
+//! Built on `record/`, which never imports them.
 
 mod atomic;
 mod in_order;
@@ -11,53 +12,11 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
-
 pub use atomic::OutputFile;
 
-use crate::event::{ItemRecord, Rendered, Summary};
-use crate::fallback;
-use crate::job::Format;
-use crate::journal::{self, Entry, JournalRange};
-
-/// Format version of the results file.
-pub const VERSION: u32 = 1;
-
-/// How the run as a whole ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Ok,
-    Failed,
-    Interrupted,
-}
-
-/// What is known when the run starts.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunHeader {
-    pub version: u32,
-    pub job: String,
-    pub job_file: String,
-    pub started_at: String,
-}
-
-/// What is known when it ends.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunFooter {
-    pub status: RunStatus,
-    pub finished_at: String,
-    pub duration_s: f64,
-    pub summary: Summary,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TaskHeader {
-    pub name: String,
-    pub function: String,
-    /// The function's identity (see `identity`): what `--resume` matches results by.
-    pub function_hash: String,
-    pub workers: usize,
-}
+use crate::record::fallback;
+use crate::record::journal::{self, Entry, JournalRange};
+use crate::record::{Format, ItemRecord, Rendered, RunFooter, RunHeader, Summary, TaskHeader};
 
 /// Receives a run's results as they finish (in any order) and writes them out.
 pub trait Sink {

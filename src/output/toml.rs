@@ -9,8 +9,9 @@ use std::io::{self, BufWriter, Write};
 
 use super::in_order::{InOrder, Run};
 use super::toml_text;
-use super::{OutputFile, RunFooter, RunHeader, Sink, TaskHeader};
-use crate::event::{Rendered, Summary};
+use super::{OutputFile, Sink};
+use crate::record::{Rendered, Summary};
+use crate::record::{RunFooter, RunHeader, TaskHeader};
 
 pub struct TomlSink {
     file: OutputFile,
@@ -85,7 +86,7 @@ impl Sink for TomlSink {
         &mut self,
         first: u64,
         count: u64,
-        range: &crate::journal::JournalRange,
+        range: &crate::record::journal::JournalRange,
     ) -> io::Result<()> {
         let run = Run::Journal {
             count,

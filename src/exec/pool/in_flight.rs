@@ -160,7 +160,7 @@ impl InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pool::queue::IntRun;
+    use crate::exec::pool::queue::IntRun;
     use serde_json::Value;
 
     /// Items `first`… with inputs ten times their index.
@@ -238,7 +238,7 @@ mod tests {
 #[cfg(test)]
 mod model {
     use super::*;
-    use crate::pool::queue::IntRun;
+    use crate::exec::pool::queue::IntRun;
     use proptest::prelude::*;
     use serde_json::Value;
 

@@ -7,9 +7,9 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::queue::{WorkItem, WorkQueue};
-use super::run::PoolContext;
-use crate::event::{ItemRecord, Status};
+use crate::exec::TaskRun;
 use crate::job::{Backoff, RetryOn, RetryPolicy};
+use crate::record::{ItemRecord, Status};
 
 /// The end of one attempt at one item.
 #[derive(Debug)]
@@ -91,7 +91,7 @@ pub struct AttemptInfo {
 /// Ends an attempt: a failure with attempts left (and of a kind the policy retries) goes back
 /// to the queue after the policy's delay; anything else becomes a record in `out`.
 pub fn conclude(
-    ctx: &PoolContext<'_>,
+    ctx: &TaskRun<'_>,
     queue: &WorkQueue,
     mut item: WorkItem,
     attempt: Attempt,

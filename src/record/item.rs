@@ -1,40 +1,11 @@
-//! What the pool reports, and the per-item result record: the only contract between the
-//! pool and everything that displays or writes results.
+//! The per-item result record, and records rendered as JSON lines: what the executor reports
+//! and everything that displays, journals or writes results reads.
 
 use std::sync::Arc;
 
-use crate::journal::JournalRange;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
-
-/// Messages from the pool (and the workers' stderr) to the thread that owns the terminal and
-/// the output file.
-#[derive(Debug)]
-pub enum Event {
-    /// Items reached their final state (after any retries).
-    Finished {
-        task: usize,
-        records: Vec<ItemRecord>,
-    },
-    /// `ok` results of consecutive items from `first` on, rendered by the worker that ran
-    /// them (one line each, as `Rendered::render` writes them).
-    Rendered {
-        task: usize,
-        first: u64,
-        rendered: Rendered,
-    },
-    /// `ok` results of the `count` consecutive items from `first` on, which the worker that
-    /// ran them appended to the journal itself.
-    Journaled {
-        task: usize,
-        first: u64,
-        count: u64,
-        range: JournalRange,
-    },
-    /// A line a worker wrote to its stderr.
-    Log(String),
-}
 
 /// The final state of one item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

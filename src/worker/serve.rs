@@ -16,9 +16,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::builtins::{self, Options};
-use crate::event::{JOURNAL_LINE_END, LINE_END, OkRecord, OkRecordWriter};
 use crate::exit_code;
-use crate::protocol;
+use crate::record::{JOURNAL_LINE_END, LINE_END, OkRecord, OkRecordWriter};
+use crate::worker::protocol;
 
 /// Answers are written at least this often, so the parent sees progress (and measures item
 /// start times for timeouts) with at most this much delay.
@@ -515,7 +515,7 @@ fn die_with_parent() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::FrameHeader;
+    use crate::worker::protocol::FrameHeader;
 
     /// Items 0, 1 and 5 ok (two frames), item 2 an error in between.
     fn outbox_with_answers() -> Outbox {

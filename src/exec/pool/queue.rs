@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+pub use crate::items::{IntRun, Source};
+
 /// One item on its way through the pool.
 #[derive(Debug)]
 pub struct WorkItem {
@@ -23,64 +25,15 @@ pub struct WorkItem {
     pub suspect: bool,
 }
 
-/// Items with their positions (a resumed run's source skips the ones already done).
-pub enum Source {
-    Items(Box<dyn Iterator<Item = (u64, Result<Value, String>)> + Send>),
-    /// A `range`: handed out as runs, with no value built per item.
-    Ints(IntRun),
-}
-
-impl Iterator for Source {
-    type Item = (u64, Result<Value, String>);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            Source::Items(items) => items.next(),
-            Source::Ints(run) => (run.count > 0).then(|| {
-                let one = run.split_front(1);
-                (one.first, Ok(Value::from(one.start)))
-            }),
-        }
-    }
-}
-
-/// Consecutive items with integer inputs in steps: item `first + k` has the input
-/// `start + k * step`, for `k < count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IntRun {
-    pub first: u64,
-    pub start: i64,
-    pub step: i64,
-    pub count: u64,
-}
-
-impl IntRun {
-    /// Item `first + k`'s input. Wrapping arithmetic is exact here: the result fits (it is
-    /// a value of the range), only `k * step` on its own may not.
-    pub fn input(&self, k: u64) -> i64 {
-        self.start.wrapping_add((k as i64).wrapping_mul(self.step))
-    }
-
-    /// Takes the first `n` items (at most `count`) off into a run of their own.
-    pub fn split_front(&mut self, n: u64) -> IntRun {
-        let n = n.min(self.count);
-        let front = IntRun { count: n, ..*self };
-        self.start = self.input(n);
-        self.first += n;
-        self.count -= n;
-        front
-    }
-
-    /// The items one by one, with `attempts` attempts started.
-    pub fn items(self, attempts: u32) -> impl Iterator<Item = WorkItem> {
-        (0..self.count).map(move |k| WorkItem {
-            index: self.first + k,
-            input: Ok(Value::from(self.input(k))),
-            attempts,
-            ready_at: None,
-            suspect: false,
-        })
-    }
+/// The items of `run` one by one, with `attempts` attempts started.
+fn run_items(run: IntRun, attempts: u32) -> impl Iterator<Item = WorkItem> {
+    (0..run.count).map(move |k| WorkItem {
+        index: run.first + k,
+        input: Ok(Value::from(run.input(k))),
+        attempts,
+        ready_at: None,
+        suspect: false,
+    })
 }
 
 /// What a slot takes from the queue: one item, or a run of integer items never attempted.
@@ -105,8 +58,10 @@ impl Work {
             Work::One(item) => (Some(item), None),
             Work::Ints(run) => (None, Some(run)),
         };
-        one.into_iter()
-            .chain(run.into_iter().flat_map(move |run| run.items(attempts)))
+        one.into_iter().chain(
+            run.into_iter()
+                .flat_map(move |run| run_items(run, attempts)),
+        )
     }
 }
 
@@ -202,7 +157,7 @@ impl WorkQueue {
                         taken += run.count as usize;
                         out.push_back(Work::Ints(run));
                     } else {
-                        out.extend(run.split_front(1).items(0).map(Work::One));
+                        out.extend(run_items(run.split_front(1), 0).map(Work::One));
                         taken += 1;
                     }
                 }

@@ -33,7 +33,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::pool::IntRun;
+use crate::items::IntRun;
 
 /// Appends one request line to `buf`: attempt number `attempt` at item `id`.
 pub fn write_request(buf: &mut Vec<u8>, id: u64, attempt: u32, input: &Value) {

@@ -1,6 +1,6 @@
 //! `--resume OUTPUT`: the results an earlier run finished, found by identity (function and
-//! input, see `identity`) in OUTPUT and in the journal beside it, and the item source that
-//! hands them back instead of running them again.
+//! input, see `identity`) in OUTPUT and in the journal beside it, to hand back instead of
+//! running them again (`run::reuse` does the handing back).
 //!
 //! Equal inputs are distinct items: an identity may have finished several times, and each
 //! finished computation stands in for one item only (the k-th of the equal inputs takes the
@@ -14,21 +14,14 @@ use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::mpsc::SyncSender;
 
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::event::{Event, ItemRecord, Status};
-use crate::identity::{self, ItemKey};
-use crate::job::Format;
-use crate::journal::{self, Entry};
-use crate::pool::Source;
-
-/// Reused results travel to the collector in batches of this many.
-const BATCH: usize = 1024;
+use super::journal::{self, Entry};
+use super::{Format, ItemKey, ItemRecord, Status, item_key};
 
 /// A finished result that may stand in for running its item again.
 #[derive(Debug, Clone)]
@@ -181,7 +174,7 @@ impl Previous {
     /// Takes an earlier computation of this item, if one is left: each stands in for one
     /// item only.
     fn claim(&self, function_hash: &str, input: &Value) -> Option<Done> {
-        let key = identity::item_key(function_hash, input);
+        let key = item_key(function_hash, input);
         let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
         let MapEntry::Occupied(mut entry) = done.entry(key) else {
             return None;
@@ -202,7 +195,7 @@ impl Previous {
     }
 
     /// The earlier result for this item, if it finished ok.
-    fn reuse(&self, function_hash: &str, index: u64, input: &Value) -> Option<ItemRecord> {
+    pub fn reuse(&self, function_hash: &str, index: u64, input: &Value) -> Option<ItemRecord> {
         let done = self.claim(function_hash, input)?;
         Some(ItemRecord {
             index,
@@ -240,10 +233,7 @@ impl Previous {
             worker: result.worker,
             run,
         };
-        match self
-            .view
-            .entry(identity::item_key(function_hash, &result.input))
-        {
+        match self.view.entry(item_key(function_hash, &result.input)) {
             MapEntry::Occupied(mut known) => known.get_mut().push(done),
             MapEntry::Vacant(slot) => {
                 slot.insert(Computations::One(done));
@@ -354,73 +344,6 @@ impl Previous {
         .map_err(|e| e.to_string())?;
         self.end_view();
         Ok(())
-    }
-
-    /// Wraps a task's items: the ones already done go straight to `events` as reused
-    /// results; the rest come out to be run.
-    pub fn skip_done(
-        self: &Arc<Previous>,
-        function_hash: String,
-        items: Source,
-        events: SyncSender<Event>,
-        task: usize,
-    ) -> Source {
-        Source::Items(Box::new(SkipDone {
-            previous: Arc::clone(self),
-            function_hash,
-            items,
-            events,
-            task,
-            reused: Vec::new(),
-        }))
-    }
-}
-
-struct SkipDone {
-    previous: Arc<Previous>,
-    function_hash: String,
-    items: Source,
-    events: SyncSender<Event>,
-    task: usize,
-    reused: Vec<ItemRecord>,
-}
-
-impl SkipDone {
-    fn send(&mut self) {
-        if !self.reused.is_empty() {
-            let records = std::mem::take(&mut self.reused);
-            // A closed channel: the run is being torn down.
-            let _ = self.events.send(Event::Finished {
-                task: self.task,
-                records,
-            });
-        }
-    }
-}
-
-impl Iterator for SkipDone {
-    type Item = (u64, Result<Value, String>);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let Some((index, input)) = self.items.next() else {
-                self.send();
-                return None;
-            };
-            let done = input
-                .as_ref()
-                .ok()
-                .and_then(|value| self.previous.reuse(&self.function_hash, index, value));
-            match done {
-                Some(record) => {
-                    self.reused.push(record);
-                    if self.reused.len() >= BATCH {
-                        self.send();
-                    }
-                }
-                None => return Some((index, input)),
-            }
-        }
     }
 }
 

@@ -9,9 +9,8 @@
 //! and replaced; only the item it was running is charged with the failure.
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{ChildStdin, ChildStdout, Stdio};
+use std::io::Write;
+use std::process::{ChildStdin, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
@@ -22,15 +21,14 @@ use rustix::process::{Pid, Signal, kill_process_group};
 use super::attempt::{self, Attempt, AttemptInfo, Failure};
 use super::in_flight::InFlight;
 use super::queue::{Taken, Work, WorkItem, WorkQueue};
-use super::run::PoolContext;
-use crate::event::{Event, ItemRecord, Rendered};
-use crate::function::{self, Protocol};
-use crate::groups::GroupChild;
+use super::replies::{Answer, Chunk, Records, RenderedRun, read_replies, truncate};
+use crate::exec::function::{self, Protocol};
+use crate::exec::{Event, TaskRun};
 use crate::job::FunctionKind;
-use crate::journal::JournalRange;
-use crate::pause;
-use crate::process::{self, StderrTail, Tether};
-use crate::protocol::{self, FrameHeader, Reply};
+use crate::process::groups::GroupChild;
+use crate::process::{self, StderrTail, Tether, pause};
+use crate::record::ItemRecord;
+use crate::worker::protocol;
 
 /// How often a waiting slot looks at the run's stop conditions.
 const POLL: Duration = Duration::from_millis(50);
@@ -41,34 +39,6 @@ const TARGET_IN_FLIGHT: Duration = Duration::from_millis(5);
 const PIPE_SIZE: usize = 1024 * 1024;
 /// Never more than this many requests in flight per worker.
 const MAX_IN_FLIGHT: usize = 1024;
-
-/// What the stdout reader thread passes on: a chunk of answers read together, and when.
-/// A line that is not a reply is passed on as text.
-struct Chunk {
-    replies: Vec<Result<Answer, String>>,
-    at: Instant,
-}
-
-enum Answer {
-    One(Reply),
-    /// A builtin worker's `ok` results of consecutive items, already rendered.
-    Run(RenderedRun),
-}
-
-struct RenderedRun {
-    first: u64,
-    count: u64,
-    nanos: u64,
-    records: Records,
-}
-
-/// Where a run's rendered records are.
-enum Records {
-    /// They came through the pipe.
-    Here(Rendered),
-    /// The worker appended them to the journal.
-    Journal(JournalRange),
-}
 
 struct LiveWorker {
     child: GroupChild,
@@ -87,7 +57,7 @@ struct LiveWorker {
 }
 
 pub struct MessageSlot<'a> {
-    ctx: &'a PoolContext<'a>,
+    ctx: &'a TaskRun<'a>,
     worker: Option<LiveWorker>,
     in_flight: InFlight,
     /// Whether a `range` is taken as runs: builtin workers take run requests, the others
@@ -103,7 +73,7 @@ pub struct MessageSlot<'a> {
 }
 
 impl<'a> MessageSlot<'a> {
-    pub fn new(ctx: &'a PoolContext<'a>) -> MessageSlot<'a> {
+    pub fn new(ctx: &'a TaskRun<'a>) -> MessageSlot<'a> {
         MessageSlot {
             ctx,
             worker: None,
@@ -660,211 +630,10 @@ impl<'a> MessageSlot<'a> {
     }
 }
 
-/// Reads answer lines and passes them on in chunks (all lines already buffered go together),
-/// parsing here so the slot thread only does bookkeeping. Ends at end of stream, which drops
-/// the sender: the slot sees that as the worker going away.
-fn read_replies(
-    stdout: ChildStdout,
-    protocol: Protocol,
-    journal: Option<Arc<File>>,
-    tx: mpsc::Sender<Chunk>,
-) {
-    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
-    let mut line = String::new();
-    let mut replies = Vec::new();
-    let mut parsed_buf = Vec::new();
-    loop {
-        line.clear();
-        // Cap a line at 64 MiB: a worker printing endless text without a newline must not
-        // take our memory with it (the line is then garbage and the worker is replaced).
-        match (&mut reader).take(64 * 1024 * 1024).read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let text = line.trim_end();
-                if !text.is_empty() {
-                    let parsed = match protocol {
-                        Protocol::Lean => match FrameHeader::parse(text) {
-                            Some(header) => match read_frame(&mut reader, header, &journal) {
-                                Ok(run) => {
-                                    replies.push(Ok(Answer::Run(run)));
-                                    true
-                                }
-                                // The worker died while writing: what it sent whole still
-                                // counts, and the slot learns why it died.
-                                Err(FrameError::CutShort) => break,
-                                Err(FrameError::Malformed) => false,
-                            },
-                            None => protocol::parse_error_reply(text)
-                                .map(|r| replies.push(Ok(Answer::One(r))))
-                                .is_some(),
-                        },
-                        Protocol::JsonLines | Protocol::Batched => {
-                            parsed_buf.clear();
-                            let ok = protocol::parse_json_replies(text, &mut parsed_buf);
-                            replies.extend(parsed_buf.drain(..).map(|r| Ok(Answer::One(r))));
-                            ok
-                        }
-                    };
-                    if !parsed {
-                        replies.push(Err(truncate(text, 200)));
-                    }
-                }
-            }
-        }
-        if reader.buffer().is_empty() && !replies.is_empty() {
-            let chunk = Chunk {
-                replies: std::mem::take(&mut replies),
-                at: Instant::now(),
-            };
-            if tx.send(chunk).is_err() {
-                return;
-            }
-        }
-    }
-    if !replies.is_empty() {
-        let _ = tx.send(Chunk {
-            replies,
-            at: Instant::now(),
-        });
-    }
-}
-
-/// Why an `R` frame could not be read.
-enum FrameError {
-    /// The stream ended inside it.
-    CutShort,
-    /// Its body is not the records its header announced.
-    Malformed,
-}
-
-/// Reads the body of an `R` frame (`header.count` record lines), or takes note of where a
-/// `J` frame's records are.
-fn read_frame(
-    reader: &mut impl Read,
-    header: FrameHeader,
-    journal: &Option<Arc<File>>,
-) -> Result<RenderedRun, FrameError> {
-    if let Some(offset) = header.journal_offset {
-        // Only a worker told of the journal appends to it.
-        let file = journal.as_ref().ok_or(FrameError::Malformed)?;
-        return Ok(RenderedRun {
-            first: header.first,
-            count: header.count,
-            nanos: header.nanos,
-            records: Records::Journal(JournalRange {
-                file: Arc::clone(file),
-                offset,
-                len: header.len,
-            }),
-        });
-    }
-    // Same cap as a line: a frame is at most what the worker buffered in a few ms.
-    if header.len > 64 * 1024 * 1024 {
-        return Err(FrameError::Malformed);
-    }
-    let mut bytes = Vec::with_capacity(header.len as usize);
-    let read = reader.take(header.len).read_to_end(&mut bytes);
-    if read.is_err() || bytes.len() as u64 != header.len {
-        return Err(FrameError::CutShort);
-    }
-    match Rendered::from_lines(bytes) {
-        Some(rendered) if rendered.len() as u64 == header.count => Ok(RenderedRun {
-            first: header.first,
-            count: header.count,
-            nanos: header.nanos,
-            records: Records::Here(rendered),
-        }),
-        _ => Err(FrameError::Malformed),
-    }
-}
-
-fn truncate(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
-}
-
 fn append_stderr(message: &mut String, tail: &StderrTail) {
     let text = tail.text();
     if !text.is_empty() {
         message.push_str("; stderr: ");
         message.push_str(&truncate(&text, 1000));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(first: u64, count: u64, body: &[u8]) -> (FrameHeader, &[u8]) {
-        let header = FrameHeader {
-            first,
-            count,
-            nanos: 10,
-            len: body.len() as u64,
-            journal_offset: None,
-        };
-        (header, body)
-    }
-
-    #[test]
-    fn a_frame_holds_exactly_the_records_its_header_announces() {
-        let (header, body) = frame(4, 2, b"{\"index\":4}\n{\"index\":5}\n");
-        let run = read_frame(&mut &body[..], header, &None).ok().unwrap();
-        let Records::Here(rendered) = run.records else {
-            panic!("the records came with the frame");
-        };
-        assert_eq!((run.first, run.count, rendered.len()), (4, 2, 2));
-        assert_eq!(rendered.json(1), b"{\"index\":5}");
-
-        let (header, body) = frame(4, 3, b"{\"index\":4}\n{\"index\":5}\n");
-        assert!(matches!(
-            read_frame(&mut &body[..], header, &None),
-            Err(FrameError::Malformed)
-        ));
-        let (header, body) = frame(4, 1, b"{\"index\":4}");
-        assert!(matches!(
-            read_frame(&mut &body[..], header, &None),
-            Err(FrameError::Malformed)
-        ));
-    }
-
-    #[test]
-    fn a_journal_frame_points_into_the_journal_it_was_told_of() {
-        let header = FrameHeader {
-            first: 7,
-            count: 3,
-            nanos: 10,
-            len: 40,
-            journal_offset: Some(100),
-        };
-        let mut nothing: &[u8] = b"";
-        assert!(
-            matches!(
-                read_frame(&mut nothing, header, &None),
-                Err(FrameError::Malformed)
-            ),
-            "a worker not told of a journal cannot have written to it"
-        );
-        let journal = Some(Arc::new(tempfile::tempfile().unwrap()));
-        let run = read_frame(&mut nothing, header, &journal).ok().unwrap();
-        let Records::Journal(range) = run.records else {
-            panic!("the records are in the journal");
-        };
-        assert_eq!(
-            (run.first, run.count, range.offset, range.len),
-            (7, 3, 100, 40)
-        );
-    }
-
-    #[test]
-    fn a_frame_cut_short_is_the_end_of_the_stream() {
-        let (mut header, body) = frame(0, 2, b"{\"index\":0}\n{\"ind");
-        header.len += 20;
-        assert!(matches!(
-            read_frame(&mut &body[..], header, &None),
-            Err(FrameError::CutShort)
-        ));
     }
 }

@@ -14,7 +14,7 @@ use rustix::process::{Signal, getpid, kill_process};
 use signal_hook::consts::{SIGCONT, SIGINT, SIGTERM, SIGTSTP};
 use signal_hook::iterator::Signals;
 
-use crate::{groups, pause};
+use super::{groups, pause};
 
 #[derive(Debug, Default)]
 pub struct Interrupt {

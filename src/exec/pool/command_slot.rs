@@ -18,12 +18,13 @@ use wait_timeout::ChildExt;
 
 use super::attempt::{self, Attempt, AttemptInfo, Failure};
 use super::queue::{Taken, WorkItem, WorkQueue};
-use super::run::PoolContext;
-use crate::event::{Event, ItemRecord};
-use crate::function::command::{self, ItemCommand};
+use crate::exec::Event;
+use crate::exec::TaskRun;
+use crate::exec::function::command::{self, ItemCommand};
 use crate::job::{CommandSpec, StdoutMode};
-use crate::pause;
+use crate::process::pause;
 use crate::process::{self, StderrTail, Tether};
+use crate::record::ItemRecord;
 
 /// How often a waiting slot looks at the run's stop conditions.
 const POLL: Duration = Duration::from_millis(50);
@@ -31,7 +32,7 @@ const POLL: Duration = Duration::from_millis(50);
 pub const STDOUT_CAP: usize = 1024 * 1024;
 
 pub struct CommandSlot<'a> {
-    ctx: &'a PoolContext<'a>,
+    ctx: &'a TaskRun<'a>,
     spec: &'a CommandSpec,
     finished: Vec<ItemRecord>,
 }
@@ -43,7 +44,7 @@ struct Captured {
 }
 
 impl<'a> CommandSlot<'a> {
-    pub fn new(ctx: &'a PoolContext<'a>, spec: &'a CommandSpec) -> CommandSlot<'a> {
+    pub fn new(ctx: &'a TaskRun<'a>, spec: &'a CommandSpec) -> CommandSlot<'a> {
         CommandSlot {
             ctx,
             spec,

@@ -81,7 +81,7 @@ impl GroupChild {
             live.insert(id);
             // Started while a pause was being set up (after `signal_all` took its list):
             // stop it too. Under the lock, so either this or `signal_all` sees it.
-            if crate::pause::is_paused()
+            if crate::process::pause::is_paused()
                 && let Some(pid) = Pid::from_raw(id)
             {
                 let _ = kill_process_group(pid, Signal::STOP);

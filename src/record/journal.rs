@@ -29,9 +29,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{ItemRecord, JOURNAL_LINE_END, Rendered};
-use crate::fallback;
-use crate::output::{RunHeader, TaskHeader};
+use super::{RunHeader, TaskHeader};
+use crate::record::fallback;
+use crate::record::{ItemRecord, JOURNAL_LINE_END, Rendered};
 
 /// Journal format version (the `journal` key of a run's first line).
 const VERSION: u32 = 1;
@@ -444,7 +444,7 @@ fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Status;
+    use crate::record::Status;
 
     fn header() -> RunHeader {
         RunHeader {

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use rustix::process::{self, Pid, Signal, kill_process_group};
 use wait_timeout::ChildExt;
 
-use crate::groups::GroupChild;
 use crate::job::Limits;
+use crate::process::groups::GroupChild;
 
 /// How much of a child's stderr is kept for error messages.
 pub const STDERR_TAIL_BYTES: usize = 4096;

@@ -1,0 +1,59 @@
+//! The executor seam: "run this task's items under its policies and send me events". The
+//! pipeline (`run/`) hands an executor a `TaskRun` and the items; the executor reports every
+//! item as `Event`s and returns when all are reported. The local pool is one executor; a
+//! cluster executor is a sibling, and the pipeline, the writers and `--resume` do not change.
+
+use std::sync::mpsc::SyncSender;
+use std::time::Instant;
+
+use super::control::RunControl;
+use super::event::Event;
+use super::pool;
+use crate::items::Source;
+use crate::job::Task;
+use crate::record::{ItemRecord, JournalHandle};
+
+/// Runs a task's items and reports each one, exactly once, as `Event`s: records in any
+/// order, each with its index. Never prints; decides nothing about the run as a whole (that
+/// is `RunControl`'s, which it obeys).
+pub trait Executor: Sync {
+    /// Runs every item of `items` (`total` of them, when known); returns when all are
+    /// reported (or the run was stopped and the rest were reported skipped).
+    fn run_task(&self, task: &TaskRun<'_>, total: Option<u64>, items: Source);
+}
+
+/// Worker processes on this machine: the default executor.
+pub struct LocalPool;
+
+impl Executor for LocalPool {
+    fn run_task(&self, task: &TaskRun<'_>, total: Option<u64>, items: Source) {
+        pool::run_task(task, total, items);
+    }
+}
+
+/// What an executor knows of the task it runs and of the run around it.
+pub struct TaskRun<'a> {
+    /// The job's name (`RUNJOBS_JOB` for the function's processes).
+    pub job: &'a str,
+    pub task_index: usize,
+    pub task: &'a Task,
+    /// `started_s` of every result counts from here.
+    pub run_start: Instant,
+    pub events: SyncSender<Event>,
+    pub control: &'a RunControl<'a>,
+    /// The run's journal, for builtin workers to append their records to.
+    pub journal: Option<JournalHandle>,
+}
+
+impl TaskRun<'_> {
+    /// Sends finished records to the collector; a closed channel means the run is being torn
+    /// down, and there is nobody left to tell.
+    pub fn report(&self, records: Vec<ItemRecord>) {
+        if !records.is_empty() {
+            let _ = self.events.send(Event::Finished {
+                task: self.task_index,
+                records,
+            });
+        }
+    }
+}

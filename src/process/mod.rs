@@ -1,0 +1,15 @@
+//! The OS-facing side: child processes in their own process groups (spawn, drain, stop,
+//! reap), the guard that outlives a SIGKILLed runjobs, signals, Ctrl-Z, the overlap lock and
+//! resource limits. Knows no job files and no items.
+
+pub mod groups;
+pub mod interrupt;
+mod limits;
+pub mod lock;
+pub mod pause;
+mod spawn;
+
+pub use limits::Limits;
+pub use spawn::{
+    StderrTail, Tether, describe_status, drain_stderr, relay_stderr, spawn_in_group, stop_group,
+};

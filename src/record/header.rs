@@ -1,0 +1,44 @@
+//! What a results file says of the run and of each task, besides the items' records.
+
+use serde::{Deserialize, Serialize};
+
+use super::Summary;
+
+/// Format version of the results file.
+pub const VERSION: u32 = 1;
+
+/// How the run as a whole ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Ok,
+    Failed,
+    Interrupted,
+}
+
+/// What is known when the run starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunHeader {
+    pub version: u32,
+    pub job: String,
+    pub job_file: String,
+    pub started_at: String,
+}
+
+/// What is known when it ends.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunFooter {
+    pub status: RunStatus,
+    pub finished_at: String,
+    pub duration_s: f64,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskHeader {
+    pub name: String,
+    pub function: String,
+    /// The function's identity (see `identity`): what `--resume` matches results by.
+    pub function_hash: String,
+    pub workers: usize,
+}

@@ -1,0 +1,435 @@
+//! One job's run: take its lock, open the journal and the results writer, run each task on
+//! the executor while collecting its events, then settle the results file and say how it
+//! went.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+
+use super::collector::Collector;
+use super::reuse;
+use super::target::{OutputTarget, normalize};
+use crate::cli::RunArgs;
+use crate::exec::control::{RunControl, Stop};
+use crate::exec::{Event, Executor, TaskRun};
+use crate::exit_code;
+use crate::items::expand::{self, Items};
+use crate::items::{IntRun, Source, function_hash};
+use crate::job::{FailureLimit, InputSpec, Job, Task};
+use crate::output::{self, Destination, Sink};
+use crate::process::interrupt::Interrupt;
+use crate::process::lock::{self, LockError};
+use crate::process::pause;
+use crate::progress::Progress;
+use crate::record::journal::{self, Journal};
+use crate::record::resume::Previous;
+use crate::record::{Rendered, RunFooter, RunHeader, RunStatus, Summary, TaskHeader, VERSION};
+
+/// The collecting thread wakes at least this often.
+const TICK: Duration = Duration::from_secs(1);
+/// Result batches that may wait for the collecting thread.
+const EVENTS_IN_FLIGHT: usize = 64;
+
+/// Runs one job to its results file; returns its exit code.
+pub fn run_job(
+    job: &Job,
+    target: &OutputTarget,
+    args: &RunArgs,
+    interrupt: &Interrupt,
+    previous: Option<&Arc<Previous>>,
+    executor: &dyn Executor,
+) -> u8 {
+    let started_wall = SystemTime::now();
+    let run_start = Instant::now();
+    let destination = target.destination(&job.name, started_wall);
+    let started_at = humantime::format_rfc3339_millis(started_wall).to_string();
+    // Held until this function returns: one run of a job at a time.
+    let _lock = match lock::acquire(&target.lock_path(job), &job.name, &started_at) {
+        Ok(lock) => lock,
+        Err(e @ LockError::Held { .. }) => {
+            say!("error: {e}");
+            return exit_code::LOCKED;
+        }
+        // The lock file could not be made: the output folder is unusable, and nothing ran.
+        Err(e) => {
+            say!("error: {e}");
+            return exit_code::INVALID;
+        }
+    };
+    let header = run_header(job, started_at);
+    let (journal, sink) = match open_outputs(job, target, &destination, &header, args, previous) {
+        Ok(opened) => opened,
+        Err(message) => {
+            say!("error: {message}");
+            return exit_code::INVALID;
+        }
+    };
+    // `--fail-fast` stops at the first failure: a limit of zero tolerated failures.
+    let limit = if args.fail_fast {
+        Some(FailureLimit::Count(0))
+    } else {
+        job.max_failures
+    };
+    let control = RunControl::new(interrupt, job.deadline, limit);
+    let mut run = JobRun {
+        job,
+        run_start,
+        journal,
+        sink,
+        progress: Progress::new(args.progress, args.quiet),
+        collector: Collector::default(),
+        feeds: feeds(job),
+        kept: HashMap::new(),
+    };
+    for (index, task) in job.tasks.iter().enumerate() {
+        run.run_task(index, task, &control, previous, executor);
+        // Later tasks do not start once the run stopped early, however it stopped.
+        if control.stop().is_some() {
+            break;
+        }
+    }
+    run.finish(target, destination, &header, &control)
+}
+
+fn run_header(job: &Job, started_at: String) -> RunHeader {
+    RunHeader {
+        version: VERSION,
+        job: job.name.clone(),
+        // Absolute, so a reviewer (or `report`) finds the job file from the results alone,
+        // whatever folder runjobs was started in.
+        job_file: std::path::absolute(&job.file)
+            .map(|p| normalize(&p))
+            .unwrap_or_else(|_| job.file.clone())
+            .display()
+            .to_string(),
+        started_at,
+    }
+}
+
+/// The journal and the results writer; `Err(message)` when either cannot be opened (nothing
+/// has run yet).
+fn open_outputs(
+    job: &Job,
+    target: &OutputTarget,
+    destination: &Destination,
+    header: &RunHeader,
+    args: &RunArgs,
+    previous: Option<&Arc<Previous>>,
+) -> Result<(Option<Journal>, Box<dyn Sink>), String> {
+    let journal = open_journal(job, destination, header, args, previous.is_some())
+        .map_err(|e| e.to_string())?;
+    match output::open(destination, target.format, header.clone()) {
+        Ok(sink) => Ok((journal, sink)),
+        Err(e) => {
+            // Nothing ran: the journal just opened holds nothing worth keeping.
+            if let Some(journal) = journal {
+                let _ = journal.discard_this_run();
+            }
+            Err(e.to_string())
+        }
+    }
+}
+
+/// The tasks whose outputs later tasks take (`inputs = { from = ... }`).
+fn feeds(job: &Job) -> HashSet<&str> {
+    job.tasks
+        .iter()
+        .filter_map(|t| match &t.inputs {
+            InputSpec::From(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What the collecting thread holds for the whole run.
+struct JobRun<'a> {
+    job: &'a Job,
+    run_start: Instant,
+    journal: Option<Journal>,
+    sink: Box<dyn Sink>,
+    progress: Progress,
+    collector: Collector,
+    /// Tasks whose outputs are kept for later tasks.
+    feeds: HashSet<&'a str>,
+    /// Their outputs, in input order, by task name.
+    kept: HashMap<String, Vec<Value>>,
+}
+
+/// One task's tally while it runs.
+struct TaskTally<'a> {
+    task: &'a Task,
+    summary: Summary,
+    /// Its outputs, when a later task takes them.
+    outputs: Option<Vec<(u64, Value)>>,
+}
+
+impl JobRun<'_> {
+    /// Runs one task on `executor`, collecting its events until every item is reported.
+    fn run_task(
+        &mut self,
+        index: usize,
+        task: &Task,
+        control: &RunControl<'_>,
+        previous: Option<&Arc<Previous>>,
+        executor: &dyn Executor,
+    ) {
+        // Cloned, not taken: several later tasks may feed on the same task.
+        let expanded = expand::expand(&task.inputs, |name| {
+            self.kept.get(name).cloned().unwrap_or_default()
+        });
+        let items = match expanded {
+            Ok(items) => items,
+            Err(message) => {
+                let line = format!("error: task `{}`: {message}", task.name);
+                self.progress.println(&line);
+                self.collector.unreadable_inputs = true;
+                return;
+            }
+        };
+        let function_hash = function_hash(task, &self.job.dir);
+        let header = TaskHeader {
+            name: task.name.clone(),
+            function: task.function.label.clone(),
+            function_hash: function_hash.clone(),
+            workers: task.workers,
+        };
+        let (collector, progress, sink) = (&mut self.collector, &self.progress, &mut self.sink);
+        collector.journal(&mut self.journal, |j| j.begin_task(&header), progress);
+        collector.write(|| sink.begin_task(&header));
+        self.progress.task_started(&task.name, items.total);
+        control.add_items(items.total.unwrap_or(0));
+        let mut tally = TaskTally {
+            task,
+            summary: Summary::default(),
+            outputs: self.feeds.contains(task.name.as_str()).then(Vec::new),
+        };
+
+        // Bounded: when writing falls behind, the executor waits instead of piling up
+        // results in memory (a 10M-item run must stay small).
+        let (events, received) = mpsc::sync_channel(EVENTS_IN_FLIGHT);
+        let total = items.total;
+        let mut source = source_of(items);
+        if let Some(previous) = previous {
+            source = reuse::skip_done(previous, function_hash, source, events.clone(), index);
+        }
+        let ctx = TaskRun {
+            job: &self.job.name,
+            task_index: index,
+            task,
+            run_start: self.run_start,
+            events,
+            control,
+            journal: self.journal.as_ref().map(Journal::handle),
+        };
+        thread::scope(|scope| {
+            scope.spawn(move || executor.run_task(&ctx, total, source));
+            self.collect(&received, &mut tally, control);
+        });
+        self.end_task(index, tally);
+    }
+
+    /// Takes the executor's events until it is done (the channel closes).
+    fn collect(&mut self, received: &Receiver<Event>, tally: &mut TaskTally, control: &RunControl) {
+        loop {
+            // Wake at least every second (status lines), and in time for the deadline.
+            let until_deadline = control
+                .deadline()
+                .map(|d| d.saturating_sub(pause::active_since(self.run_start)));
+            let wait = until_deadline.map_or(TICK, |d| d.clamp(Duration::from_millis(10), TICK));
+            match received.recv_timeout(wait) {
+                Ok(event) => self.on_event(event, tally),
+                Err(RecvTimeoutError::Timeout) => self.progress.tick(),
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            // Time paused (Ctrl-Z) does not count against the deadline.
+            control.check_deadline(pause::active_since(self.run_start));
+            self.progress.tick();
+        }
+    }
+
+    /// Shows, journals and writes what one event reports.
+    fn on_event(&mut self, event: Event, tally: &mut TaskTally) {
+        let (collector, progress, sink) = (&mut self.collector, &mut self.progress, &mut self.sink);
+        let journal = &mut self.journal;
+        match event {
+            Event::Finished { task, records } => {
+                progress.finished(task, &records);
+                for record in &records {
+                    tally.summary.add(record.status);
+                    if let (Some(outputs), Some(output)) = (&mut tally.outputs, &record.output) {
+                        let value = serde_json::from_str(output.get()).unwrap_or(Value::Null);
+                        outputs.push((record.index, value));
+                    }
+                    collector.note(&tally.task.name, record);
+                }
+                // Each run of consecutive indices is rendered and passed on as one.
+                for run in records.chunk_by(|a, b| b.index == a.index + 1) {
+                    let rendered = Rendered::of(run);
+                    collector.journal(journal, |j| j.records(&rendered), progress);
+                    collector.write(|| sink.run(run[0].index, rendered));
+                }
+            }
+            Event::Rendered {
+                task,
+                first,
+                rendered,
+            } => {
+                let count = rendered.len() as u64;
+                progress.finished_ok(task, count);
+                tally.summary.add_ok(count);
+                if let Some(outputs) = &mut tally.outputs {
+                    outputs.extend(kept_outputs(first, &rendered));
+                }
+                collector.journal(journal, |j| j.records(&rendered), progress);
+                collector.write(|| sink.run(first, rendered));
+            }
+            Event::Journaled {
+                task,
+                first,
+                count,
+                range,
+            } => {
+                progress.finished_ok(task, count);
+                tally.summary.add_ok(count);
+                if let Some(outputs) = &mut tally.outputs {
+                    match range.rendered() {
+                        Ok(rendered) => outputs.extend(kept_outputs(first, &rendered)),
+                        Err(e) => collector.write(|| Err(e)),
+                    }
+                }
+                collector.journal(journal, |j| j.appended(&range), progress);
+                collector.write(|| sink.journaled(first, count, &range));
+            }
+            Event::Log(line) => progress.log(&line),
+        }
+    }
+
+    fn end_task(&mut self, index: usize, tally: TaskTally) {
+        self.progress.task_finished(index);
+        let sink = &mut self.sink;
+        self.collector.write(|| sink.end_task(&tally.summary));
+        self.collector.summary.merge(&tally.summary);
+        if let Some(mut outputs) = tally.outputs {
+            outputs.sort_by_key(|(i, _)| *i);
+            let values = outputs.into_iter().map(|(_, v)| v).collect();
+            self.kept.insert(tally.task.name.clone(), values);
+        }
+    }
+
+    /// Ends the results file, settles where it went, reports; returns the exit code.
+    fn finish(
+        mut self,
+        target: &OutputTarget,
+        destination: Destination,
+        header: &RunHeader,
+        control: &RunControl<'_>,
+    ) -> u8 {
+        let stop = control.stop();
+        let collector = &mut self.collector;
+        let status = if stop == Some(Stop::Interrupted) {
+            RunStatus::Interrupted
+        } else if collector.summary.failures() > 0 || collector.unreadable_inputs || stop.is_some()
+        {
+            RunStatus::Failed
+        } else {
+            RunStatus::Ok
+        };
+        let footer = RunFooter {
+            status,
+            finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            duration_s: (self.run_start.elapsed().as_secs_f64() * 1e6).round() / 1e6,
+            summary: collector.summary,
+        };
+        let sink = self.sink;
+        collector.write(|| sink.finish(&footer));
+        self.progress.clear();
+        let destination = collector.settle(
+            self.journal,
+            destination,
+            &self.job.dir,
+            target.format,
+            header,
+            &footer,
+        );
+        let progress = &self.progress;
+        collector.report(
+            self.job,
+            &destination,
+            &footer,
+            progress,
+            control,
+            self.run_start,
+        );
+        match status {
+            RunStatus::Interrupted => exit_code::INTERRUPTED,
+            _ if collector.write_error.is_some() => exit_code::ITEMS_FAILED,
+            RunStatus::Failed => exit_code::ITEMS_FAILED,
+            RunStatus::Ok => exit_code::OK,
+        }
+    }
+}
+
+/// A task's expanded inputs as the executor takes them: a range as runs of integers.
+fn source_of(items: Items) -> Source {
+    match (items.steps, items.total) {
+        (Some((start, step)), Some(count)) => Source::Ints(IntRun {
+            first: 0,
+            start,
+            step,
+            count,
+        }),
+        _ => Source::Items(Box::new(items.iter.enumerate().map(|(i, x)| (i as u64, x)))),
+    }
+}
+
+/// The outputs of rendered records, for the tasks that feed on them.
+fn kept_outputs(first: u64, rendered: &Rendered) -> impl Iterator<Item = (u64, Value)> + '_ {
+    #[derive(serde::Deserialize)]
+    struct Output {
+        #[serde(default)]
+        output: Value,
+    }
+    (0..rendered.len()).zip(first..).map(|(i, index)| {
+        let output =
+            serde_json::from_slice::<Output>(rendered.json(i)).map_or(Value::Null, |o| o.output);
+        (index, output)
+    })
+}
+
+/// Opens the journal beside a results file (none for standard output or `--no-journal`).
+fn open_journal(
+    job: &Job,
+    destination: &Destination,
+    header: &RunHeader,
+    args: &RunArgs,
+    resuming: bool,
+) -> std::io::Result<Option<Journal>> {
+    let Destination::File(path) = destination else {
+        return Ok(None);
+    };
+    if args.no_journal {
+        return Ok(None);
+    }
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot create the folder `{}`: {e}", folder.display()),
+            )
+        })?;
+    }
+    let opened = Journal::open(&journal::path_for(path), header, &job.dir)?;
+    if opened.unfinished_before && !resuming && !args.quiet {
+        say!(
+            "note: `{}` holds results of a run that never finished; this run starts afresh \
+             (`--resume {}` would reuse them)",
+            opened.journal.path().display(),
+            path.display()
+        );
+    }
+    Ok(Some(opened.journal))
+}

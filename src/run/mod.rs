@@ -1,0 +1,15 @@
+//! The per-job pipeline: load and check every job, decide the output and its lock, expand
+//! each task's items (skipping what `--resume` reuses), hand them to an executor, collect its
+//! events into the journal, the writers and the progress display, and settle the results
+//! file. Also the `validate` and `functions` commands and the dry-run plan.
+
+mod collector;
+mod commands;
+mod job_run;
+mod pipeline;
+mod plan;
+mod reuse;
+mod target;
+
+pub use commands::{list_functions, validate};
+pub use pipeline::run;

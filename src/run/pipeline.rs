@@ -1,0 +1,169 @@
+//! `runjobs JOB...`: load and check every job (and `-o`, `--resume`) before any runs, then
+//! print the plans (`--dry-run`) or run the jobs one after another.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::job_run::run_job;
+use super::plan::{plural, print_plan};
+use super::target::OutputTarget;
+use crate::cli::RunArgs;
+use crate::exec::LocalPool;
+use crate::exit_code;
+use crate::job::{self, Job};
+use crate::output::Destination;
+use crate::process::interrupt::Interrupt;
+use crate::record::resume::Previous;
+
+/// `runjobs JOB...`: every job is validated before any runs.
+pub fn run(args: &RunArgs) -> u8 {
+    let mut jobs = Vec::new();
+    let mut invalid = false;
+    // `-o` takes the placeholders `[output] path` takes, checked as strictly.
+    if let Some(path) = args.output.as_ref().filter(|p| p.as_os_str() != "-") {
+        for (message, help) in job::output_placeholder_problems(&path.to_string_lossy()) {
+            say!("error: {message} (`-o`)\n  = help: {help}");
+            invalid = true;
+        }
+    }
+    for path in &args.jobs {
+        match job::load(path) {
+            Ok(job) => jobs.push(job),
+            Err(errors) => {
+                say!("{errors}");
+                invalid = true;
+            }
+        }
+    }
+    if invalid {
+        return exit_code::INVALID;
+    }
+    let mut plans = Vec::new();
+    for mut job in jobs {
+        apply_overrides(&mut job, args);
+        match OutputTarget::decide(&job, args) {
+            Ok(target) => {
+                // `-o` is checked here as the job file's `[output]` was at loading: an
+                // output that cannot be written is a bad command line, and nothing runs.
+                if let (Some(path), Destination::File(file)) = (
+                    &args.output,
+                    target.destination(&job.name, SystemTime::now()),
+                ) && let Err(why) = job::writable(&file)
+                {
+                    say!("error: cannot write the output `{}`: {why}", path.display());
+                    return exit_code::INVALID;
+                }
+                plans.push((job, target));
+            }
+            Err(message) => {
+                say!("error: {message}");
+                return exit_code::INVALID;
+            }
+        }
+    }
+    if args.output.is_some() && plans.len() > 1 && !args.output_has_job_placeholder() {
+        say!(
+            "error: `-o` names one file but {} jobs were given; put `{{job}}` in the path",
+            plans.len()
+        );
+        return exit_code::INVALID;
+    }
+    let previous = match load_previous(args, plans.len()) {
+        Ok(previous) => previous,
+        Err(code) => return code,
+    };
+    if args.dry_run {
+        for (job, target) in &plans {
+            print_plan(job, target, previous.as_deref());
+        }
+        return exit_code::OK;
+    }
+    let interrupt = match Interrupt::install() {
+        Ok(interrupt) => interrupt,
+        Err(e) => {
+            say!("error: cannot install signal handlers: {e}");
+            return exit_code::ITEMS_FAILED;
+        }
+    };
+    if let Err(e) = crate::process::groups::start_guard() {
+        say!(
+            "warning: cannot start the guard process ({e}): commands still running if runjobs is killed with SIGKILL will finish on their own"
+        );
+    }
+    let mut code = exit_code::OK;
+    for (job, target) in &plans {
+        let job_code = run_job(job, target, args, &interrupt, previous.as_ref(), &LocalPool);
+        code = code.max(job_code);
+        if job_code == exit_code::INTERRUPTED {
+            break;
+        }
+    }
+    crate::process::groups::stop_guard();
+    code
+}
+
+/// `--resume OUTPUT`: the earlier results to reuse, if any; `Err(exit code)` when OUTPUT
+/// cannot be read.
+fn load_previous(args: &RunArgs, jobs: usize) -> Result<Option<Arc<Previous>>, u8> {
+    match &args.resume {
+        Some(_) if jobs > 1 => {
+            say!("error: `--resume` takes the results of one job, but {jobs} jobs were given");
+            Err(exit_code::INVALID)
+        }
+        Some(path) => match Previous::load(path) {
+            Ok(Some(previous)) => {
+                if !args.quiet {
+                    let torn = match previous.torn_lines {
+                        0 => String::new(),
+                        n => format!(
+                            " ({n} unreadable journal line{} skipped: a killed run's last write)",
+                            plural(n as usize)
+                        ),
+                    };
+                    say!(
+                        "runjobs: resuming from {}: {} finished result{} to reuse{torn}",
+                        previous.sources.join(" and "),
+                        previous.len(),
+                        plural(previous.len())
+                    );
+                }
+                if previous.unidentified > 0 {
+                    say!(
+                        "warning: {} result{} in `{}` name no `function_hash` (an older \
+                         runjobs wrote them) and cannot be matched: those items run again",
+                        previous.unidentified,
+                        plural(previous.unidentified as usize),
+                        path.display()
+                    );
+                }
+                Ok(Some(Arc::new(previous)))
+            }
+            Ok(None) => {
+                // Like GNU parallel's `--resume` with no joblog yet: a first run.
+                if !args.quiet {
+                    say!(
+                        "runjobs: nothing to resume at `{}` (nor its journal); running every item",
+                        path.display()
+                    );
+                }
+                Ok(None)
+            }
+            Err(message) => {
+                say!("error: {message}");
+                Err(exit_code::INVALID)
+            }
+        },
+        None => Ok(None),
+    }
+}
+
+fn apply_overrides(job: &mut Job, args: &RunArgs) {
+    for task in &mut job.tasks {
+        if let Some(workers) = args.workers {
+            task.workers = workers as usize;
+        }
+        if let Some(timeout) = args.timeout {
+            task.timeout = Some(timeout);
+        }
+    }
+}

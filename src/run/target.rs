@@ -1,0 +1,115 @@
+//! Where one job's results go: `-o`, `--resume OUTPUT` or `[output] path`, the format, the
+//! path's placeholders filled in, and the overlap lock beside it.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::cli::RunArgs;
+use crate::job::{Format, Job};
+use crate::output::Destination;
+use crate::process::lock;
+
+impl RunArgs {
+    pub fn output_has_job_placeholder(&self) -> bool {
+        self.output
+            .as_ref()
+            .is_some_and(|p| p.to_string_lossy().contains("{job}"))
+    }
+}
+
+/// Where one job's results go, with the path template still unfilled.
+pub struct OutputTarget {
+    /// `None`: standard output.
+    pub template: Option<PathBuf>,
+    pub format: Format,
+}
+
+impl OutputTarget {
+    pub fn decide(job: &Job, args: &RunArgs) -> Result<OutputTarget, String> {
+        // `--resume OUTPUT` completes OUTPUT unless `-o` says otherwise (a journal named
+        // there completes the results file it is beside).
+        let resumed = args
+            .resume
+            .as_ref()
+            .filter(|_| args.output.is_none())
+            .map(|path| {
+                crate::record::journal::results_path_of(path).unwrap_or_else(|| path.clone())
+            });
+        let output = args.output.as_ref().or(resumed.as_ref());
+        let template = match output {
+            Some(path) if path.as_os_str() == "-" => None,
+            Some(path) => Some(path.clone()),
+            None => Some(job.output.path_template.clone()),
+        };
+        let format = args
+            .format
+            .map(Format::from)
+            .or(if output.is_some() {
+                None
+            } else {
+                job.output.format
+            })
+            .or_else(|| {
+                let ext = template.as_ref()?.extension()?.to_str()?;
+                Format::from_extension(ext)
+            })
+            .or(if template.is_none() {
+                Some(Format::Json)
+            } else {
+                None
+            });
+        match format {
+            Some(format) => Ok(OutputTarget { template, format }),
+            None => Err(format!(
+                "cannot tell the output format of `{}`: use a .json, .toml or .jsonl extension or `--format`",
+                template.as_deref().unwrap_or(Path::new("-")).display()
+            )),
+        }
+    }
+
+    /// The overlap lock's file: beside the results (the template's folder, so runs writing
+    /// timestamped files still share it), or beside the job file for standard output.
+    pub fn lock_path(&self, job: &Job) -> PathBuf {
+        let folder = self
+            .template
+            .as_deref()
+            .and_then(Path::parent)
+            .filter(|p| !p.as_os_str().is_empty() && !p.to_string_lossy().contains('{'))
+            .map_or_else(|| job.dir.clone(), normalize);
+        lock::path_for(&folder, &job.name)
+    }
+
+    pub fn destination(&self, job: &str, now: SystemTime) -> Destination {
+        let Some(template) = &self.template else {
+            return Destination::Stdout;
+        };
+        let stamp = humantime::format_rfc3339_seconds(now).to_string();
+        let date = stamp.get(..10).unwrap_or_default().to_owned();
+        let compact: String = stamp.chars().filter(|c| !matches!(c, '-' | ':')).collect();
+        let path = template
+            .to_string_lossy()
+            .replace("{job}", job)
+            .replace("{date}", &date)
+            .replace("{timestamp}", &compact);
+        Destination::File(normalize(Path::new(&path)))
+    }
+}
+
+/// Folds `.` and `..` out of a path without touching the file system, so messages show
+/// `/jobs/out/x.json` rather than `/jobs/sub/../out/x.json`.
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
