@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{self, Pid, Signal, kill_process_group};
 use wait_timeout::ChildExt;
 
-use crate::job::Limits;
+use super::Limits;
 use crate::process::groups::GroupChild;
 
 /// How much of a child's stderr is kept for error messages.

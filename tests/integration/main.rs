@@ -6,6 +6,7 @@ mod commands;
 mod crashes;
 mod hostile;
 mod inputs;
+mod layout;
 mod outputs;
 mod policy;
 mod processes;
