@@ -273,261 +273,365 @@ const TASK_HELP: &str = "add at least one task, for example:\n[[task]]\nfunction
 fn describe(e: &ValidationError<'_>, src: &Source<'_>) -> Vec<Diagnostic> {
     let owned = segments(e);
     let segs: Vec<&str> = owned.iter().map(String::as_str).collect();
-    let value = e.instance();
-    let v = shown(value);
-    let last = segs.last().copied().unwrap_or("");
-    let parent = &segs[..segs.len().saturating_sub(1)];
-    let diag = |message: String| src.diag(&segs, At::Value, message);
-    // Messages name the key by its dotted path (`task[0].workers`): it is what to search for.
-    let key = src.key(&segs);
-    let in_inputs = matches!(parent, ["task", _, "inputs"]);
+    let error = SchemaError::new(e, src, &segs);
+    match e.kind() {
+        ValidationErrorKind::AdditionalProperties { unexpected } => error.unknown_keys(unexpected),
+        ValidationErrorKind::PropertyNames { error: name } => vec![error.bad_name(name.instance())],
+        _ => {
+            let d = error
+                .shape()
+                .or_else(|| error.size())
+                .or_else(|| error.form())
+                .or_else(|| error.bound())
+                .or_else(|| error.text())
+                // Anything the schema may grow: jsonschema's own words, still in place.
+                .unwrap_or_else(|| error.diag(format!("`{}`: {e}", error.key)));
+            vec![d]
+        }
+    }
+}
 
-    let d = match e.kind() {
-        ValidationErrorKind::AdditionalProperties { unexpected } => {
-            let accepted: Vec<&str> = schema_parent(e)
-                .and_then(|s| s.get("properties"))
-                .and_then(Value::as_object)
-                .map(|p| p.keys().map(String::as_str).collect())
-                .unwrap_or_default();
-            let list = accepted.join(", ");
-            return unexpected
-                .iter()
-                .map(|k| {
-                    let mut at = segs.clone();
-                    at.push(k);
-                    let help = match did_you_mean(k, accepted.iter().copied()) {
-                        Some(dym) => format!("{dym} (accepted keys: {list})"),
-                        None if segs.is_empty() && PER_FUNCTION.contains(&k.as_str()) => format!(
-                            "`{k}` is set per function or task, not for the whole job: move it \
-                             into a `[functions.NAME]` or a `[[task]]` (accepted keys here: {list})"
-                        ),
-                        None => format!("accepted keys: {list}"),
-                    };
-                    src.diag(
-                        &at,
-                        At::Key,
-                        format!("unknown key `{k}` {}", table_place(&segs)),
-                    )
-                    .with_help(help)
-                })
-                .collect();
+/// A schema error and what its messages say of it.
+struct SchemaError<'a> {
+    e: &'a ValidationError<'a>,
+    src: &'a Source<'a>,
+    segs: &'a [&'a str],
+    value: &'a Value,
+    /// The value as the user would have written it.
+    v: String,
+    last: &'a str,
+    parent: &'a [&'a str],
+    /// The key's dotted path (`task[0].workers`): messages name it, as it is what to search for.
+    key: String,
+    in_inputs: bool,
+}
+
+impl<'a> SchemaError<'a> {
+    fn new(e: &'a ValidationError<'a>, src: &'a Source<'a>, segs: &'a [&'a str]) -> Self {
+        let parent = &segs[..segs.len().saturating_sub(1)];
+        SchemaError {
+            e,
+            src,
+            segs,
+            value: e.instance(),
+            v: shown(e.instance()),
+            last: segs.last().copied().unwrap_or(""),
+            parent,
+            key: src.key(segs),
+            in_inputs: matches!(parent, ["task", _, "inputs"]),
         }
-        ValidationErrorKind::PropertyNames { error } => {
-            let name = shown(error.instance());
-            let mut at = segs.clone();
-            at.push(&name);
-            let (message, help) = if last == "env" {
-                (
-                    format!("invalid environment variable name `{name}`"),
-                    "a name must not be empty or contain `=`",
-                )
-            } else {
-                (
-                    format!("invalid function name `{name}`"),
-                    "a function name starts with a letter or `_` and has only letters, digits, \
-                     `_` and `-`",
-                )
-            };
-            return vec![src.diag(&at, At::Key, message).with_help(help)];
-        }
-        ValidationErrorKind::OneOfNotValid { .. } if is_function_kinds(e) => diag(format!(
-            "{} has no function kind: it needs exactly one of {KIND_KEYS}",
-            table_name(&segs)
-        ))
-        .with_help(KINDS_HELP),
-        ValidationErrorKind::OneOfMultipleValid { .. } if is_function_kinds(e) => {
-            let set: Vec<&str> = ["builtin", "command", "worker", "python"]
-                .into_iter()
-                .filter(|k| value.get(k).is_some())
-                .collect();
-            diag(format!(
-                "{} has {} kind keys ({}); a function has exactly one of {KIND_KEYS}",
-                table_name(&segs),
-                set.len(),
-                backticked(set.iter().copied())
-            ))
-            .with_help(format!("keep one and remove the others; {KINDS_HELP}"))
-        }
-        ValidationErrorKind::OneOfNotValid { .. } if last == "retries" => diag(format!(
-            "`{key}` must be a count (an integer from 0 to 100) or a table, not {}",
-            toml_type(value)
-        ))
-        .with_help(RETRIES_HELP),
-        _ if e.schema_path().as_str().starts_with("/$defs/workers") => diag(format!(
-            "`{key}` must be an integer from 1 to 1024 or \"num-cpus\", not {value}"
-        )),
-        ValidationErrorKind::OneOfNotValid { .. } if last == "inputs" => diag(format!(
-            "`{key}` must be an array of values or a table with one of {INPUT_KEYS}, not {}",
-            toml_type(value)
-        ))
-        .with_help(INPUTS_HELP),
-        ValidationErrorKind::Required { property } => {
-            let property = shown(property);
-            if segs.is_empty() && property == "task" {
-                diag("no `[[task]]` in the job file".into()).with_help(TASK_HELP)
-            } else {
-                let help = match (parent, property.as_str()) {
-                    (["task"], "function") => Some(
-                        "set `function` to a builtin's name (`runjobs functions` lists them) or \
-                         a `[functions.NAME]` of this file",
+    }
+
+    fn diag(&self, message: String) -> Diagnostic {
+        self.src.diag(self.segs, At::Value, message)
+    }
+
+    /// `unknown key` for each key the table does not take, with the closest accepted one.
+    fn unknown_keys(&self, unexpected: &[String]) -> Vec<Diagnostic> {
+        let (e, src, segs) = (self.e, self.src, self.segs.to_vec());
+        let accepted: Vec<&str> = schema_parent(e)
+            .and_then(|s| s.get("properties"))
+            .and_then(Value::as_object)
+            .map(|p| p.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let list = accepted.join(", ");
+        unexpected
+            .iter()
+            .map(|k| {
+                let mut at = segs.clone();
+                at.push(k);
+                let help = match did_you_mean(k, accepted.iter().copied()) {
+                    Some(dym) => format!("{dym} (accepted keys: {list})"),
+                    None if segs.is_empty() && PER_FUNCTION.contains(&k.as_str()) => format!(
+                        "`{k}` is set per function or task, not for the whole job: move it \
+                         into a `[functions.NAME]` or a `[[task]]` (accepted keys here: {list})"
                     ),
-                    (["task"], "inputs") => Some(INPUTS_HELP),
-                    _ if last == "retries" => Some(RETRIES_HELP),
-                    _ => None,
+                    None => format!("accepted keys: {list}"),
                 };
-                let table = if last == "retries" {
-                    format!("the `{key}` table")
-                } else {
-                    table_name(&segs)
-                };
-                diag(format!("{table} has no `{property}`")).with_help_opt(help.map(String::from))
-            }
-        }
-        ValidationErrorKind::MinItems { .. } if segs == ["task"] => {
-            diag("no `[[task]]` in the job file".into()).with_help(TASK_HELP)
-        }
-        ValidationErrorKind::MinItems { .. } | ValidationErrorKind::MaxItems { .. }
-            if last == "range" && in_inputs =>
-        {
-            let n = value.as_array().map_or(0, Vec::len);
-            diag(format!("`{key}` needs 2 or 3 integers, found {n}"))
-                .with_help("write [start, stop] or [start, stop, step], as Python's range()")
-        }
-        ValidationErrorKind::MinItems { .. } if matches!(last, "command" | "worker") => diag(
-            format!("`{key}` is empty; it needs at least the program to run"),
-        )
-        .with_help(if last == "command" {
-            "for example `command = [\"convert\", \"{input}\", \"-resize\", \"200x200\", \
-                     \"thumbs/{input.stem}.png\"]`"
+                src.diag(
+                    &at,
+                    At::Key,
+                    format!("unknown key `{k}` {}", table_place(&segs)),
+                )
+                .with_help(help)
+            })
+            .collect()
+    }
+
+    /// A table key that is not a valid name (of an environment variable or a function).
+    fn bad_name(&self, error: &Value) -> Diagnostic {
+        let (src, segs, last) = (self.src, self.segs.to_vec(), self.last);
+        let name = shown(error);
+        let mut at = segs.clone();
+        at.push(&name);
+        let (message, help) = if last == "env" {
+            (
+                format!("invalid environment variable name `{name}`"),
+                "a name must not be empty or contain `=`",
+            )
         } else {
-            "for example `worker = [\"python3\", \"worker.py\"]`"
-        }),
-        ValidationErrorKind::MinItems { .. } if last == "on" => {
-            diag(format!("`{key}` is empty, so no failure would be retried"))
-                .with_help("leave `on` out to retry every kind of failure, or set `count = 0`")
-        }
-        ValidationErrorKind::MinItems { .. } if parent.ends_with(&["matrix"]) => diag(format!(
-            "`{key}` is empty, so the matrix has no combinations"
-        ))
-        .with_help("give it at least one value, or remove it"),
-        ValidationErrorKind::MinProperties { .. } if last == "inputs" => diag(format!(
-            "`{key}` is an empty table; it needs exactly one of {INPUT_KEYS}"
-        ))
-        .with_help(INPUTS_HELP),
-        ValidationErrorKind::MaxProperties { .. } if last == "inputs" => {
-            let keys = value
-                .as_object()
-                .map(|o| backticked(o.keys().map(String::as_str)));
-            diag(format!(
-                "`{key}` has {}; it needs exactly one of {INPUT_KEYS}",
-                keys.unwrap_or_default()
-            ))
-            .with_help("use one source per task; to combine values use `matrix`, to chain tasks use `from`")
-        }
-        ValidationErrorKind::MinProperties { .. } if last == "matrix" => {
-            diag(format!("`{key}` has no keys, so it has no combinations"))
-                .with_help("for example `matrix = { x = [1, 2], lr = [0.1, 0.01] }`")
-        }
-        ValidationErrorKind::Format { format } if format == "duration" => {
-            let why = humantime::parse_duration(&v)
-                .err()
-                .map_or(String::new(), |e| format!(": {e}"));
-            diag(format!("invalid duration `{v}` for `{key}`{why}")).with_help(DURATION_HELP)
-        }
-        ValidationErrorKind::Format { format } if format == "memory-limit" => {
-            let why = memory_limit(&v).err().unwrap_or_default();
-            diag(format!("invalid memory limit `{v}` for `{key}`: {why}")).with_help(
-                "for example \"512MiB\", \"2GiB\" or \"1.5 GB\" (KB, MB, GB count in 1000s; \
-                 KiB, MiB, GiB in 1024s)",
+            (
+                format!("invalid function name `{name}`"),
+                "a function name starts with a letter or `_` and has only letters, digits, \
+                 `_` and `-`",
             )
-        }
-        ValidationErrorKind::Format { format } if format == "cron" => {
-            let why = cron_problem(&v).unwrap_or_default();
-            diag(format!("invalid cron schedule `{v}` for `{key}`: {why}"))
-                .with_help("for example \"*/15 * * * *\" (every 15 minutes) or \"0 3 * * MON-FRI\"")
-        }
-        ValidationErrorKind::Enum { options } => {
-            let options: Vec<String> = options
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(shown)
-                .collect();
-            diag(format!("`{v}` is not a valid `{key}`")).with_help(format!(
-                "expected one of {}",
-                backticked(options.iter().map(String::as_str))
+        };
+        src.diag(&at, At::Key, message).with_help(help)
+    }
+
+    /// Function kinds, retries, workers and inputs of the wrong shape; missing keys.
+    fn shape(&self) -> Option<Diagnostic> {
+        let Self { e, value, key, .. } = self;
+        let (segs, last, parent) = (self.segs, self.last, self.parent);
+        let diag = |message: String| self.diag(message);
+        Some(match e.kind() {
+            ValidationErrorKind::OneOfNotValid { .. } if is_function_kinds(e) => diag(format!(
+                "{} has no function kind: it needs exactly one of {KIND_KEYS}",
+                table_name(segs)
             ))
-        }
-        ValidationErrorKind::Type { .. } => {
-            let expected = schema_parent(e).and_then(|s| s.get("type"));
-            let expected = match expected {
-                Some(Value::String(t)) => schema_type_name(t).to_string(),
-                Some(Value::Array(ts)) => ts
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(schema_type_name)
-                    .collect::<Vec<_>>()
-                    .join(" or "),
-                _ => "another type".into(),
-            };
-            let d = diag(format!(
-                "`{key}` must be {expected}, not {}",
-                toml_type(value)
-            ));
-            if segs == ["task"] {
-                d.with_help(TASK_HELP)
-            } else if last == "memory" && parent.last() == Some(&"limits") {
-                d.with_help("write a size with a unit, e.g. `memory = \"512MiB\"`")
-            } else if parent.last() == Some(&"env") {
-                d.with_help(format!(
-                    "environment values are strings; quote it: `{last} = \"{v}\"`"
+            .with_help(KINDS_HELP),
+            ValidationErrorKind::OneOfMultipleValid { .. } if is_function_kinds(e) => {
+                let set: Vec<&str> = ["builtin", "command", "worker", "python"]
+                    .into_iter()
+                    .filter(|k| value.get(k).is_some())
+                    .collect();
+                diag(format!(
+                    "{} has {} kind keys ({}); a function has exactly one of {KIND_KEYS}",
+                    table_name(segs),
+                    set.len(),
+                    backticked(set.iter().copied())
                 ))
-            } else {
-                d
+                .with_help(format!("keep one and remove the others; {KINDS_HELP}"))
             }
-        }
-        ValidationErrorKind::Minimum { .. } | ValidationErrorKind::Maximum { .. }
-            if last == "retries" || (last == "count" && parent.last() == Some(&"retries")) =>
-        {
-            diag(format!("`{key}` must be an integer from 0 to 100, not {v}"))
-                .with_help("`retries` counts the extra attempts after a failed or timed-out item")
-        }
-        ValidationErrorKind::Minimum { limit } if last == "open_files" => {
-            diag(format!("`{key}` must be at least {limit}, not {v}")).with_help(
-                "every process needs a few descriptors for stdin, stdout, stderr and the \
-                 libraries it loads",
+            ValidationErrorKind::OneOfNotValid { .. } if last == "retries" => diag(format!(
+                "`{key}` must be a count (an integer from 0 to 100) or a table, not {}",
+                toml_type(value)
+            ))
+            .with_help(RETRIES_HELP),
+            _ if e.schema_path().as_str().starts_with("/$defs/workers") => diag(format!(
+                "`{key}` must be an integer from 1 to 1024 or \"num-cpus\", not {value}"
+            )),
+            ValidationErrorKind::OneOfNotValid { .. } if last == "inputs" => diag(format!(
+                "`{key}` must be an array of values or a table with one of {INPUT_KEYS}, not {}",
+                toml_type(value)
+            ))
+            .with_help(INPUTS_HELP),
+            ValidationErrorKind::Required { property } => {
+                let property = shown(property);
+                if segs.is_empty() && property == "task" {
+                    diag("no `[[task]]` in the job file".into()).with_help(TASK_HELP)
+                } else {
+                    let help = match (parent, property.as_str()) {
+                        (["task"], "function") => Some(
+                            "set `function` to a builtin's name (`runjobs functions` lists them) or \
+                             a `[functions.NAME]` of this file",
+                        ),
+                        (["task"], "inputs") => Some(INPUTS_HELP),
+                        _ if last == "retries" => Some(RETRIES_HELP),
+                        _ => None,
+                    };
+                    let table = if last == "retries" {
+                        format!("the `{key}` table")
+                    } else {
+                        table_name(segs)
+                    };
+                    diag(format!("{table} has no `{property}`"))
+                        .with_help_opt(help.map(String::from))
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// Arrays and tables with too few or too many entries.
+    fn size(&self) -> Option<Diagnostic> {
+        let Self { e, value, key, .. } = self;
+        let (segs, last, parent, in_inputs) = (self.segs, self.last, self.parent, self.in_inputs);
+        let diag = |message: String| self.diag(message);
+        Some(match e.kind() {
+            ValidationErrorKind::MinItems { .. } if segs == ["task"] => {
+                diag("no `[[task]]` in the job file".into()).with_help(TASK_HELP)
+            }
+            ValidationErrorKind::MinItems { .. } | ValidationErrorKind::MaxItems { .. }
+                if last == "range" && in_inputs =>
+            {
+                let n = value.as_array().map_or(0, Vec::len);
+                diag(format!("`{key}` needs 2 or 3 integers, found {n}"))
+                    .with_help("write [start, stop] or [start, stop, step], as Python's range()")
+            }
+            ValidationErrorKind::MinItems { .. } if matches!(last, "command" | "worker") => diag(
+                format!("`{key}` is empty; it needs at least the program to run"),
             )
-        }
-        ValidationErrorKind::Minimum { limit } if last == "max_items_per_worker" => {
-            diag(format!("`{key}` must be at least {limit}, not {v}"))
-                .with_help("leave it out to keep each worker for the whole run")
-        }
-        ValidationErrorKind::Minimum { limit } => {
-            diag(format!("`{key}` must be at least {limit}, not {v}"))
-        }
-        ValidationErrorKind::Maximum { limit } => {
-            diag(format!("`{key}` must be at most {limit}, not {v}"))
-        }
-        ValidationErrorKind::MinLength { .. } if last == "0" => diag(format!(
-            "`{key}` must not be empty: the first element is the program to run"
-        )),
-        ValidationErrorKind::MinLength { .. } => diag(format!("`{key}` must not be empty")),
-        ValidationErrorKind::Pattern { .. } if last == "file" && in_inputs => diag(format!(
-            "`{key}` must name a .json, .jsonl, .ndjson or .csv file, not `{v}`"
-        ))
-        .with_help("for a text file with one item per line, use `lines`"),
-        ValidationErrorKind::Pattern { .. } if last == "max_failures" => diag(format!(
-            "`{key}` must be a count or a percentage of the items, not `{v}`"
-        ))
-        .with_help("for example `max_failures = 10` or `max_failures = \"5%\"`"),
-        ValidationErrorKind::Pattern { .. } if last == "name" => diag(format!(
-            "`{key}` may only have letters, digits, `_`, `.` and `-`, not `{v}`"
-        ))
-        .with_help("the name goes into file names and results"),
-        // Anything the schema may grow: jsonschema's own words, still at the right place.
-        _ => diag(format!("`{key}`: {e}")),
-    };
-    vec![d]
+            .with_help(if last == "command" {
+                "for example `command = [\"convert\", \"{input}\", \"-resize\", \"200x200\", \
+                         \"thumbs/{input.stem}.png\"]`"
+            } else {
+                "for example `worker = [\"python3\", \"worker.py\"]`"
+            }),
+            ValidationErrorKind::MinItems { .. } if last == "on" => {
+                diag(format!("`{key}` is empty, so no failure would be retried"))
+                    .with_help("leave `on` out to retry every kind of failure, or set `count = 0`")
+            }
+            ValidationErrorKind::MinItems { .. } if parent.ends_with(&["matrix"]) => diag(format!(
+                "`{key}` is empty, so the matrix has no combinations"
+            ))
+            .with_help("give it at least one value, or remove it"),
+            ValidationErrorKind::MinProperties { .. } if last == "inputs" => diag(format!(
+                "`{key}` is an empty table; it needs exactly one of {INPUT_KEYS}"
+            ))
+            .with_help(INPUTS_HELP),
+            ValidationErrorKind::MaxProperties { .. } if last == "inputs" => {
+                let keys = value
+                    .as_object()
+                    .map(|o| backticked(o.keys().map(String::as_str)));
+                diag(format!(
+                    "`{key}` has {}; it needs exactly one of {INPUT_KEYS}",
+                    keys.unwrap_or_default()
+                ))
+                .with_help("use one source per task; to combine values use `matrix`, to chain tasks use `from`")
+            }
+            ValidationErrorKind::MinProperties { .. } if last == "matrix" => {
+                diag(format!("`{key}` has no keys, so it has no combinations"))
+                    .with_help("for example `matrix = { x = [1, 2], lr = [0.1, 0.01] }`")
+            }
+            _ => return None,
+        })
+    }
+
+    /// Strings of the wrong format, values outside an enum, values of the wrong type.
+    fn form(&self) -> Option<Diagnostic> {
+        let Self {
+            e,
+            segs,
+            value,
+            v,
+            key,
+            ..
+        } = self;
+        let (segs, last, parent) = (*segs, self.last, self.parent);
+        let diag = |message: String| self.diag(message);
+        Some(match e.kind() {
+            ValidationErrorKind::Format { format } if format == "duration" => {
+                let why = humantime::parse_duration(v)
+                    .err()
+                    .map_or(String::new(), |e| format!(": {e}"));
+                diag(format!("invalid duration `{v}` for `{key}`{why}")).with_help(DURATION_HELP)
+            }
+            ValidationErrorKind::Format { format } if format == "memory-limit" => {
+                let why = memory_limit(v).err().unwrap_or_default();
+                diag(format!("invalid memory limit `{v}` for `{key}`: {why}")).with_help(
+                    "for example \"512MiB\", \"2GiB\" or \"1.5 GB\" (KB, MB, GB count in 1000s; \
+                     KiB, MiB, GiB in 1024s)",
+                )
+            }
+            ValidationErrorKind::Format { format } if format == "cron" => {
+                let why = cron_problem(v).unwrap_or_default();
+                diag(format!("invalid cron schedule `{v}` for `{key}`: {why}")).with_help(
+                    "for example \"*/15 * * * *\" (every 15 minutes) or \"0 3 * * MON-FRI\"",
+                )
+            }
+            ValidationErrorKind::Enum { options } => {
+                let options: Vec<String> = options
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(shown)
+                    .collect();
+                diag(format!("`{v}` is not a valid `{key}`")).with_help(format!(
+                    "expected one of {}",
+                    backticked(options.iter().map(String::as_str))
+                ))
+            }
+            ValidationErrorKind::Type { .. } => {
+                let expected = schema_parent(e).and_then(|s| s.get("type"));
+                let expected = match expected {
+                    Some(Value::String(t)) => schema_type_name(t).to_string(),
+                    Some(Value::Array(ts)) => ts
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(schema_type_name)
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                    _ => "another type".into(),
+                };
+                let d = diag(format!(
+                    "`{key}` must be {expected}, not {}",
+                    toml_type(value)
+                ));
+                if segs == ["task"] {
+                    d.with_help(TASK_HELP)
+                } else if last == "memory" && parent.last() == Some(&"limits") {
+                    d.with_help("write a size with a unit, e.g. `memory = \"512MiB\"`")
+                } else if parent.last() == Some(&"env") {
+                    d.with_help(format!(
+                        "environment values are strings; quote it: `{last} = \"{v}\"`"
+                    ))
+                } else {
+                    d
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// Numbers out of range.
+    fn bound(&self) -> Option<Diagnostic> {
+        let Self { e, v, key, .. } = self;
+        let (last, parent) = (self.last, self.parent);
+        let diag = |message: String| self.diag(message);
+        Some(match e.kind() {
+            ValidationErrorKind::Minimum { .. } | ValidationErrorKind::Maximum { .. }
+                if last == "retries" || (last == "count" && parent.last() == Some(&"retries")) =>
+            {
+                diag(format!("`{key}` must be an integer from 0 to 100, not {v}")).with_help(
+                    "`retries` counts the extra attempts after a failed or timed-out item",
+                )
+            }
+            ValidationErrorKind::Minimum { limit } if last == "open_files" => {
+                diag(format!("`{key}` must be at least {limit}, not {v}")).with_help(
+                    "every process needs a few descriptors for stdin, stdout, stderr and the \
+                     libraries it loads",
+                )
+            }
+            ValidationErrorKind::Minimum { limit } if last == "max_items_per_worker" => {
+                diag(format!("`{key}` must be at least {limit}, not {v}"))
+                    .with_help("leave it out to keep each worker for the whole run")
+            }
+            ValidationErrorKind::Minimum { limit } => {
+                diag(format!("`{key}` must be at least {limit}, not {v}"))
+            }
+            ValidationErrorKind::Maximum { limit } => {
+                diag(format!("`{key}` must be at most {limit}, not {v}"))
+            }
+            _ => return None,
+        })
+    }
+
+    /// Strings that are empty or do not match their pattern.
+    fn text(&self) -> Option<Diagnostic> {
+        let Self { e, v, key, .. } = self;
+        let (last, in_inputs) = (self.last, self.in_inputs);
+        let diag = |message: String| self.diag(message);
+        Some(match e.kind() {
+            ValidationErrorKind::MinLength { .. } if last == "0" => diag(format!(
+                "`{key}` must not be empty: the first element is the program to run"
+            )),
+            ValidationErrorKind::MinLength { .. } => diag(format!("`{key}` must not be empty")),
+            ValidationErrorKind::Pattern { .. } if last == "file" && in_inputs => diag(format!(
+                "`{key}` must name a .json, .jsonl, .ndjson or .csv file, not `{v}`"
+            ))
+            .with_help("for a text file with one item per line, use `lines`"),
+            ValidationErrorKind::Pattern { .. } if last == "max_failures" => diag(format!(
+                "`{key}` must be a count or a percentage of the items, not `{v}`"
+            ))
+            .with_help("for example `max_failures = 10` or `max_failures = \"5%\"`"),
+            ValidationErrorKind::Pattern { .. } if last == "name" => diag(format!(
+                "`{key}` may only have letters, digits, `_`, `.` and `-`, not `{v}`"
+            ))
+            .with_help("the name goes into file names and results"),
+            _ => return None,
+        })
+    }
 }
 
 #[cfg(test)]
