@@ -383,9 +383,8 @@ impl<'a> SchemaError<'a> {
     fn shape(&self) -> Option<Diagnostic> {
         let Self { e, value, key, .. } = self;
         let (segs, last, parent) = (self.segs, self.last, self.parent);
-        let diag = |message: String| self.diag(message);
         Some(match e.kind() {
-            ValidationErrorKind::OneOfNotValid { .. } if is_function_kinds(e) => diag(format!(
+            ValidationErrorKind::OneOfNotValid { .. } if is_function_kinds(e) => self.diag(format!(
                 "{} has no function kind: it needs exactly one of {KIND_KEYS}",
                 table_name(segs)
             ))
@@ -395,7 +394,7 @@ impl<'a> SchemaError<'a> {
                     .into_iter()
                     .filter(|k| value.get(k).is_some())
                     .collect();
-                diag(format!(
+                self.diag(format!(
                     "{} has {} kind keys ({}); a function has exactly one of {KIND_KEYS}",
                     table_name(segs),
                     set.len(),
@@ -403,15 +402,15 @@ impl<'a> SchemaError<'a> {
                 ))
                 .with_help(format!("keep one and remove the others; {KINDS_HELP}"))
             }
-            ValidationErrorKind::OneOfNotValid { .. } if last == "retries" => diag(format!(
+            ValidationErrorKind::OneOfNotValid { .. } if last == "retries" => self.diag(format!(
                 "`{key}` must be a count (an integer from 0 to 100) or a table, not {}",
                 toml_type(value)
             ))
             .with_help(RETRIES_HELP),
-            _ if e.schema_path().as_str().starts_with("/$defs/workers") => diag(format!(
+            _ if e.schema_path().as_str().starts_with("/$defs/workers") => self.diag(format!(
                 "`{key}` must be an integer from 1 to 1024 or \"num-cpus\", not {value}"
             )),
-            ValidationErrorKind::OneOfNotValid { .. } if last == "inputs" => diag(format!(
+            ValidationErrorKind::OneOfNotValid { .. } if last == "inputs" => self.diag(format!(
                 "`{key}` must be an array of values or a table with one of {INPUT_KEYS}, not {}",
                 toml_type(value)
             ))
@@ -419,7 +418,7 @@ impl<'a> SchemaError<'a> {
             ValidationErrorKind::Required { property } => {
                 let property = shown(property);
                 if segs.is_empty() && property == "task" {
-                    diag("no `[[task]]` in the job file".into()).with_help(TASK_HELP)
+                    self.diag("no `[[task]]` in the job file".into()).with_help(TASK_HELP)
                 } else {
                     let help = match (parent, property.as_str()) {
                         (["task"], "function") => Some(
@@ -435,7 +434,7 @@ impl<'a> SchemaError<'a> {
                     } else {
                         table_name(segs)
                     };
-                    diag(format!("{table} has no `{property}`"))
+                    self.diag(format!("{table} has no `{property}`"))
                         .with_help_opt(help.map(String::from))
                 }
             }
@@ -447,53 +446,53 @@ impl<'a> SchemaError<'a> {
     fn size(&self) -> Option<Diagnostic> {
         let Self { e, value, key, .. } = self;
         let (segs, last, parent, in_inputs) = (self.segs, self.last, self.parent, self.in_inputs);
-        let diag = |message: String| self.diag(message);
         Some(match e.kind() {
-            ValidationErrorKind::MinItems { .. } if segs == ["task"] => {
-                diag("no `[[task]]` in the job file".into()).with_help(TASK_HELP)
-            }
+            ValidationErrorKind::MinItems { .. } if segs == ["task"] => self
+                .diag("no `[[task]]` in the job file".into())
+                .with_help(TASK_HELP),
             ValidationErrorKind::MinItems { .. } | ValidationErrorKind::MaxItems { .. }
                 if last == "range" && in_inputs =>
             {
                 let n = value.as_array().map_or(0, Vec::len);
-                diag(format!("`{key}` needs 2 or 3 integers, found {n}"))
+                self.diag(format!("`{key}` needs 2 or 3 integers, found {n}"))
                     .with_help("write [start, stop] or [start, stop, step], as Python's range()")
             }
-            ValidationErrorKind::MinItems { .. } if matches!(last, "command" | "worker") => diag(
-                format!("`{key}` is empty; it needs at least the program to run"),
-            )
-            .with_help(if last == "command" {
-                "for example `command = [\"convert\", \"{input}\", \"-resize\", \"200x200\", \
+            ValidationErrorKind::MinItems { .. } if matches!(last, "command" | "worker") => self
+                .diag(format!(
+                    "`{key}` is empty; it needs at least the program to run"
+                ))
+                .with_help(if last == "command" {
+                    "for example `command = [\"convert\", \"{input}\", \"-resize\", \"200x200\", \
                          \"thumbs/{input.stem}.png\"]`"
-            } else {
-                "for example `worker = [\"python3\", \"worker.py\"]`"
-            }),
-            ValidationErrorKind::MinItems { .. } if last == "on" => {
-                diag(format!("`{key}` is empty, so no failure would be retried"))
-                    .with_help("leave `on` out to retry every kind of failure, or set `count = 0`")
-            }
-            ValidationErrorKind::MinItems { .. } if parent.ends_with(&["matrix"]) => diag(format!(
-                "`{key}` is empty, so the matrix has no combinations"
-            ))
-            .with_help("give it at least one value, or remove it"),
-            ValidationErrorKind::MinProperties { .. } if last == "inputs" => diag(format!(
-                "`{key}` is an empty table; it needs exactly one of {INPUT_KEYS}"
-            ))
-            .with_help(INPUTS_HELP),
+                } else {
+                    "for example `worker = [\"python3\", \"worker.py\"]`"
+                }),
+            ValidationErrorKind::MinItems { .. } if last == "on" => self
+                .diag(format!("`{key}` is empty, so no failure would be retried"))
+                .with_help("leave `on` out to retry every kind of failure, or set `count = 0`"),
+            ValidationErrorKind::MinItems { .. } if parent.ends_with(&["matrix"]) => self
+                .diag(format!(
+                    "`{key}` is empty, so the matrix has no combinations"
+                ))
+                .with_help("give it at least one value, or remove it"),
+            ValidationErrorKind::MinProperties { .. } if last == "inputs" => self
+                .diag(format!(
+                    "`{key}` is an empty table; it needs exactly one of {INPUT_KEYS}"
+                ))
+                .with_help(INPUTS_HELP),
             ValidationErrorKind::MaxProperties { .. } if last == "inputs" => {
                 let keys = value
                     .as_object()
                     .map(|o| backticked(o.keys().map(String::as_str)));
-                diag(format!(
+                self.diag(format!(
                     "`{key}` has {}; it needs exactly one of {INPUT_KEYS}",
                     keys.unwrap_or_default()
                 ))
                 .with_help("use one source per task; to combine values use `matrix`, to chain tasks use `from`")
             }
-            ValidationErrorKind::MinProperties { .. } if last == "matrix" => {
-                diag(format!("`{key}` has no keys, so it has no combinations"))
-                    .with_help("for example `matrix = { x = [1, 2], lr = [0.1, 0.01] }`")
-            }
+            ValidationErrorKind::MinProperties { .. } if last == "matrix" => self
+                .diag(format!("`{key}` has no keys, so it has no combinations"))
+                .with_help("for example `matrix = { x = [1, 2], lr = [0.1, 0.01] }`"),
             _ => return None,
         })
     }
@@ -509,26 +508,27 @@ impl<'a> SchemaError<'a> {
             ..
         } = self;
         let (segs, last, parent) = (*segs, self.last, self.parent);
-        let diag = |message: String| self.diag(message);
         Some(match e.kind() {
             ValidationErrorKind::Format { format } if format == "duration" => {
                 let why = humantime::parse_duration(v)
                     .err()
                     .map_or(String::new(), |e| format!(": {e}"));
-                diag(format!("invalid duration `{v}` for `{key}`{why}")).with_help(DURATION_HELP)
+                self.diag(format!("invalid duration `{v}` for `{key}`{why}"))
+                    .with_help(DURATION_HELP)
             }
             ValidationErrorKind::Format { format } if format == "memory-limit" => {
                 let why = memory_limit(v).err().unwrap_or_default();
-                diag(format!("invalid memory limit `{v}` for `{key}`: {why}")).with_help(
+                self.diag(format!("invalid memory limit `{v}` for `{key}`: {why}")).with_help(
                     "for example \"512MiB\", \"2GiB\" or \"1.5 GB\" (KB, MB, GB count in 1000s; \
                      KiB, MiB, GiB in 1024s)",
                 )
             }
             ValidationErrorKind::Format { format } if format == "cron" => {
                 let why = cron_problem(v).unwrap_or_default();
-                diag(format!("invalid cron schedule `{v}` for `{key}`: {why}")).with_help(
-                    "for example \"*/15 * * * *\" (every 15 minutes) or \"0 3 * * MON-FRI\"",
-                )
+                self.diag(format!("invalid cron schedule `{v}` for `{key}`: {why}"))
+                    .with_help(
+                        "for example \"*/15 * * * *\" (every 15 minutes) or \"0 3 * * MON-FRI\"",
+                    )
             }
             ValidationErrorKind::Enum { options } => {
                 let options: Vec<String> = options
@@ -537,10 +537,11 @@ impl<'a> SchemaError<'a> {
                     .flatten()
                     .map(shown)
                     .collect();
-                diag(format!("`{v}` is not a valid `{key}`")).with_help(format!(
-                    "expected one of {}",
-                    backticked(options.iter().map(String::as_str))
-                ))
+                self.diag(format!("`{v}` is not a valid `{key}`"))
+                    .with_help(format!(
+                        "expected one of {}",
+                        backticked(options.iter().map(String::as_str))
+                    ))
             }
             ValidationErrorKind::Type { .. } => {
                 let expected = schema_parent(e).and_then(|s| s.get("type"));
@@ -554,7 +555,7 @@ impl<'a> SchemaError<'a> {
                         .join(" or "),
                     _ => "another type".into(),
                 };
-                let d = diag(format!(
+                let d = self.diag(format!(
                     "`{key}` must be {expected}, not {}",
                     toml_type(value)
                 ));
@@ -578,30 +579,29 @@ impl<'a> SchemaError<'a> {
     fn bound(&self) -> Option<Diagnostic> {
         let Self { e, v, key, .. } = self;
         let (last, parent) = (self.last, self.parent);
-        let diag = |message: String| self.diag(message);
         Some(match e.kind() {
             ValidationErrorKind::Minimum { .. } | ValidationErrorKind::Maximum { .. }
                 if last == "retries" || (last == "count" && parent.last() == Some(&"retries")) =>
             {
-                diag(format!("`{key}` must be an integer from 0 to 100, not {v}")).with_help(
-                    "`retries` counts the extra attempts after a failed or timed-out item",
-                )
+                self.diag(format!("`{key}` must be an integer from 0 to 100, not {v}"))
+                    .with_help(
+                        "`retries` counts the extra attempts after a failed or timed-out item",
+                    )
             }
-            ValidationErrorKind::Minimum { limit } if last == "open_files" => {
-                diag(format!("`{key}` must be at least {limit}, not {v}")).with_help(
+            ValidationErrorKind::Minimum { limit } if last == "open_files" => self
+                .diag(format!("`{key}` must be at least {limit}, not {v}"))
+                .with_help(
                     "every process needs a few descriptors for stdin, stdout, stderr and the \
                      libraries it loads",
-                )
-            }
-            ValidationErrorKind::Minimum { limit } if last == "max_items_per_worker" => {
-                diag(format!("`{key}` must be at least {limit}, not {v}"))
-                    .with_help("leave it out to keep each worker for the whole run")
-            }
+                ),
+            ValidationErrorKind::Minimum { limit } if last == "max_items_per_worker" => self
+                .diag(format!("`{key}` must be at least {limit}, not {v}"))
+                .with_help("leave it out to keep each worker for the whole run"),
             ValidationErrorKind::Minimum { limit } => {
-                diag(format!("`{key}` must be at least {limit}, not {v}"))
+                self.diag(format!("`{key}` must be at least {limit}, not {v}"))
             }
             ValidationErrorKind::Maximum { limit } => {
-                diag(format!("`{key}` must be at most {limit}, not {v}"))
+                self.diag(format!("`{key}` must be at most {limit}, not {v}"))
             }
             _ => return None,
         })
@@ -611,24 +611,28 @@ impl<'a> SchemaError<'a> {
     fn text(&self) -> Option<Diagnostic> {
         let Self { e, v, key, .. } = self;
         let (last, in_inputs) = (self.last, self.in_inputs);
-        let diag = |message: String| self.diag(message);
         Some(match e.kind() {
-            ValidationErrorKind::MinLength { .. } if last == "0" => diag(format!(
+            ValidationErrorKind::MinLength { .. } if last == "0" => self.diag(format!(
                 "`{key}` must not be empty: the first element is the program to run"
             )),
-            ValidationErrorKind::MinLength { .. } => diag(format!("`{key}` must not be empty")),
-            ValidationErrorKind::Pattern { .. } if last == "file" && in_inputs => diag(format!(
-                "`{key}` must name a .json, .jsonl, .ndjson or .csv file, not `{v}`"
-            ))
-            .with_help("for a text file with one item per line, use `lines`"),
-            ValidationErrorKind::Pattern { .. } if last == "max_failures" => diag(format!(
-                "`{key}` must be a count or a percentage of the items, not `{v}`"
-            ))
-            .with_help("for example `max_failures = 10` or `max_failures = \"5%\"`"),
-            ValidationErrorKind::Pattern { .. } if last == "name" => diag(format!(
-                "`{key}` may only have letters, digits, `_`, `.` and `-`, not `{v}`"
-            ))
-            .with_help("the name goes into file names and results"),
+            ValidationErrorKind::MinLength { .. } => {
+                self.diag(format!("`{key}` must not be empty"))
+            }
+            ValidationErrorKind::Pattern { .. } if last == "file" && in_inputs => self
+                .diag(format!(
+                    "`{key}` must name a .json, .jsonl, .ndjson or .csv file, not `{v}`"
+                ))
+                .with_help("for a text file with one item per line, use `lines`"),
+            ValidationErrorKind::Pattern { .. } if last == "max_failures" => self
+                .diag(format!(
+                    "`{key}` must be a count or a percentage of the items, not `{v}`"
+                ))
+                .with_help("for example `max_failures = 10` or `max_failures = \"5%\"`"),
+            ValidationErrorKind::Pattern { .. } if last == "name" => self
+                .diag(format!(
+                    "`{key}` may only have letters, digits, `_`, `.` and `-`, not `{v}`"
+                ))
+                .with_help("the name goes into file names and results"),
             _ => return None,
         })
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io;
 
 use crate::record::Rendered;
-use crate::record::journal::JournalRange;
+use crate::record::journal::{self, JournalRange};
 
 /// Consecutive results, rendered here or in the journal.
 pub enum Run {
@@ -14,6 +14,20 @@ pub enum Run {
 }
 
 impl Run {
+    /// Calls `f` with the records, read back from the journal if that is where they are.
+    pub fn with_rendered<R>(&self, f: impl FnOnce(&Rendered) -> io::Result<R>) -> io::Result<R> {
+        match self {
+            Run::Here(rendered) => f(rendered),
+            Run::Journal { count, range } => {
+                let rendered = range.rendered()?;
+                if rendered.len() as u64 != *count {
+                    return Err(journal::not_whole_records());
+                }
+                f(&rendered)
+            }
+        }
+    }
+
     fn len(&self) -> u64 {
         match self {
             Run::Here(rendered) => rendered.len() as u64,
@@ -24,7 +38,7 @@ impl Run {
 
 /// One task's results on their way into input order.
 #[derive(Default)]
-pub struct InOrder {
+struct InOrder {
     next_index: u64,
     /// Runs that arrived before an earlier one, by first index. Whole runs wait, not single
     /// results: a worker's batch is usually one run.
@@ -34,7 +48,7 @@ pub struct InOrder {
 impl InOrder {
     /// Passes `run` to `write` if it comes next, then every waiting run that follows it;
     /// else keeps it until it does.
-    pub fn arrived(
+    fn arrived(
         &mut self,
         first: u64,
         run: Run,
@@ -56,11 +70,43 @@ impl InOrder {
     /// The task ended: passes on whatever still waits (every index arrives exactly once, so
     /// nothing should; if something does, it is still written, in order, rather than lost),
     /// and starts over for the next task.
-    pub fn end(&mut self, mut write: impl FnMut(&Run) -> io::Result<()>) -> io::Result<()> {
+    fn end(&mut self, mut write: impl FnMut(&Run) -> io::Result<()>) -> io::Result<()> {
         for run in std::mem::take(&mut self.waiting).into_values() {
             write(&run)?;
         }
         self.next_index = 0;
         Ok(())
+    }
+}
+
+/// What writes runs of results once they are in order.
+pub trait WriteRun {
+    fn write_run(&mut self, run: &Run) -> io::Result<()>;
+}
+
+/// A writer of runs, fed in any order.
+pub struct Ordered<W> {
+    order: InOrder,
+    pub writer: W,
+}
+
+impl<W: WriteRun> Ordered<W> {
+    pub fn new(writer: W) -> Ordered<W> {
+        Ordered {
+            order: InOrder::default(),
+            writer,
+        }
+    }
+
+    /// The records of items `first`, `first + 1`, …, in any order.
+    pub fn results(&mut self, first: u64, run: Run) -> io::Result<()> {
+        let writer = &mut self.writer;
+        self.order.arrived(first, run, |run| writer.write_run(run))
+    }
+
+    /// The task ended: writes what still waits, and starts over for the next task.
+    pub fn end_task(&mut self) -> io::Result<()> {
+        let writer = &mut self.writer;
+        self.order.end(|run| writer.write_run(run))
     }
 }

@@ -4,16 +4,15 @@
 
 use std::io::{self, Write};
 
-use super::in_order::{InOrder, Run};
+use super::in_order::{Ordered, Run, WriteRun};
 use super::{OutputFile, Sink};
 use crate::record::journal::JournalRange;
 use crate::record::{JOURNAL_LINE_END, Rendered, Summary};
 use crate::record::{RunFooter, RunHeader, TaskHeader};
 
 pub struct JsonSink {
-    out: Results,
+    out: Ordered<Results>,
     tasks_written: usize,
-    order: InOrder,
 }
 
 /// The file, and how many results of the current task are in it.
@@ -33,22 +32,22 @@ impl JsonSink {
     pub fn new(mut file: OutputFile, header: RunHeader) -> io::Result<JsonSink> {
         write!(file, "{},\"tasks\":[", open_object(&header)?)?;
         Ok(JsonSink {
-            out: Results { file, written: 0 },
+            out: Ordered::new(Results { file, written: 0 }),
             tasks_written: 0,
-            order: InOrder::default(),
         })
     }
 }
 
-impl Results {
-    /// Writes one run of results that comes next in input order.
+impl WriteRun for Results {
     fn write_run(&mut self, run: &Run) -> io::Result<()> {
         match run {
             Run::Here(rendered) => self.write_rendered(rendered),
             Run::Journal { count, range } => self.write_journaled(*count, range),
         }
     }
+}
 
+impl Results {
     fn separator(&self) -> &'static [u8] {
         if self.written == 0 { b"\n" } else { b",\n" }
     }
@@ -76,44 +75,34 @@ impl Results {
 
 impl Sink for JsonSink {
     fn begin_task(&mut self, header: &TaskHeader) -> io::Result<()> {
+        let results = &mut self.out.writer;
         if self.tasks_written > 0 {
-            self.out.file.write_all(b",")?;
+            results.file.write_all(b",")?;
         }
-        write!(self.out.file, "\n{},\"results\":[", open_object(header)?)?;
+        write!(results.file, "\n{},\"results\":[", open_object(header)?)?;
         self.tasks_written += 1;
-        self.out.written = 0;
+        results.written = 0;
         Ok(())
     }
 
-    fn run(&mut self, first: u64, rendered: Rendered) -> io::Result<()> {
-        let out = &mut self.out;
-        self.order
-            .arrived(first, Run::Here(rendered), |run| out.write_run(run))
-    }
-
-    fn journaled(&mut self, first: u64, count: u64, range: &JournalRange) -> io::Result<()> {
-        let run = Run::Journal {
-            count,
-            range: range.clone(),
-        };
-        let out = &mut self.out;
-        self.order.arrived(first, run, |run| out.write_run(run))
+    fn results(&mut self, first: u64, run: Run) -> io::Result<()> {
+        self.out.results(first, run)
     }
 
     fn end_task(&mut self, summary: &Summary) -> io::Result<()> {
-        let out = &mut self.out;
-        self.order.end(|run| out.write_run(run))?;
+        self.out.end_task()?;
         let summary = serde_json::to_string(summary).map_err(io::Error::other)?;
-        write!(self.out.file, "\n],\"summary\":{summary}}}")?;
+        write!(self.out.writer.file, "\n],\"summary\":{summary}}}")?;
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>, footer: &RunFooter) -> io::Result<()> {
+    fn finish(self: Box<Self>, footer: &RunFooter) -> io::Result<()> {
         let foot = serde_json::to_string(footer).map_err(io::Error::other)?;
         let members = foot
             .strip_prefix('{')
             .expect("a struct serializes to an object");
-        write!(self.out.file, "\n],{members}\n")?;
-        self.out.file.commit()
+        let mut file = self.out.writer.file;
+        write!(file, "\n],{members}\n")?;
+        file.commit()
     }
 }

@@ -5,8 +5,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::Run;
 use super::{OutputFile, Sink};
-use crate::record::{Rendered, Summary};
+use crate::record::Summary;
 use crate::record::{RunFooter, RunHeader, TaskHeader};
 
 pub struct JsonlSink {
@@ -40,14 +41,17 @@ impl Sink for JsonlSink {
         Ok(())
     }
 
-    fn run(&mut self, _first: u64, rendered: Rendered) -> io::Result<()> {
+    fn results(&mut self, _first: u64, run: Run) -> io::Result<()> {
         self.line.clear();
-        for i in 0..rendered.len() {
-            // `{"task":"x",` then the record's members.
-            self.line.extend_from_slice(&self.task_prefix);
-            self.line.extend_from_slice(&rendered.json(i)[1..]);
-            self.line.push(b'\n');
-        }
+        run.with_rendered(|rendered| {
+            for i in 0..rendered.len() {
+                // `{"task":"x",` then the record's members.
+                self.line.extend_from_slice(&self.task_prefix);
+                self.line.extend_from_slice(&rendered.json(i)[1..]);
+                self.line.push(b'\n');
+            }
+            Ok(())
+        })?;
         self.file.write_all(&self.line)
     }
 

@@ -13,26 +13,19 @@ use std::io;
 use std::path::PathBuf;
 
 pub use atomic::OutputFile;
+pub use in_order::Run;
 
 use crate::record::fallback;
-use crate::record::journal::{self, Entry, JournalRange};
+use crate::record::journal::Entry;
 use crate::record::{Format, ItemRecord, Rendered, RunFooter, RunHeader, Summary, TaskHeader};
 
 /// Receives a run's results as they finish (in any order) and writes them out.
 pub trait Sink {
     fn begin_task(&mut self, header: &TaskHeader) -> io::Result<()>;
-    /// Results in any order: `rendered` holds the records of items `first`, `first + 1`, …
-    /// (one line each, as `Rendered::render` writes them).
-    fn run(&mut self, first: u64, rendered: Rendered) -> io::Result<()>;
-    /// Results a worker appended to the journal: the records of the `count` items `first`,
-    /// `first + 1`, … are at `range`.
-    fn journaled(&mut self, first: u64, count: u64, range: &JournalRange) -> io::Result<()> {
-        let rendered = range.rendered()?;
-        if rendered.len() as u64 != count {
-            return Err(journal::not_whole_records());
-        }
-        self.run(first, rendered)
-    }
+    /// Results in any order: `run` holds the records of items `first`, `first + 1`, …
+    /// (rendered here, one line each as `Rendered::render` writes them, or appended to the
+    /// journal by the worker that ran them).
+    fn results(&mut self, first: u64, run: Run) -> io::Result<()>;
     fn end_task(&mut self, summary: &Summary) -> io::Result<()>;
     /// Writes the end of the file and moves it into place.
     fn finish(self: Box<Self>, footer: &RunFooter) -> io::Result<()>;
@@ -113,7 +106,8 @@ fn write_task(sink: &mut dyn Sink, records: BTreeMap<u64, &ItemRecord>) -> io::R
     let mut summary = Summary::default();
     for record in records.values() {
         summary.add(record.status);
-        sink.run(record.index, Rendered::of(std::slice::from_ref(*record)))?;
+        let rendered = Rendered::of(std::slice::from_ref(*record));
+        sink.results(record.index, Run::Here(rendered))?;
     }
     sink.end_task(&summary)
 }

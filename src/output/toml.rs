@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 
-use super::in_order::{InOrder, Run};
+use super::in_order::{Ordered, Run, WriteRun};
 use super::toml_text;
 use super::{OutputFile, Sink};
 use crate::record::{Rendered, Summary};
@@ -16,8 +16,7 @@ use crate::record::{RunFooter, RunHeader, TaskHeader};
 pub struct TomlSink {
     file: OutputFile,
     header: RunHeader,
-    spool: Spool,
-    order: InOrder,
+    spool: Ordered<Spool>,
 }
 
 /// The tasks' text, written as results arrive in order.
@@ -33,23 +32,24 @@ impl TomlSink {
         Ok(TomlSink {
             file,
             header,
-            spool: Spool {
+            spool: Ordered::new(Spool {
                 writer: BufWriter::with_capacity(256 * 1024, spool),
                 line: Vec::new(),
-            },
-            order: InOrder::default(),
+            }),
         })
     }
 }
 
-impl Spool {
+impl WriteRun for Spool {
     fn write_run(&mut self, run: &Run) -> io::Result<()> {
         match run {
             Run::Here(rendered) => self.write_rendered(rendered),
-            Run::Journal { range, .. } => self.write_rendered(&range.rendered()?),
+            Run::Journal { .. } => run.with_rendered(|rendered| self.write_rendered(rendered)),
         }
     }
+}
 
+impl Spool {
     fn write_rendered(&mut self, rendered: &Rendered) -> io::Result<()> {
         for i in 0..rendered.len() {
             self.line.clear();
@@ -71,40 +71,25 @@ impl Spool {
 
 impl Sink for TomlSink {
     fn begin_task(&mut self, header: &TaskHeader) -> io::Result<()> {
-        self.spool.writer.write_all(b"\n[[tasks]]\n")?;
-        self.spool.write_members(header)?;
-        self.spool.writer.write_all(b"results = [\n")
+        let spool = &mut self.spool.writer;
+        spool.writer.write_all(b"\n[[tasks]]\n")?;
+        spool.write_members(header)?;
+        spool.writer.write_all(b"results = [\n")
     }
 
-    fn run(&mut self, first: u64, rendered: Rendered) -> io::Result<()> {
-        let spool = &mut self.spool;
-        self.order
-            .arrived(first, Run::Here(rendered), |run| spool.write_run(run))
-    }
-
-    fn journaled(
-        &mut self,
-        first: u64,
-        count: u64,
-        range: &crate::record::journal::JournalRange,
-    ) -> io::Result<()> {
-        let run = Run::Journal {
-            count,
-            range: range.clone(),
-        };
-        let spool = &mut self.spool;
-        self.order.arrived(first, run, |run| spool.write_run(run))
+    fn results(&mut self, first: u64, run: Run) -> io::Result<()> {
+        self.spool.results(first, run)
     }
 
     fn end_task(&mut self, summary: &Summary) -> io::Result<()> {
-        let spool = &mut self.spool;
-        self.order.end(|run| spool.write_run(run))?;
-        self.spool.writer.write_all(b"]\n")?;
+        self.spool.end_task()?;
+        let spool = &mut self.spool.writer;
+        spool.writer.write_all(b"]\n")?;
         #[derive(serde::Serialize)]
         struct TaskSummary<'a> {
             summary: &'a Summary,
         }
-        self.spool.write_members(&TaskSummary { summary })
+        spool.write_members(&TaskSummary { summary })
     }
 
     fn finish(mut self: Box<Self>, footer: &RunFooter) -> io::Result<()> {
@@ -114,7 +99,12 @@ impl Sink for TomlSink {
         let footer = serde_json::to_vec(footer).map_err(io::Error::other)?;
         toml_text::write_members(&footer, &mut top)?;
         self.file.write_all(&top)?;
-        let spool = self.spool.writer.into_inner().map_err(|e| e.into_error())?;
+        let spool = self
+            .spool
+            .writer
+            .writer
+            .into_inner()
+            .map_err(|e| e.into_error())?;
         let len = spool.metadata()?.len();
         self.file.copy_from(&spool, 0, len)?;
         self.file.commit()

@@ -25,10 +25,7 @@ pub fn write_value(json: &[u8], out: &mut Vec<u8>) -> io::Result<bool> {
 pub fn write_members(json: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     let mut reader = Reader { json, at: 0 };
     reader.expect(b'{')?;
-    if reader.peek() == Some(b'}') {
-        return Ok(());
-    }
-    loop {
+    reader.each_until(b'}', |reader| {
         let key = reader.key()?;
         reader.expect(b':')?;
         let mark = out.len();
@@ -39,12 +36,8 @@ pub fn write_members(json: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         } else {
             out.truncate(mark);
         }
-        match reader.peek() {
-            Some(b',') => reader.at += 1,
-            Some(b'}') => return Ok(()),
-            _ => return Err(reader.error("expected `,` or `}`")),
-        }
-    }
+        Ok(())
+    })
 }
 
 /// Appends `key` (UTF-8 text) as a TOML key: bare when it can be, else quoted.
@@ -118,8 +111,8 @@ impl<'a> Reader<'a> {
     /// Writes the value here; `false` for a null (nothing written).
     fn value(&mut self, out: &mut Vec<u8>) -> io::Result<bool> {
         match self.peek() {
-            Some(b'{') => self.object(out)?,
-            Some(b'[') => self.array(out)?,
+            Some(b'{') => self.container(out, true)?,
+            Some(b'[') => self.container(out, false)?,
             Some(b'"') => match self.plain_string()? {
                 Some(text) => {
                     out.push(b'"');
@@ -155,69 +148,62 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn object(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        self.expect(b'{')?;
-        out.push(b'{');
-        let mut members = 0;
-        if self.peek() == Some(b'}') {
+    /// Calls `each` for every element up to the `close` bracket (the opening one is read),
+    /// reading the commas between them.
+    fn each_until(
+        &mut self,
+        close: u8,
+        mut each: impl FnMut(&mut Self) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if self.peek() == Some(close) {
             self.at += 1;
-            out.push(b'}');
             return Ok(());
         }
         loop {
-            let key = self.key()?;
-            self.expect(b':')?;
-            let mark = out.len();
-            out.extend_from_slice(if members == 0 { b" " } else { b", " });
-            write_key(&key, out);
-            out.extend_from_slice(b" = ");
-            if self.value(out)? {
-                members += 1;
-            } else {
-                out.truncate(mark);
-            }
+            each(self)?;
             match self.peek() {
                 Some(b',') => self.at += 1,
-                Some(b'}') => {
+                Some(b) if b == close => {
                     self.at += 1;
-                    break;
+                    return Ok(());
                 }
-                _ => return Err(self.error("expected `,` or `}`")),
+                _ => return Err(self.error(&format!("expected `,` or `{}`", close as char))),
             }
         }
-        out.extend_from_slice(if members == 0 { b"}" } else { b" }" });
-        Ok(())
     }
 
-    fn array(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        self.expect(b'[')?;
-        out.push(b'[');
-        let mut items = 0;
-        if self.peek() == Some(b']') {
-            self.at += 1;
-            out.push(b']');
-            return Ok(());
-        }
-        loop {
+    /// An object as an inline table (`{ a = 1, b = 2 }`, `{}`) or an array (`[1, 2]`); a
+    /// null member or element is left out.
+    fn container(&mut self, out: &mut Vec<u8>, object: bool) -> io::Result<()> {
+        let (open, close) = if object { (b'{', b'}') } else { (b'[', b']') };
+        self.expect(open)?;
+        out.push(open);
+        let mut written = 0;
+        self.each_until(close, |reader| {
             let mark = out.len();
-            if items > 0 {
-                out.extend_from_slice(b", ");
+            let separator: &[u8] = match (written, object) {
+                (0, true) => b" ",
+                (0, false) => b"",
+                _ => b", ",
+            };
+            out.extend_from_slice(separator);
+            if object {
+                let key = reader.key()?;
+                reader.expect(b':')?;
+                write_key(&key, out);
+                out.extend_from_slice(b" = ");
             }
-            if self.value(out)? {
-                items += 1;
+            if reader.value(out)? {
+                written += 1;
             } else {
                 out.truncate(mark);
             }
-            match self.peek() {
-                Some(b',') => self.at += 1,
-                Some(b']') => {
-                    self.at += 1;
-                    break;
-                }
-                _ => return Err(self.error("expected `,` or `]`")),
-            }
+            Ok(())
+        })?;
+        if object && written > 0 {
+            out.push(b' ');
         }
-        out.push(b']');
+        out.push(close);
         Ok(())
     }
 

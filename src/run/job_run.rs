@@ -270,7 +270,7 @@ impl JobRun<'_> {
                 for run in records.chunk_by(|a, b| b.index == a.index + 1) {
                     let rendered = Rendered::of(run);
                     collector.journal(journal, |j| j.records(&rendered), progress);
-                    collector.write(|| sink.run(run[0].index, rendered));
+                    collector.write(|| sink.results(run[0].index, output::Run::Here(rendered)));
                 }
             }
             Event::Rendered {
@@ -285,7 +285,7 @@ impl JobRun<'_> {
                     outputs.extend(kept_outputs(first, &rendered));
                 }
                 collector.journal(journal, |j| j.records(&rendered), progress);
-                collector.write(|| sink.run(first, rendered));
+                collector.write(|| sink.results(first, output::Run::Here(rendered)));
             }
             Event::Journaled {
                 task,
@@ -302,7 +302,7 @@ impl JobRun<'_> {
                     }
                 }
                 collector.journal(journal, |j| j.appended(&range), progress);
-                collector.write(|| sink.journaled(first, count, &range));
+                collector.write(|| sink.results(first, output::Run::Journal { count, range }));
             }
             Event::Log(line) => progress.log(&line),
         }
