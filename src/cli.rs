@@ -39,6 +39,20 @@ pub enum Command {
     Schema,
     /// List the builtin functions: name, input, output, and what they do.
     Functions,
+    /// Summarise results files: one gives its summary, several (or a folder) the history of
+    /// the runs, `--diff OLD NEW` what changed between two runs.
+    Report {
+        /// Results files (JSON, TOML, JSON Lines), journals of killed runs, or folders.
+        #[arg(value_name = "OUTPUT", required_unless_present = "diff")]
+        outputs: Vec<PathBuf>,
+        /// Compare two runs by item identity: newly failing, fixed, still failing, added,
+        /// removed, much slower or faster. Exits 1 when something newly fails.
+        #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with = "outputs")]
+        diff: Option<Vec<PathBuf>>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Internal: a long-lived worker process that runs one builtin.
     #[command(name = "__worker", hide = true)]
     Worker {

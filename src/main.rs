@@ -13,6 +13,7 @@ mod output;
 mod process;
 mod progress;
 mod record;
+mod report;
 mod run;
 mod worker;
 
@@ -52,6 +53,11 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run::run(&args),
         Some(Command::Validate { jobs }) => run::validate(&jobs),
         Some(Command::Schema) => print_stdout(job::schema_text()),
+        Some(Command::Report {
+            outputs,
+            diff,
+            json,
+        }) => report::report(&outputs, diff.as_deref(), json),
         Some(Command::Functions) => {
             run::list_functions();
             exit_code::OK

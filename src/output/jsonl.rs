@@ -1,5 +1,6 @@
 //! JSON Lines results: one object per finished item as it finishes (with `task` and
-//! `index`), then a last line with the run's status and summary. Nothing is held in memory.
+//! `index`), then a last line with the run's status and summary, each task's function
+//! identity and its header. Nothing is held in memory.
 
 use std::io::{self, Write};
 
@@ -17,6 +18,8 @@ pub struct JsonlSink {
     line: Vec<u8>,
     /// Each task's function identity, for `--resume` (on the last line).
     function_hashes: serde_json::Map<String, serde_json::Value>,
+    /// The tasks' headers, for a reader (on the last line).
+    tasks: Vec<TaskHeader>,
 }
 
 impl JsonlSink {
@@ -27,6 +30,7 @@ impl JsonlSink {
             task_prefix: Vec::new(),
             line: Vec::new(),
             function_hashes: serde_json::Map::new(),
+            tasks: Vec::new(),
         }
     }
 }
@@ -38,6 +42,7 @@ impl Sink for JsonlSink {
         self.task_prefix.push(b',');
         self.function_hashes
             .insert(header.name.clone(), header.function_hash.clone().into());
+        self.tasks.push(header.clone());
         Ok(())
     }
 
@@ -67,6 +72,7 @@ impl Sink for JsonlSink {
             #[serde(flatten)]
             footer: &'a RunFooter,
             function_hashes: &'a serde_json::Map<String, serde_json::Value>,
+            tasks: &'a [TaskHeader],
         }
         serde_json::to_writer(
             &mut self.file,
@@ -74,6 +80,7 @@ impl Sink for JsonlSink {
                 header: &self.header,
                 footer,
                 function_hashes: &self.function_hashes,
+                tasks: &self.tasks,
             },
         )
         .map_err(io::Error::other)?;

@@ -267,7 +267,7 @@ fn write_seconds(out: &mut Vec<u8>, seconds: Seconds) {
 }
 
 /// Counts over every item of a run (SPEC §4 `summary`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub total: u64,
     pub ok: u64,

@@ -9,19 +9,17 @@
 
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::Mutex;
 
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::journal::{self, Entry};
-use super::{Format, ItemKey, ItemRecord, Status, item_key};
+use super::journal;
+use super::read::{self, ResultsVisitor, TaskInfo};
+use super::{ItemKey, ItemRecord, Status, item_key};
 
 /// A finished result that may stand in for running its item again.
 #[derive(Debug, Clone)]
@@ -105,7 +103,7 @@ impl Previous {
                 return Ok(None);
             }
             previous
-                .read_journal(output)
+                .read(output)
                 .map_err(|e| format!("cannot resume from `{}`: {e}", output.display()))?;
             previous.sources.push(format!("`{}`", output.display()));
             return Ok(Some(previous));
@@ -114,14 +112,14 @@ impl Previous {
         let mut found = false;
         if output.exists() {
             previous
-                .read_output(output)
+                .read(output)
                 .map_err(|e| format!("cannot resume from `{}`: {e}", output.display()))?;
             previous.sources.push(format!("`{}`", output.display()));
             found = true;
         }
         if journal.exists() {
             previous
-                .read_journal(&journal)
+                .read(&journal)
                 .map_err(|e| format!("cannot resume from `{}`: {e}", journal.display()))?;
             previous.sources.push(format!("`{}`", journal.display()));
             found = true;
@@ -251,261 +249,50 @@ impl Previous {
         new
     }
 
-    fn read_output(&mut self, path: &Path) -> Result<(), String> {
-        let format = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .and_then(Format::from_extension)
-            .ok_or("cannot tell its format: use a .json, .toml or .jsonl file")?;
-        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-        match format {
-            Format::Json => self.read_document(&bytes),
-            Format::Toml => {
-                // The same tree as JSON: turned into JSON text, read the same way.
-                let text = String::from_utf8(bytes).map_err(|e| e.to_string())?;
-                let toml: toml::Value = toml::from_str(&text).map_err(|e| e.to_string())?;
-                let json = serde_json::to_vec(&toml).map_err(|e| e.to_string())?;
-                self.read_document(&json)
-            }
-            Format::Jsonl => self.read_lines(&bytes),
-        }
-    }
-
-    /// A JSON results document, one result at a time (a million results are never all in
-    /// memory at once).
-    fn read_document(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let seed = DocumentSeed {
+    /// Reads a results file or a journal (the reader's views: each run is one).
+    fn read(&mut self, path: &Path) -> Result<(), String> {
+        let mut loader = Loader {
+            run: self.intern(""),
             previous: self,
-            run: None,
         };
-        serde::de::DeserializeSeed::deserialize(seed, &mut deserializer)
-            .and_then(|()| deserializer.end())
-            .map_err(|e| format!("not a runjobs results file: {e}"))?;
+        let info = read::read(path, &mut loader)?;
+        self.torn_lines += info.torn_lines;
         self.end_view();
         Ok(())
     }
 
-    /// JSON Lines results: the function identities are on the last line, after the results.
-    fn read_lines(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let lines = || {
-            bytes
-                .split(|b| *b == b'\n')
-                .map(<[u8]>::trim_ascii)
-                .filter(|l| !l.is_empty())
-        };
-        let last = lines().next_back().ok_or("it is empty").and_then(|line| {
-            serde_json::from_slice::<LastLine>(line)
-                .map_err(|_| "its last line (status and summary) is missing")
-        })?;
-        let run = self.intern(&last.started_at);
-        for line in lines() {
-            let Ok(mut result) = serde_json::from_slice::<StoredResult>(line) else {
-                continue; // the last line
-            };
-            let Some(task) = result.task.take() else {
-                continue;
-            };
-            match last.function_hashes.get(&task) {
-                Some(hash) => self.keep(hash, result, &run),
-                None => self.unidentified += 1,
-            }
-        }
-        self.end_view();
-        Ok(())
-    }
-
-    fn read_journal(&mut self, path: &Path) -> Result<(), String> {
-        let file = File::open(path).map_err(|e| e.to_string())?;
-        let mut run = self.intern("");
-        let mut hash = String::new();
-        self.torn_lines += journal::read_entries(BufReader::new(file), |entry| match entry {
-            Entry::Run { started_at } => {
-                // Each run in the journal is a view of its own.
-                self.end_view();
-                run = self.intern(&started_at);
-            }
-            Entry::Task(task) => hash = task.function_hash,
-            Entry::Record(record) => {
-                let result = StoredResult {
-                    task: None,
-                    input: record.input,
-                    status: record.status,
-                    output: record.output,
-                    attempts: record.attempts,
-                    started_s: record.started_s,
-                    duration_s: record.duration_s,
-                    worker: record.worker,
-                    reused_from: record.reused_from.map(|r| r.to_string()),
-                };
-                self.keep(&hash, result, &run);
-            }
-        })
-        .map_err(|e| e.to_string())?;
-        self.end_view();
-        Ok(())
+    /// `read` for a JSON document's bytes (the unit tests' way in).
+    #[cfg(test)]
+    fn read_document(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join("results.json");
+        std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+        self.read(&path)
     }
 }
 
-/// Reads a results document (`{"started_at": ..., "tasks": [{"function_hash": ...,
-/// "results": [...]}]}`), keeping each result as it is read.
-struct DocumentSeed<'a> {
+/// Keeps the ok results a file holds, as the reader hands them on.
+struct Loader<'a> {
     previous: &'a mut Previous,
-    /// The document's `started_at`, once read (it comes before `tasks` in our files).
-    run: Option<Arc<str>>,
-}
-
-impl<'de> DeserializeSeed<'de> for DocumentSeed<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for DocumentSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a runjobs results document")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "started_at" => {
-                    let started_at = map.next_value::<String>()?;
-                    self.run = Some(self.previous.intern(&started_at));
-                }
-                "tasks" => {
-                    let run = match self.run.clone() {
-                        Some(run) => run,
-                        None => self.previous.intern(""),
-                    };
-                    map.next_value_seed(TasksSeed {
-                        previous: &mut *self.previous,
-                        run,
-                    })?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-struct TasksSeed<'a> {
-    previous: &'a mut Previous,
+    /// The run the results being read belong to.
     run: Arc<str>,
 }
 
-impl<'de> DeserializeSeed<'de> for TasksSeed<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TasksSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a list of tasks")
+impl ResultsVisitor for Loader<'_> {
+    fn run(&mut self, started_at: &str) {
+        // Each run is a view of its own.
+        self.previous.end_view();
+        self.run = self.previous.intern(started_at);
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq
-            .next_element_seed(TaskSeed {
-                previous: &mut *self.previous,
-                run: &self.run,
-            })?
-            .is_some()
-        {}
-        Ok(())
-    }
-}
+    fn task(&mut self, _task: &TaskInfo) {}
 
-struct TaskSeed<'a> {
-    previous: &'a mut Previous,
-    run: &'a Arc<str>,
-}
-
-impl<'de> DeserializeSeed<'de> for TaskSeed<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TaskSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a task with its results")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut hash: Option<String> = None;
-        // Results met before `function_hash` (not in our files, but key order is free).
-        let mut early: Vec<StoredResult> = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "function_hash" => hash = map.next_value()?,
-                "results" => map.next_value_seed(ResultsSeed {
-                    previous: &mut *self.previous,
-                    run: self.run,
-                    hash: hash.as_deref(),
-                    early: &mut early,
-                })?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        match hash {
-            Some(hash) => {
-                for result in early {
-                    self.previous.keep(&hash, result, self.run);
-                }
-            }
-            None => self.previous.unidentified += early.len() as u64,
-        }
-        Ok(())
-    }
-}
-
-struct ResultsSeed<'a> {
-    previous: &'a mut Previous,
-    run: &'a Arc<str>,
-    hash: Option<&'a str>,
-    early: &'a mut Vec<StoredResult>,
-}
-
-impl<'de> DeserializeSeed<'de> for ResultsSeed<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ResultsSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a list of results")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(result) = seq.next_element::<StoredResult>()? {
-            match self.hash {
-                Some(hash) => self.previous.keep(hash, result, self.run),
-                None => self.early.push(result),
-            }
+    fn result(&mut self, task: &TaskInfo, raw: &RawValue) -> Result<(), String> {
+        let result: StoredResult =
+            serde_json::from_str(raw.get()).map_err(|e| format!("a result: {e}"))?;
+        match &task.function_hash {
+            Some(hash) => self.previous.keep(hash, result, &self.run),
+            None => self.previous.unidentified += 1,
         }
         Ok(())
     }
@@ -515,8 +302,6 @@ impl<'de> Visitor<'de> for ResultsSeed<'_> {
 /// defaults.
 #[derive(Deserialize)]
 struct StoredResult {
-    /// JSON Lines results name their task.
-    task: Option<String>,
     #[serde(default)]
     input: Value,
     status: Status,
@@ -529,13 +314,6 @@ struct StoredResult {
     duration_s: f64,
     worker: Option<u32>,
     reused_from: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct LastLine {
-    started_at: String,
-    #[serde(default)]
-    function_hashes: HashMap<String, String>,
 }
 
 #[cfg(test)]

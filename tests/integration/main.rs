@@ -10,6 +10,7 @@ mod layout;
 mod outputs;
 mod policy;
 mod processes;
+mod report;
 mod resume;
 mod run;
 mod unwritable;

@@ -600,31 +600,41 @@ fn repeated_inputs_stay_distinct_items_across_a_stop_and_resume() {
         }
         signal(child.id(), signal_name);
         child.wait().unwrap();
-        let finished_before = completed(dir.path()).len();
-        assert!(finished_before < 6, "the run was stopped before the end");
+        // An item may have finished its work but not been recorded when the signal came:
+        // it runs again (at least once, never lost). So count what runjobs recorded.
+        let ran_before = completed(dir.path()).len();
+        assert!(ran_before < 6, "the run was stopped before the end");
 
         let output = resume(&job, &out);
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
         let said = stderr(&output);
-        assert!(
-            said.contains(&format!("{finished_before} finished result")),
-            "{said}"
-        );
-        // Every item ran to the end exactly once, over both runs.
-        assert_eq!(completed(dir.path()), [0, 1, 2, 3, 4, 5], "-{signal_name}");
+        let recorded: usize = said
+            .split(" finished result")
+            .next()
+            .and_then(|before| before.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count of finished results in: {said}"));
+        assert!(recorded >= 2 && recorded <= ran_before, "{said}");
         let doc = read_json(&out);
         let reused = results(&doc, 0)
             .iter()
             .filter(|r| r.get("reused_from").is_some())
             .count();
-        assert_eq!(reused, finished_before, "-{signal_name}: {doc}");
+        // Each recorded result stands in for one item only; the others ran now.
+        assert_eq!(reused, recorded, "-{signal_name}: {doc}");
+        let ran_now = completed(dir.path()).len() - ran_before;
+        assert_eq!(ran_now, 6 - recorded, "-{signal_name}");
+        let mut indices = completed(dir.path());
+        indices.dedup();
+        assert_eq!(indices, [0, 1, 2, 3, 4, 5], "-{signal_name}");
         assert!(outputs(&doc, 0).iter().all(|o| o == "7"));
 
         // Resuming a finished run (its results file and the journal it kept, if any, are
         // views of one history) runs nothing again.
+        let before = completed(dir.path()).len();
         let output = resume(&job, &out);
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-        assert_eq!(completed(dir.path()).len(), 6, "-{signal_name}");
+        assert_eq!(completed(dir.path()).len(), before, "-{signal_name}");
     }
 }
 

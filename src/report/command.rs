@@ -1,0 +1,223 @@
+//! The `report` command: which files, which report, printed how; the exit code.
+
+use std::path::{Path, PathBuf};
+
+use super::compare::{self, Diff, Flips, Group, History, HistoryLine, Outcomes};
+use super::show::{self, counts, seconds, status_style};
+use super::summary::{RunReport, Summarize};
+use crate::exit_code;
+use crate::record::read::{self, ResultsVisitor};
+
+/// `runjobs report OUTPUT... [--json]` and `runjobs report --diff OLD NEW [--json]`.
+pub fn report(outputs: &[PathBuf], diff: Option<&[PathBuf]>, json: bool) -> u8 {
+    let result = match diff {
+        Some([old, new]) => run_diff(old, new, json),
+        Some(_) => Err("`--diff` takes two results files: OLD NEW".to_owned()),
+        None => files_of(outputs).and_then(|files| match files.as_slice() {
+            [(one, _)] => summarize(one).map(|report| {
+                print_json_or(json, &report, || show::print(&report));
+                exit_code::OK
+            }),
+            many => history(many, json),
+        }),
+    };
+    result.unwrap_or_else(|message| {
+        say!("error: {message}");
+        exit_code::INVALID
+    })
+}
+
+/// The results files named, a folder standing for the results files and journals in it;
+/// each with whether it was named (a file found in a folder that is not results is skipped
+/// with a note, a file named is an error).
+fn files_of(outputs: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, String> {
+    if outputs.is_empty() {
+        return Err("name a results file (or several, or a folder) to report on".into());
+    }
+    let mut files = Vec::new();
+    for path in outputs {
+        if !path.is_dir() {
+            files.push((path.clone(), true));
+            continue;
+        }
+        let entries = std::fs::read_dir(path)
+            .map_err(|e| format!("cannot read the folder `{}`: {e}", path.display()))?;
+        let mut found: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| is_results_file(p))
+            .collect();
+        if found.is_empty() {
+            return Err(format!("no results files in `{}`", path.display()));
+        }
+        found.sort();
+        files.extend(found.into_iter().map(|f| (f, false)));
+    }
+    Ok(files)
+}
+
+/// A results file (not a temporary one), or the journal of a run that never wrote its own.
+fn is_results_file(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    if name.starts_with('.') || !path.is_file() {
+        return false;
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("json" | "toml" | "jsonl") => true,
+        Some("journal") => {
+            crate::record::journal::results_path_of(path).is_some_and(|results| !results.exists())
+        }
+        _ => false,
+    }
+}
+
+/// Reads `path` into `visitor`; the error names the file.
+fn read_into(path: &Path, visitor: &mut dyn ResultsVisitor) -> Result<read::FileInfo, String> {
+    let info =
+        read::read(path, visitor).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    if info.run.started_at.is_none() {
+        return Err(format!(
+            "cannot read `{}`: not a runjobs results file or journal",
+            path.display()
+        ));
+    }
+    Ok(info)
+}
+
+fn summarize(path: &Path) -> Result<RunReport, String> {
+    let mut summarize = Summarize::default();
+    let info = read_into(path, &mut summarize)?;
+    Ok(summarize.finish(&path.display().to_string(), info))
+}
+
+fn history(files: &[(PathBuf, bool)], json: bool) -> Result<u8, String> {
+    let mut runs: Vec<(RunReport, &PathBuf)> = Vec::new();
+    for (file, named) in files {
+        match summarize(file) {
+            Ok(report) => runs.push((report, file)),
+            Err(message) if !named => say!(
+                "note: skipped {}",
+                message.trim_start_matches("cannot read ")
+            ),
+            Err(message) => return Err(message),
+        }
+    }
+    if runs.is_empty() {
+        return Err("none of the files is a runjobs results file".into());
+    }
+    runs.sort_by(|a, b| a.0.started_at.cmp(&b.0.started_at));
+    // Flakiness needs the runs in time order: a second pass, oldest first.
+    let mut flips = Flips::default();
+    for (_, file) in &runs {
+        read_into(file, &mut flips)?;
+    }
+    let mut lines: Vec<HistoryLine> = Vec::new();
+    for (run, _) in runs {
+        let change = match lines.last() {
+            Some(before) => compare::change(&before.run, &run),
+            None => "first run".to_owned(),
+        };
+        lines.push(HistoryLine { run, change });
+    }
+    let history = History {
+        version: 1,
+        runs: lines,
+        flaky: flips.flaky,
+    };
+    print_json_or(json, &history, || print_history(&history));
+    Ok(exit_code::OK)
+}
+
+fn print_history(history: &History) {
+    for line in &history.runs {
+        let run = &line.run;
+        let status = status_style(&run.status).apply_to(format!("{:<11}", run.status));
+        out!(
+            "{}  {:>9}  {status}  {}  ({})  {}",
+            run.started_at.as_deref().unwrap_or("?"),
+            run.duration_s.map_or("-".to_owned(), seconds),
+            counts(&run.summary),
+            line.change,
+            run.file
+        );
+    }
+    print_group("flaky (flipped between ok and failed)", &history.flaky);
+}
+
+fn run_diff(old: &Path, new: &Path, json: bool) -> Result<u8, String> {
+    let (mut before, mut after) = (Outcomes::default(), Outcomes::default());
+    read_into(old, &mut before)?;
+    read_into(new, &mut after)?;
+    let diff = compare::diff(
+        &old.display().to_string(),
+        before,
+        &new.display().to_string(),
+        after,
+    );
+    print_json_or(json, &diff, || print_diff(&diff));
+    // A script or CI acts on new failures.
+    Ok(if diff.new_failures > 0 {
+        exit_code::ITEMS_FAILED
+    } else {
+        exit_code::OK
+    })
+}
+
+fn print_diff(diff: &Diff) {
+    out!("{} → {}", diff.old, diff.new);
+    let groups = [
+        ("newly failing", &diff.newly_failing),
+        ("fixed", &diff.fixed),
+        ("still failing", &diff.still_failing),
+        ("added", &diff.added),
+        ("removed", &diff.removed),
+        ("over 2x slower", &diff.slower),
+        ("over 2x faster", &diff.faster),
+    ];
+    out!(
+        "  {}",
+        groups
+            .iter()
+            .map(|(name, g)| format!("{} {name}", g.count))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (name, group) in groups {
+        print_group(name, group);
+    }
+}
+
+fn print_group(name: &str, group: &Group) {
+    if group.count == 0 {
+        return;
+    }
+    out!("\n{name} ({}):", group.count);
+    for item in &group.items {
+        out!(
+            "  {}[{}] (input {}): {} in {}",
+            item.task,
+            item.index,
+            item.input,
+            show::status_name(item.status),
+            seconds(item.duration_s)
+        );
+    }
+    let more = group.count - group.items.len() as u64;
+    if more > 0 {
+        out!("  … and {more} more");
+    }
+}
+
+fn print_json_or<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce()) {
+    if json {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => out!("{text}"),
+            Err(e) => say!("error: {e}"),
+        }
+    } else {
+        text();
+    }
+}

@@ -1,0 +1,139 @@
+//! A run's report on the terminal: a reviewer's first read. Colour only where stdout is a
+//! terminal and `NO_COLOR` is unset.
+
+use console::Style;
+
+use super::summary::{ItemLine, RunReport, TaskReport};
+use crate::record::{Status, Summary};
+
+pub fn print(report: &RunReport) {
+    let bold = Style::new().bold();
+    let status = status_style(&report.status).apply_to(&report.status);
+    let job = report.job.as_deref().unwrap_or("?");
+    out!(
+        "{} `{}`: {status}, {} ({})",
+        bold.apply_to("job"),
+        job,
+        counts(&report.summary),
+        report.file
+    );
+    if let (Some(started), Some(duration)) = (&report.started_at, report.duration_s) {
+        out!("  started {started}, took {}", seconds(duration));
+    } else if let Some(started) = &report.started_at {
+        out!("  started {started}; the run never finished (a journal)");
+    }
+    for task in &report.tasks {
+        print_task(task);
+    }
+    if !report.slowest.is_empty() {
+        out!("\n{}", bold.apply_to("slowest items"));
+        for item in &report.slowest {
+            out!("  {}", item_line(item));
+        }
+    }
+    if !report.failures.is_empty() {
+        out!("\n{}", bold.apply_to("failures"));
+        for item in &report.failures {
+            out!("  {}", item_line(item));
+            if let Some(error) = &item.error {
+                for line in error.lines() {
+                    out!("      {line}");
+                }
+            }
+        }
+        if report.more_failures > 0 {
+            out!(
+                "  … and {} more (see the results file)",
+                report.more_failures
+            );
+        }
+    }
+}
+
+fn print_task(task: &TaskReport) {
+    let function = task.function.as_deref().unwrap_or("?");
+    out!(
+        "\n  task `{}` ({function}): {}",
+        task.name,
+        counts(&task.summary)
+    );
+    let workers = task.workers.unwrap_or(task.busy_by_worker.len() as u64);
+    out!(
+        "    wall {}, busy {} on {workers} worker{}, utilisation {:.0}%",
+        seconds(task.wall_s),
+        seconds(task.busy_s),
+        if workers == 1 { "" } else { "s" },
+        task.utilisation * 100.0
+    );
+    let mut notes = Vec::new();
+    if task.retried > 0 {
+        notes.push(format!("{} retried", task.retried));
+    }
+    if task.flaky > 0 {
+        notes.push(format!("{} passed only on a retry (flaky)", task.flaky));
+    }
+    if task.reused > 0 {
+        notes.push(format!("{} reused from an earlier run", task.reused));
+    }
+    if !notes.is_empty() {
+        out!("    {}", notes.join(", "));
+    }
+}
+
+/// `4 items: 3 ok, 1 failed, 0 timed out, 0 skipped`.
+pub fn counts(s: &Summary) -> String {
+    format!(
+        "{} item{}: {} ok, {} failed, {} timed out, {} skipped",
+        s.total,
+        if s.total == 1 { "" } else { "s" },
+        s.ok,
+        s.failed,
+        s.timed_out,
+        s.skipped
+    )
+}
+
+fn item_line(item: &ItemLine) -> String {
+    let status = status_style(status_name(item.status)).apply_to(status_name(item.status));
+    let retries = if item.attempts > 1 {
+        format!(", {} attempts", item.attempts)
+    } else {
+        String::new()
+    };
+    format!(
+        "{}[{}] (input {}): {status} in {}{retries}",
+        item.task,
+        item.index,
+        item.input,
+        seconds(item.duration_s)
+    )
+}
+
+pub fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Failed => "failed",
+        Status::TimedOut => "timed out",
+        Status::Skipped => "skipped",
+    }
+}
+
+pub fn status_style(status: &str) -> Style {
+    match status {
+        "ok" => Style::new().green(),
+        "failed" | "timed out" | "timed_out" | "interrupted" => Style::new().red().bold(),
+        _ => Style::new().yellow(),
+    }
+}
+
+/// Seconds as a person reads them: `0.0012s`, `1.50s`, `2m 05s`.
+pub fn seconds(s: f64) -> String {
+    if s < 0.01 {
+        format!("{s:.4}s")
+    } else if s < 120.0 {
+        format!("{s:.2}s")
+    } else {
+        let whole = s.round() as u64;
+        format!("{}m {:02}s", whole / 60, whole % 60)
+    }
+}

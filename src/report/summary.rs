@@ -1,0 +1,290 @@
+//! The summary of one run a reviewer reads first: per task its counts, wall and busy time,
+//! utilisation, retried and flaky items; the slowest items; every failure with its input and
+//! the first lines of its error. Built while the file streams by, in bounded memory.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::record::read::{FileInfo, ResultsVisitor, RunInfo, TaskInfo};
+use crate::record::{Status, Summary};
+
+/// The slowest items kept.
+pub const SLOWEST: usize = 10;
+/// The failures kept with their errors (the rest are counted).
+pub const FAILURES: usize = 20;
+/// Lines of an error shown.
+const ERROR_LINES: usize = 3;
+/// Characters of an input shown.
+const INPUT_CHARS: usize = 60;
+
+/// One result as the report reads it (its output is never needed).
+#[derive(Deserialize)]
+pub struct ItemResult {
+    #[serde(default)]
+    pub index: u64,
+    #[serde(default)]
+    pub input: Value,
+    pub status: Status,
+    pub error: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub started_s: f64,
+    #[serde(default)]
+    pub duration_s: f64,
+    pub worker: Option<u32>,
+    pub reused_from: Option<String>,
+}
+
+/// What the report says of a run (`--json` prints it as it is).
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    pub version: u32,
+    pub file: String,
+    pub job: Option<String>,
+    pub started_at: Option<String>,
+    pub duration_s: Option<f64>,
+    /// `ok`, `failed`, `interrupted`, or `unfinished` for a journal of a killed run.
+    pub status: String,
+    pub summary: Summary,
+    pub tasks: Vec<TaskReport>,
+    pub slowest: Vec<ItemLine>,
+    pub failures: Vec<ItemLine>,
+    /// Failures beyond those listed.
+    pub more_failures: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TaskReport {
+    pub name: String,
+    pub function: Option<String>,
+    /// Worker processes at once, when the file says.
+    pub workers: Option<u64>,
+    pub summary: Summary,
+    /// From the first start to the last end among the items this run ran.
+    pub wall_s: f64,
+    /// Time items ran, summed.
+    pub busy_s: f64,
+    /// Busy time per worker process, by pid.
+    pub busy_by_worker: Vec<(u32, f64)>,
+    /// Busy time over wall time and the number of workers (0 to 1).
+    pub utilisation: f64,
+    /// Items that took more than one attempt.
+    pub retried: u64,
+    /// Items that passed only on a retry.
+    pub flaky: u64,
+    /// Items taken from an earlier run by `--resume` (not timed here).
+    pub reused: u64,
+}
+
+/// An item worth naming: a slow one or a failure.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemLine {
+    pub task: String,
+    pub index: u64,
+    pub input: String,
+    pub status: Status,
+    pub duration_s: f64,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Builds a `RunReport` as results stream by.
+#[derive(Default)]
+pub struct Summarize {
+    tasks: Vec<TaskReport>,
+    /// The current task's worker processes at once, when its file says.
+    slots: Option<u64>,
+    /// The current task's span and busy time per worker.
+    first_start: f64,
+    last_end: f64,
+    busy: HashMap<u32, f64>,
+    slowest: BinaryHeap<Reverse<Slow>>,
+    failures: Vec<ItemLine>,
+    more_failures: u64,
+}
+
+/// An item by its duration, for the heap of the slowest.
+#[derive(Debug)]
+struct Slow(f64, ItemLine);
+
+impl PartialEq for Slow {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.total_cmp(&other.0).is_eq()
+    }
+}
+impl Eq for Slow {}
+impl PartialOrd for Slow {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Slow {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl Summarize {
+    fn close_task(&mut self) {
+        let Some(task) = self.tasks.last_mut() else {
+            return;
+        };
+        task.wall_s = (self.last_end - self.first_start).max(0.0);
+        let mut busy: Vec<(u32, f64)> = self.busy.drain().collect();
+        busy.sort_by_key(|(pid, _)| *pid);
+        task.busy_s = busy.iter().map(|(_, s)| s).sum();
+        // Items run on `workers` slots; a process per item (commands) has a pid per item.
+        let lanes = self.slots.map_or(busy.len() as f64, |n| n as f64);
+        task.workers = self.slots;
+        task.utilisation = if task.wall_s > 0.0 && lanes > 0.0 {
+            (task.busy_s / (task.wall_s * lanes)).min(1.0)
+        } else {
+            0.0
+        };
+        task.busy_by_worker = busy;
+    }
+
+    /// The report, once the whole file was read.
+    pub fn finish(mut self, file: &str, info: FileInfo) -> RunReport {
+        self.close_task();
+        let mut summary = Summary::default();
+        for task in &self.tasks {
+            summary.merge(&task.summary);
+        }
+        let RunInfo {
+            job,
+            started_at,
+            duration_s,
+            status,
+            ..
+        } = info.run;
+        let status = match (info.journal, status) {
+            (true, _) | (false, None) => "unfinished".to_owned(),
+            (false, Some(status)) => status,
+        };
+        let mut slowest: Vec<ItemLine> = self.slowest.into_iter().map(|Reverse(s)| s.1).collect();
+        slowest.sort_by(|a, b| b.duration_s.total_cmp(&a.duration_s));
+        RunReport {
+            version: 1,
+            file: file.to_owned(),
+            job,
+            started_at,
+            duration_s,
+            status,
+            summary,
+            tasks: self.tasks,
+            slowest,
+            failures: self.failures,
+            more_failures: self.more_failures,
+        }
+    }
+}
+
+impl ResultsVisitor for Summarize {
+    fn run(&mut self, _started_at: &str) {}
+
+    fn task(&mut self, task: &TaskInfo) {
+        self.close_task();
+        self.first_start = f64::INFINITY;
+        self.last_end = 0.0;
+        self.slots = task.workers;
+        self.tasks.push(TaskReport {
+            name: task.name.clone(),
+            function: task.function.clone(),
+            workers: task.workers,
+            summary: Summary::default(),
+            wall_s: 0.0,
+            busy_s: 0.0,
+            busy_by_worker: Vec::new(),
+            utilisation: 0.0,
+            retried: 0,
+            flaky: 0,
+            reused: 0,
+        });
+    }
+
+    fn result(&mut self, task: &TaskInfo, raw: &RawValue) -> Result<(), String> {
+        let r: ItemResult =
+            serde_json::from_str(raw.get()).map_err(|e| format!("a result: {e}"))?;
+        if self.tasks.is_empty() {
+            self.task(task);
+        }
+        let report = self.tasks.last_mut().expect("a task was begun above");
+        report.summary.add(r.status);
+        if r.attempts > 1 {
+            report.retried += 1;
+            if r.status == Status::Ok {
+                report.flaky += 1;
+            }
+        }
+        if r.reused_from.is_some() {
+            report.reused += 1;
+        } else if r.status != Status::Skipped {
+            self.first_start = self.first_start.min(r.started_s);
+            self.last_end = self.last_end.max(r.started_s + r.duration_s);
+            if let Some(pid) = r.worker {
+                *self.busy.entry(pid).or_default() += r.duration_s;
+            }
+        }
+        let failed = r.status.is_failure();
+        let slow_enough = self.slowest.len() < SLOWEST
+            || self
+                .slowest
+                .peek()
+                .is_some_and(|Reverse(s)| r.duration_s > s.0);
+        if !(failed || slow_enough) || r.status == Status::Skipped {
+            return Ok(());
+        }
+        let line = ItemLine {
+            task: task.name.clone(),
+            index: r.index,
+            input: shown(&r.input),
+            status: r.status,
+            duration_s: r.duration_s,
+            attempts: r.attempts,
+            error: r.error.as_deref().map(first_lines),
+        };
+        if failed {
+            if self.failures.len() < FAILURES {
+                self.failures.push(line.clone());
+            } else {
+                self.more_failures += 1;
+            }
+        }
+        if slow_enough && r.reused_from.is_none() {
+            self.slowest.push(Reverse(Slow(r.duration_s, line)));
+            if self.slowest.len() > SLOWEST {
+                self.slowest.pop();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An input as the report shows it: a string bare, anything else as JSON, cut short.
+pub fn shown(input: &Value) -> String {
+    let text = match input {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match text.char_indices().nth(INPUT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// The first lines of an error message.
+fn first_lines(error: &str) -> String {
+    let mut lines = error.lines();
+    let mut out: Vec<&str> = lines.by_ref().take(ERROR_LINES).collect();
+    if lines.next().is_some() {
+        out.push("…");
+    }
+    out.join("\n")
+}

@@ -1,0 +1,272 @@
+//! `runjobs report`: the summary of a run, the history of several, the diff of two, from
+//! every format runjobs writes and from a journal.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// A command that succeeds, fails, hangs or fails once by its input: `fail` exits 3,
+/// `slow` outlives its timeout, `flaky` fails its first attempt; anything else is echoed,
+/// unless a file `INPUT.fails` says it fails (the function stays the same).
+const FUNCTION: &str = r#"[functions.f]
+command = ["sh", "-c", "case $1 in fail) echo broken >&2; exit 3;; slow) sleep 5;; flaky) if [ -e flaky.done ]; then echo ok; else touch flaky.done; exit 1; fi;; *) if [ -e $1.fails ]; then exit 3; fi; echo $1;; esac", "sh", "{input}"]
+timeout = "500ms"
+retries = { count = 1, on = ["exit:1"] }
+"#;
+
+fn job(dir: &Path, inputs: &str) -> PathBuf {
+    write(
+        dir,
+        "job.toml",
+        &format!("workers = 1\n{FUNCTION}[[task]]\nfunction = \"f\"\ninputs = {inputs}\n"),
+    )
+}
+
+fn report(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
+    let output = runjobs().arg("report").args(args).output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr(&output),
+    )
+}
+
+fn report_json(path: &Path) -> Value {
+    let (code, stdout, err) = report(&[path.as_os_str(), "--json".as_ref()]);
+    assert_eq!(code, Some(0), "{err}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[test]
+fn a_summary_counts_every_status_and_names_the_failures_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = job(dir.path(), r#"["a", "fail", "slow", "flaky", "b"]"#);
+    let mut summaries = Vec::new();
+    for ext in ["json", "toml", "jsonl"] {
+        let _ = std::fs::remove_file(dir.path().join("flaky.done"));
+        let out = dir.path().join(format!("r.{ext}"));
+        runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
+
+        let (code, text, err) = report(&[out.as_os_str()]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(
+            text.contains("5 items: 3 ok, 1 failed, 1 timed out, 0 skipped"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 retried, 1 passed only on a retry (flaky)"),
+            "{text}"
+        );
+        assert!(text.contains("f[2] (input slow): timed out"), "{text}");
+        assert!(text.contains("exit code 3"), "{text}");
+        assert!(!text.contains('\u{1b}'), "no colour off a terminal: {text}");
+
+        let doc = report_json(&out);
+        assert_eq!(doc["version"], 1);
+        assert_eq!(doc["summary"]["ok"], 3, "{doc}");
+        assert_eq!(doc["summary"]["timed_out"], 1);
+        assert_eq!(doc["tasks"][0]["flaky"], 1);
+        assert_eq!(doc["failures"].as_array().unwrap().len(), 2);
+        // The slowest item is the one that hung until its timeout.
+        assert_eq!(doc["slowest"][0]["input"], "slow", "{doc}");
+        let utilisation = doc["tasks"][0]["utilisation"].as_f64().unwrap();
+        assert!(utilisation > 0.5 && utilisation <= 1.0, "{doc}");
+        summaries.push(doc["summary"].clone());
+    }
+    assert!(summaries.windows(2).all(|w| w[0] == w[1]), "{summaries:?}");
+}
+
+#[test]
+fn a_stopped_run_reports_its_skipped_items_and_a_journal_reads_as_unfinished() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = job(dir.path(), r#"["a", "fail", "b", "c"]"#);
+    let out = dir.path().join("r.json");
+    runjobs()
+        .arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .arg("--fail-fast")
+        .assert()
+        .code(1);
+    let doc = report_json(&out);
+    assert_eq!(doc["summary"]["skipped"], 2, "{doc}");
+    assert_eq!(doc["status"], "failed");
+
+    // A journal left by a killed run: what finished, and the run marked unfinished.
+    let journal = dir.path().join("killed.json.journal");
+    std::fs::copy(&out, dir.path().join("scratch.json")).unwrap();
+    let records: Vec<String> = results(&read_json(&out), 0)
+        .iter()
+        .take(2)
+        .map(|r| r.to_string())
+        .collect();
+    let header = r#"{"journal":1,"job":"job","job_file":"job.toml","started_at":"2026-11-24T20:00:00.000Z"}"#;
+    let task = r#"{"begin_task":{"name":"job","function":"f","function_hash":"ab","workers":1}}"#;
+    std::fs::write(
+        &journal,
+        format!("{header}\n{task}\n{}\n{}\n", records[0], records[1]),
+    )
+    .unwrap();
+    let doc = report_json(&journal);
+    assert_eq!(doc["status"], "unfinished", "{doc}");
+    assert_eq!(doc["summary"]["total"], 2);
+}
+
+#[test]
+fn unreadable_and_foreign_files_are_errors_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = job(dir.path(), r#"["a", "b"]"#);
+    let out = dir.path().join("r.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let torn = dir.path().join("torn.json");
+    std::fs::write(&torn, &text[..text.len() / 2]).unwrap();
+    let foreign = write(dir.path(), "foreign.json", r#"{"hello": [1, 2]}"#);
+    let toml = write(dir.path(), "foreign.toml", "a = 1\n");
+    let missing = dir.path().join("missing.json");
+    for bad in [&torn, &foreign, &toml, &missing] {
+        let (code, _, err) = report(&[bad.as_os_str()]);
+        assert_eq!(code, Some(2), "{}: {err}", bad.display());
+        assert!(err.contains(&bad.display().to_string()), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+/// Runs `job` over `inputs`, results into `name`; `fail` fails.
+fn run_into(dir: &Path, name: &str, inputs: &str) -> PathBuf {
+    let job = job(dir, inputs);
+    let out = dir.join(name);
+    let status = runjobs().arg(&job).arg("-o").arg(&out).output().unwrap();
+    assert!(
+        status.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        stderr(&status)
+    );
+    // Distinct start times, to the millisecond.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    out
+}
+
+#[test]
+fn a_history_reads_one_line_a_run_oldest_first_with_changes_and_flips() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    std::fs::create_dir(&runs).unwrap();
+    let first = run_into(&runs, "d.json", r#"["a", "b", "c"]"#);
+    write(&runs, "b.fails", "");
+    let second = run_into(&runs, "c.json", r#"["a", "b", "c"]"#);
+    let third = run_into(&runs, "b.toml", r#"["fail", "b", "c"]"#);
+    std::fs::remove_file(runs.join("b.fails")).unwrap();
+    let fourth = run_into(&runs, "a.jsonl", r#"["a", "b", "c", "d"]"#);
+    // Named out of order: the lines come in time order.
+    let args = [&fourth, &second, &first, &third].map(|p| p.as_os_str().to_owned());
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let (code, text, err) = report(&args);
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("20")).collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].contains("d.json") && lines[0].contains("3 items: 3 ok, 0 failed"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("c.json") && lines[1].contains("+1 failed"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("b.toml") && lines[2].contains("1 ok, 2 failed"),
+        "{text}"
+    );
+    assert!(
+        lines[3].contains("a.jsonl") && lines[3].contains("4 items: 4 ok"),
+        "{text}"
+    );
+
+    // A folder is its results files (the job file beside them is skipped with a note);
+    // `--json` says the same.
+    let doc: Value = {
+        let (code, stdout, err) = report(&[runs.as_os_str(), "--json".as_ref()]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(
+            err.contains("note: skipped") && err.contains("job.toml"),
+            "{err}"
+        );
+        serde_json::from_str(&stdout).unwrap()
+    };
+    let runs_seen = doc["runs"].as_array().unwrap();
+    assert_eq!(runs_seen.len(), 4);
+    let totals: Vec<u64> = runs_seen
+        .iter()
+        .map(|r| r["summary"]["total"].as_u64().unwrap())
+        .collect();
+    assert_eq!(totals, [3, 3, 3, 4]);
+    // `b` went ok → failed → failed → ok; `fail` always failed, `a` and `c` never did.
+    let flaky: Vec<&str> = doc["flaky"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["input"].as_str().unwrap())
+        .collect();
+    assert_eq!(flaky, ["b"], "{doc}");
+}
+
+#[test]
+fn a_diff_matches_items_by_identity_and_exits_1_on_new_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "c.fails", "");
+    let old = run_into(dir.path(), "old.json", r#"["a", "b", "c", "fail", "gone"]"#);
+    std::fs::remove_file(dir.path().join("c.fails")).unwrap();
+    write(dir.path(), "b.fails", "");
+    // Reordered: `b` newly fails, `c` is fixed, `fail` still fails, `gone` is gone, `new`
+    // and a second `a` are added.
+    let new = run_into(
+        dir.path(),
+        "new.json",
+        r#"["new", "fail", "a", "c", "b", "a"]"#,
+    );
+    let (code, stdout, err) = report(&[
+        "--diff".as_ref(),
+        old.as_os_str(),
+        new.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(code, Some(1), "`b` newly fails: {err}");
+    let diff: Value = serde_json::from_str(&stdout).unwrap();
+    let inputs = |group: &str| -> Vec<String> {
+        diff[group]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["input"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(inputs("newly_failing"), ["b"], "{diff}");
+    assert_eq!(inputs("fixed"), ["c"]);
+    assert_eq!(inputs("still_failing"), ["fail"]);
+    assert_eq!(inputs("added"), ["new", "a"]);
+    assert_eq!(inputs("removed"), ["gone"]);
+
+    let (code, text, _) = report(&["--diff".as_ref(), old.as_os_str(), new.as_os_str()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        text.contains("1 newly failing, 1 fixed, 1 still failing, 2 added, 1 removed"),
+        "{text}"
+    );
+    // Nothing new fails the other way round: exit 0.
+    let (code, _, _) = report(&["--diff".as_ref(), new.as_os_str(), new.as_os_str()]);
+    assert_eq!(code, Some(0));
+
+    // Another function is other items: everything is added and removed.
+    let other = dir.path().join("other.json");
+    let job = write(
+        dir.path(),
+        "other.toml",
+        "[[task]]\nname = \"job\"\nfunction = \"upper\"\ninputs = [\"a\"]\n",
+    );
+    runjobs().arg(&job).arg("-o").arg(&other).assert().code(0);
+    let (code, text, _) = report(&["--diff".as_ref(), old.as_os_str(), other.as_os_str()]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("1 added, 5 removed"), "{text}");
+}
