@@ -24,7 +24,7 @@ RUNS=${BENCH_RUNS:-5}
 TIME_BIN=/usr/bin/time
 CHECK=("$PYTHON" "$BENCH_DIR/py/check.py")
 
-CASES=(square_1m square_1m_replace journal_1m toml_1m toml_1m_square square_spec rss_10m_jsonl rss_1m_toml true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m)
+CASES=(square_1m square_1m_replace journal_1m toml_1m toml_1m_square square_spec rss_10m_jsonl rss_1m_toml report_1m true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m)
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -262,6 +262,30 @@ case_rss_1m_toml() {
     [[ $kb =~ ^[0-9]+$ ]] || die "rss_1m_toml: cannot parse $TIME_BIN output: $(<"$TMP/time.out")"
     if ((kb < goal_mib * 1024)); then verdict=ok; else verdict=MISSED; fi
     add_row rss_1m_toml "$(printf '%.4f' "$wall")" - - "$(fmt_mib "$kb")" "< $goal_mib MiB" "$verdict"
+}
+
+# 3c. `runjobs report` on square_1m's 1M results (JSON), with the HTML page: wall time and peak
+#     RSS (goal: under 1 s and 200 MiB; it streams), and the page's size (goal: a few MB)
+case_report_1m() {
+    if [[ ! -x $TIME_BIN ]]; then
+        skip_case report_1m "$TIME_BIN not found (Debian package 'time'), no RSS"
+        return
+    fi
+    local n=1000000 results="$TMP/report.json" page="$TMP/report.html"
+    run_checked "report_1m results" "$BIN" "$BENCH_DIR/jobs/square_1m.toml" -o "$results"
+    run_checked "report_1m report" \
+        "$TIME_BIN" -f '%e %M' -o "$TMP/time.out" "$BIN" report "$results" --html "$page"
+    grep -q "$n items: $n ok" "$TMP/stdout" || die "report_1m: the summary does not count $n ok items"
+    local wall=$ELAPSED time_e kb verdict size
+    read -r time_e kb < <(tail -n 1 "$TMP/time.out")
+    size=$(stat -c %s "$page")
+    rm -f "$results" "$page"
+    if ((kb < 200 * 1024)) && awk -v w="$wall" 'BEGIN { exit !(w < 1) }' && ((size < 4000000)); then
+        verdict=ok
+    else
+        verdict=MISSED
+    fi
+    add_row report_1m "$(printf '%.4f' "$wall")" - "html $((size / 1024)) KiB" "$(fmt_mib "$kb")" "< 1 s, < 200 MiB" "$verdict"
 }
 
 # ---------------------------------------------------------------------------- main

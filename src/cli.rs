@@ -52,6 +52,13 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also write a self-contained HTML report (summary, worker timeline, durations;
+        /// for several files, the history) to FILE.
+        #[arg(long, value_name = "FILE", conflicts_with = "diff")]
+        html: Option<PathBuf>,
+        /// Also write the items as JUnit XML test cases to FILE (one results file).
+        #[arg(long, value_name = "FILE", conflicts_with = "diff")]
+        junit: Option<PathBuf>,
     },
     /// Internal: a long-lived worker process that runs one builtin.
     #[command(name = "__worker", hide = true)]

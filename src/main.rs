@@ -57,7 +57,16 @@ fn main() -> ExitCode {
             outputs,
             diff,
             json,
-        }) => report::report(&outputs, diff.as_deref(), json),
+            html,
+            junit,
+        }) => {
+            let extra = report::Extra {
+                json,
+                html: html.as_deref(),
+                junit: junit.as_deref(),
+            };
+            report::report(&outputs, diff.as_deref(), &extra)
+        }
         Some(Command::Functions) => {
             run::list_functions();
             exit_code::OK

@@ -8,10 +8,11 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// The final state of one item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The function returned a value.
+    #[default]
     Ok,
     /// The function returned an error, its process crashed or exited, or the run was
     /// interrupted while it ran.

@@ -3,22 +3,35 @@
 use std::path::{Path, PathBuf};
 
 use super::compare::{self, Diff, Flips, Group, History, HistoryLine, Outcomes};
+use super::html;
+use super::junit::Junit;
 use super::show::{self, counts, seconds, status_style};
 use super::summary::{RunReport, Summarize};
+use super::timeline::Timeline;
 use crate::exit_code;
 use crate::record::read::{self, ResultsVisitor};
 
-/// `runjobs report OUTPUT... [--json]` and `runjobs report --diff OLD NEW [--json]`.
-pub fn report(outputs: &[PathBuf], diff: Option<&[PathBuf]>, json: bool) -> u8 {
+/// How a report is given besides the terminal.
+pub struct Extra<'a> {
+    pub json: bool,
+    pub html: Option<&'a Path>,
+    pub junit: Option<&'a Path>,
+}
+
+/// `runjobs report OUTPUT... [--json] [--html FILE] [--junit FILE]` and `runjobs report
+/// --diff OLD NEW [--json]`.
+pub fn report(outputs: &[PathBuf], diff: Option<&[PathBuf]>, extra: &Extra) -> u8 {
+    let json = extra.json;
     let result = match diff {
         Some([old, new]) => run_diff(old, new, json),
         Some(_) => Err("`--diff` takes two results files: OLD NEW".to_owned()),
         None => files_of(outputs).and_then(|files| match files.as_slice() {
-            [(one, _)] => summarize(one).map(|report| {
-                print_json_or(json, &report, || show::print(&report));
-                exit_code::OK
-            }),
-            many => history(many, json),
+            [(one, _)] => one_run(one, extra),
+            many if extra.junit.is_some() => Err(format!(
+                "`--junit` takes one results file, but {} were given",
+                many.len()
+            )),
+            many => history(many, extra),
         }),
     };
     result.unwrap_or_else(|message| {
@@ -93,7 +106,30 @@ fn summarize(path: &Path) -> Result<RunReport, String> {
     Ok(summarize.finish(&path.display().to_string(), info))
 }
 
-fn history(files: &[(PathBuf, bool)], json: bool) -> Result<u8, String> {
+/// One run's summary, and its HTML page and JUnit XML when asked.
+fn one_run(path: &Path, extra: &Extra) -> Result<u8, String> {
+    let mut summarize = Summarize::default();
+    summarize.timeline = extra.html.map(|_| Timeline::new());
+    let info = read_into(path, &mut summarize)?;
+    let mut timeline = summarize.timeline.take();
+    let report = summarize.finish(&path.display().to_string(), info);
+    if let (Some(html), Some(timeline)) = (extra.html, &mut timeline) {
+        write_file(html, &html::run_page(&report, timeline))?;
+    }
+    if let Some(junit_file) = extra.junit {
+        let mut junit = Junit::new(report.job.as_deref().unwrap_or("runjobs"));
+        read_into(path, &mut junit)?;
+        write_file(junit_file, &junit.finish()?)?;
+    }
+    print_json_or(extra.json, &report, || show::print(&report));
+    Ok(exit_code::OK)
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+}
+
+fn history(files: &[(PathBuf, bool)], extra: &Extra) -> Result<u8, String> {
     let mut runs: Vec<(RunReport, &PathBuf)> = Vec::new();
     for (file, named) in files {
         match summarize(file) {
@@ -127,7 +163,10 @@ fn history(files: &[(PathBuf, bool)], json: bool) -> Result<u8, String> {
         runs: lines,
         flaky: flips.flaky,
     };
-    print_json_or(json, &history, || print_history(&history));
+    if let Some(html) = extra.html {
+        write_file(html, &html::history_page(&history))?;
+    }
+    print_json_or(extra.json, &history, || print_history(&history));
     Ok(exit_code::OK)
 }
 
@@ -201,7 +240,7 @@ fn print_group(name: &str, group: &Group) {
             item.task,
             item.index,
             item.input,
-            show::status_name(item.status),
+            super::item::status_name(item.status),
             seconds(item.duration_s)
         );
     }

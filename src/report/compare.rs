@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::summary::{ItemLine, ItemResult, RunReport, shown};
+use super::item::{ItemResult, shown};
+use super::summary::{ItemLine, RunReport};
 use crate::record::read::{ResultsVisitor, TaskInfo};
 use crate::record::{ItemKey, Status, item_key};
 

@@ -5,7 +5,11 @@
 
 mod command;
 mod compare;
+mod html;
+mod item;
+mod junit;
 mod show;
 mod summary;
+mod timeline;
 
-pub use command::report;
+pub use command::{Extra, report};

@@ -3,8 +3,9 @@
 
 use console::Style;
 
+use super::item::status_name;
 use super::summary::{ItemLine, RunReport, TaskReport};
-use crate::record::{Status, Summary};
+use crate::record::Summary;
 
 pub fn print(report: &RunReport) {
     let bold = Style::new().bold();
@@ -107,15 +108,6 @@ fn item_line(item: &ItemLine) -> String {
         item.input,
         seconds(item.duration_s)
     )
-}
-
-pub fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Ok => "ok",
-        Status::Failed => "failed",
-        Status::TimedOut => "timed out",
-        Status::Skipped => "skipped",
-    }
 }
 
 pub fn status_style(status: &str) -> Style {

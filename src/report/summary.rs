@@ -5,10 +5,11 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 use serde_json::value::RawValue;
 
+use super::item::{ItemResult, shown};
+use super::timeline::Timeline;
 use crate::record::read::{FileInfo, ResultsVisitor, RunInfo, TaskInfo};
 use crate::record::{Status, Summary};
 
@@ -18,27 +19,6 @@ pub const SLOWEST: usize = 10;
 pub const FAILURES: usize = 20;
 /// Lines of an error shown.
 const ERROR_LINES: usize = 3;
-/// Characters of an input shown.
-const INPUT_CHARS: usize = 60;
-
-/// One result as the report reads it (its output is never needed).
-#[derive(Deserialize)]
-pub struct ItemResult {
-    #[serde(default)]
-    pub index: u64,
-    #[serde(default)]
-    pub input: Value,
-    pub status: Status,
-    pub error: Option<String>,
-    #[serde(default)]
-    pub attempts: u32,
-    #[serde(default)]
-    pub started_s: f64,
-    #[serde(default)]
-    pub duration_s: f64,
-    pub worker: Option<u32>,
-    pub reused_from: Option<String>,
-}
 
 /// What the report says of a run (`--json` prints it as it is).
 #[derive(Debug, Serialize)]
@@ -48,6 +28,8 @@ pub struct RunReport {
     pub job: Option<String>,
     pub started_at: Option<String>,
     pub duration_s: Option<f64>,
+    /// Seconds from the run's start to the end of its last item.
+    pub span_s: f64,
     /// `ok`, `failed`, `interrupted`, or `unfinished` for a journal of a killed run.
     pub status: String,
     pub summary: Summary,
@@ -94,9 +76,10 @@ pub struct ItemLine {
     pub error: Option<String>,
 }
 
-/// Builds a `RunReport` as results stream by.
+/// Builds a `RunReport` as results stream by (and the HTML timeline, when asked).
 #[derive(Default)]
 pub struct Summarize {
+    pub timeline: Option<Timeline>,
     tasks: Vec<TaskReport>,
     /// The current task's worker processes at once, when its file says.
     slots: Option<u64>,
@@ -104,6 +87,8 @@ pub struct Summarize {
     first_start: f64,
     last_end: f64,
     busy: HashMap<u32, f64>,
+    /// The end of the run's last item.
+    span: f64,
     slowest: BinaryHeap<Reverse<Slow>>,
     failures: Vec<ItemLine>,
     more_failures: u64,
@@ -176,6 +161,7 @@ impl Summarize {
             job,
             started_at,
             duration_s,
+            span_s: self.span,
             status,
             summary,
             tasks: self.tasks,
@@ -190,6 +176,9 @@ impl ResultsVisitor for Summarize {
     fn run(&mut self, _started_at: &str) {}
 
     fn task(&mut self, task: &TaskInfo) {
+        if let Some(timeline) = &mut self.timeline {
+            timeline.task(task);
+        }
         self.close_task();
         self.first_start = f64::INFINITY;
         self.last_end = 0.0;
@@ -215,6 +204,9 @@ impl ResultsVisitor for Summarize {
         if self.tasks.is_empty() {
             self.task(task);
         }
+        if let Some(timeline) = &mut self.timeline {
+            timeline.add(task, &r);
+        }
         let report = self.tasks.last_mut().expect("a task was begun above");
         report.summary.add(r.status);
         if r.attempts > 1 {
@@ -228,6 +220,7 @@ impl ResultsVisitor for Summarize {
         } else if r.status != Status::Skipped {
             self.first_start = self.first_start.min(r.started_s);
             self.last_end = self.last_end.max(r.started_s + r.duration_s);
+            self.span = self.span.max(self.last_end);
             if let Some(pid) = r.worker {
                 *self.busy.entry(pid).or_default() += r.duration_s;
             }
@@ -264,18 +257,6 @@ impl ResultsVisitor for Summarize {
             }
         }
         Ok(())
-    }
-}
-
-/// An input as the report shows it: a string bare, anything else as JSON, cut short.
-pub fn shown(input: &Value) -> String {
-    let text = match input {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    match text.char_indices().nth(INPUT_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
     }
 }
 

@@ -270,3 +270,132 @@ fn a_diff_matches_items_by_identity_and_exits_1_on_new_failures() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("1 added, 5 removed"), "{text}");
 }
+
+/// Chromium, if this machine has it (Debian package `chromium`; `.ci/run` installs it).
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser"].into_iter().find(|c| {
+        std::process::Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// The page as a browser renders it: `--dump-dom`, with scripts allowed or blocked (by a
+/// Content-Security-Policy of `script-src 'none'`, as CSP-strict viewers such as Jenkins
+/// serve reports); and what the browser said on stderr (console messages among it).
+fn rendered(page: &Path, scripts: bool) -> Option<(String, String)> {
+    let Some(chromium) = chromium() else {
+        eprintln!("skipped: no chromium on this machine (Debian package `chromium`)");
+        return None;
+    };
+    let mut cmd = std::process::Command::new(chromium);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]);
+    let blocked = page.with_extension("csp.html");
+    let shown = if scripts {
+        page.to_path_buf()
+    } else {
+        let html = std::fs::read_to_string(page).unwrap();
+        let csp =
+            r#"<head><meta http-equiv="Content-Security-Policy" content="script-src 'none'">"#;
+        std::fs::write(&blocked, html.replacen("<head>", csp, 1)).unwrap();
+        blocked
+    };
+    let output = cmd
+        .arg("--dump-dom")
+        .arg(format!("file://{}", shown.display()))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    Some((
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr(&output),
+    ))
+}
+
+#[test]
+fn the_html_report_draws_a_lane_per_worker_and_a_bar_per_item_without_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 2\n[[task]]\nfunction = \"sleep\"\ninputs = [0.01, 0.02, 0.01, 0.03, 0.01, 0.02, \"x\", 0.01]\n",
+    );
+    let out = dir.path().join("r.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
+    let page = dir.path().join("r.html");
+    let (code, _, err) = report(&[out.as_os_str(), "--html".as_ref(), page.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    for fetch in ["http://", "https://", "src=", "<link"] {
+        assert!(!html.contains(fetch), "the page fetches nothing: `{fetch}`");
+    }
+    let workers: std::collections::BTreeSet<u64> = results(&read_json(&out), 0)
+        .iter()
+        .map(|r| r["worker"].as_u64().unwrap())
+        .collect();
+    for scripts in [false, true] {
+        let Some((dom, said)) = rendered(&page, scripts) else {
+            return;
+        };
+        assert_eq!(dom.matches("class=\"item ").count(), 8, "one bar per item");
+        assert_eq!(dom.matches("class=\"item failed\"").count(), 1);
+        assert_eq!(dom.matches("class=\"lane\"").count(), workers.len());
+        assert!(dom.contains("8 items: 7 ok, 1 failed"), "the summary");
+        assert!(dom.contains("id=\"running\"") && dom.contains("id=\"durations\""));
+        assert!(
+            !said.contains("Uncaught") && !said.contains("SyntaxError"),
+            "{said}"
+        );
+        assert_eq!(
+            said.contains("Content Security Policy"),
+            !scripts,
+            "the script was blocked exactly when asked: {said}"
+        );
+    }
+}
+
+#[test]
+fn the_html_of_a_big_run_stays_small_and_junit_has_a_case_per_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 50_000;
+    let big = write(
+        dir.path(),
+        "job.toml",
+        &format!("workers = 2\n[[task]]\nfunction = \"square\"\ninputs = {{ range = [0, {n}] }}\n"),
+    );
+    let out = dir.path().join("r.jsonl");
+    runjobs().arg(&big).arg("-o").arg(&out).assert().code(0);
+    let page = dir.path().join("r.html");
+    let (code, _, err) = report(&[out.as_os_str(), "--html".as_ref(), page.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    let size = std::fs::metadata(&page).unwrap().len();
+    // Drawn from time bins past a few thousand items.
+    assert!(size < 1_000_000, "{size} bytes");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("class=\"item ").count(), 0);
+    assert!(html.matches("class=\"bin ").count() > 10);
+
+    // JUnit: a test case per item, a failure element per failed item, flaky retries.
+    let dir = tempfile::tempdir().unwrap();
+    let job = job(dir.path(), r#"["a", "fail", "slow", "flaky", "b"]"#);
+    let out = dir.path().join("r.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
+    let xml_file = dir.path().join("r.xml");
+    let (code, _, err) = report(&[out.as_os_str(), "--junit".as_ref(), xml_file.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    let xml = std::fs::read_to_string(&xml_file).unwrap();
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    assert_eq!(parsed.tests, 5);
+    assert_eq!(parsed.failures, 1);
+    assert_eq!(parsed.errors, 1, "the timed-out item");
+    assert_eq!(xml.matches("<testcase ").count(), 5);
+    assert_eq!(xml.matches("<failure").count(), 1);
+    assert!(xml.contains("flakyFailure"), "{xml}");
+}

@@ -1,0 +1,49 @@
+//! One result as the report reads it, and how a report names an input and a status.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::record::Status;
+
+/// Characters of an input shown.
+const INPUT_CHARS: usize = 60;
+
+/// One result as the report reads it (its output is never needed).
+#[derive(Deserialize)]
+pub struct ItemResult {
+    #[serde(default)]
+    pub index: u64,
+    #[serde(default)]
+    pub input: Value,
+    pub status: Status,
+    pub error: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub started_s: f64,
+    #[serde(default)]
+    pub duration_s: f64,
+    pub worker: Option<u32>,
+    pub reused_from: Option<String>,
+}
+
+/// An input as the report shows it: a string bare, anything else as JSON, cut short.
+pub fn shown(input: &Value) -> String {
+    let text = match input {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match text.char_indices().nth(INPUT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+pub fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Failed => "failed",
+        Status::TimedOut => "timed out",
+        Status::Skipped => "skipped",
+    }
+}
