@@ -39,6 +39,13 @@ pub enum Command {
     Schema,
     /// List the builtin functions: name, input, output, and what they do.
     Functions,
+    /// Print crontab lines for the jobs that declare a `schedule` (`runjobs crontab jobs/ |
+    /// crontab -` installs them).
+    Crontab {
+        /// Job files, or folders of job files.
+        #[arg(required = true, value_name = "JOB|DIR")]
+        jobs: Vec<PathBuf>,
+    },
     /// Summarise results files: one gives its summary, several (or a folder) the history of
     /// the runs, `--diff OLD NEW` what changed between two runs.
     Report {

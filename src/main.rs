@@ -5,6 +5,7 @@ mod say;
 
 mod builtins;
 mod cli;
+mod cron;
 mod exec;
 mod exit_code;
 mod items;
@@ -67,6 +68,7 @@ fn main() -> ExitCode {
             };
             report::report(&outputs, diff.as_deref(), &extra)
         }
+        Some(Command::Crontab { jobs }) => cron::crontab(&jobs),
         Some(Command::Functions) => {
             run::list_functions();
             exit_code::OK

@@ -29,6 +29,7 @@ pub struct JobFile {
     pub deadline: Option<String>,
     pub max_failures: Option<MaxFailuresDef>,
     pub output: Option<OutputDef>,
+    pub hooks: Option<HooksDef>,
     #[serde(default)]
     pub functions: BTreeMap<String, FunctionDef>,
     #[serde(default, rename = "task")]
@@ -58,6 +59,17 @@ pub enum Workers {
 pub struct OutputDef {
     pub path: Option<String>,
     pub format: Option<String>,
+    pub keep: Option<u64>,
+}
+
+/// `[hooks]`: programs run around a run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksDef {
+    pub on_start: Option<Vec<String>>,
+    pub on_success: Option<Vec<String>>,
+    pub on_failure: Option<Vec<String>>,
+    pub timeout: Option<String>,
 }
 
 /// `[functions.NAME]`: exactly one kind key (`builtin`, `command`, `worker`, `python`; the

@@ -4,7 +4,7 @@
 //! the writers) reads only these types.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -23,6 +23,7 @@ pub struct Job {
     pub description: Option<String>,
     pub schedule: Option<String>,
     pub output: OutputPlan,
+    pub hooks: Hooks,
     pub tasks: Vec<Task>,
     /// The whole run's time limit (`deadline`).
     pub deadline: Option<Duration>,
@@ -55,7 +56,21 @@ pub struct OutputPlan {
     pub path_template: PathBuf,
     /// `format`, else decided from the extension when the path is known.
     pub format: Option<Format>,
+    /// Keep only the newest N results files of the template.
+    pub keep: Option<u64>,
 }
+
+/// `[hooks]`: argv run around a run; `{job}` is filled in.
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    pub on_start: Option<Vec<String>>,
+    pub on_success: Option<Vec<String>>,
+    pub on_failure: Option<Vec<String>>,
+    pub timeout: Duration,
+}
+
+/// How long a hook may run when `[hooks] timeout` is not set.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub use crate::record::Format;
 
@@ -229,3 +244,22 @@ pub fn default_workers() -> usize {
 
 /// The default time between SIGTERM and SIGKILL.
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// Folds `.` and `..` out of a path without touching the file system, so messages show
+/// `/jobs/out/x.json` rather than `/jobs/sub/../out/x.json`.
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}

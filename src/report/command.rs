@@ -8,6 +8,7 @@ use super::junit::Junit;
 use super::show::{self, counts, seconds, status_style};
 use super::summary::{RunReport, Summarize};
 use super::timeline::Timeline;
+use crate::cron::history;
 use crate::exit_code;
 use crate::record::read::{self, ResultsVisitor};
 
@@ -26,7 +27,7 @@ pub fn report(outputs: &[PathBuf], diff: Option<&[PathBuf]>, extra: &Extra) -> u
         Some([old, new]) => run_diff(old, new, json),
         Some(_) => Err("`--diff` takes two results files: OLD NEW".to_owned()),
         None => files_of(outputs).and_then(|files| match files.as_slice() {
-            [(one, _)] => one_run(one, extra),
+            [(one, _)] if !history::is_index(one) => one_run(one, extra),
             many if extra.junit.is_some() => Err(format!(
                 "`--junit` takes one results file, but {} were given",
                 many.len()
@@ -69,7 +70,8 @@ fn files_of(outputs: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, String> {
     Ok(files)
 }
 
-/// A results file (not a temporary one), or the journal of a run that never wrote its own.
+/// A results file (not a temporary one), the journal of a run that never wrote its own, or
+/// a run index.
 fn is_results_file(path: &Path) -> bool {
     let name = path
         .file_name()
@@ -77,6 +79,9 @@ fn is_results_file(path: &Path) -> bool {
         .unwrap_or_default();
     if name.starts_with('.') || !path.is_file() {
         return false;
+    }
+    if history::is_index(path) {
+        return true;
     }
     match path.extension().and_then(|e| e.to_str()) {
         Some("json" | "toml" | "jsonl") => true,
@@ -130,8 +135,23 @@ fn write_file(path: &Path, text: &str) -> Result<(), String> {
 }
 
 fn history(files: &[(PathBuf, bool)], extra: &Extra) -> Result<u8, String> {
+    let (indexes, files): (Vec<_>, Vec<_>) = files.iter().partition(|(f, _)| history::is_index(f));
     let mut runs: Vec<(RunReport, &PathBuf)> = Vec::new();
-    for (file, named) in files {
+    // A run index lists every run, those whose results `keep` removed and those the lock
+    // refused too: it is the history, and the results files only say which items flipped.
+    for (index, _) in &indexes {
+        let lines = history::read_index(index)
+            .map_err(|e| format!("cannot read `{}`: {e}", index.display()))?;
+        runs.extend(
+            lines
+                .into_iter()
+                .map(|line| (indexed_run(index, line), index)),
+        );
+    }
+    for (file, named) in &files {
+        if !indexes.is_empty() {
+            break;
+        }
         match summarize(file) {
             Ok(report) => runs.push((report, file)),
             Err(message) if !named => say!(
@@ -145,16 +165,28 @@ fn history(files: &[(PathBuf, bool)], extra: &Extra) -> Result<u8, String> {
         return Err("none of the files is a runjobs results file".into());
     }
     runs.sort_by(|a, b| a.0.started_at.cmp(&b.0.started_at));
-    // Flakiness needs the runs in time order: a second pass, oldest first.
+    // Flakiness needs the runs in time order: a second pass, oldest first, over the results
+    // files there still are.
     let mut flips = Flips::default();
-    for (_, file) in &runs {
-        read_into(file, &mut flips)?;
+    for (run, file) in &runs {
+        let results = Path::new(&run.file);
+        let results = if history::is_index(file) {
+            results
+        } else {
+            file.as_path()
+        };
+        if results.is_file() && !history::is_index(results) {
+            read_into(results, &mut flips)?;
+        }
     }
     let mut lines: Vec<HistoryLine> = Vec::new();
     for (run, _) in runs {
-        let change = match lines.last() {
-            Some(before) => compare::change(&before.run, &run),
-            None => "first run".to_owned(),
+        // A refused run changes nothing: the next one is compared with the one before it.
+        let before = lines.iter().rev().find(|l| l.run.status != "locked");
+        let change = match (run.status.as_str(), before) {
+            ("locked", _) => "not run: another run held the lock".to_owned(),
+            (_, Some(before)) => compare::change(&before.run, &run),
+            (_, None) => "first run".to_owned(),
         };
         lines.push(HistoryLine { run, change });
     }
@@ -168,6 +200,24 @@ fn history(files: &[(PathBuf, bool)], extra: &Extra) -> Result<u8, String> {
     }
     print_json_or(extra.json, &history, || print_history(&history));
     Ok(exit_code::OK)
+}
+
+/// A run as its index line tells it (no task details: those are in its results file).
+fn indexed_run(index: &Path, line: history::IndexLine) -> RunReport {
+    RunReport {
+        version: 1,
+        file: line.results.unwrap_or_else(|| index.display().to_string()),
+        job: Some(line.job),
+        started_at: Some(line.started_at),
+        duration_s: line.duration_s,
+        span_s: 0.0,
+        status: line.status,
+        summary: line.summary.unwrap_or_default(),
+        tasks: Vec::new(),
+        slowest: Vec::new(),
+        failures: Vec::new(),
+        more_failures: 0,
+    }
 }
 
 fn print_history(history: &History) {

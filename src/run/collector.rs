@@ -25,7 +25,7 @@ pub struct Collector {
     /// The journal moved to another folder (its folder failed), and the user was told.
     journal_move_told: bool,
     /// Where the results went instead, when their own file could not be written.
-    fallback: Option<PathBuf>,
+    pub fallback: Option<PathBuf>,
 }
 
 impl Collector {

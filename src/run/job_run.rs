@@ -11,15 +11,17 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 use super::collector::Collector;
+use super::hooks::{self, HookRun};
 use super::reuse;
-use super::target::{OutputTarget, normalize};
+use super::target::OutputTarget;
 use crate::cli::RunArgs;
+use crate::cron::history::{self, IndexLine};
 use crate::exec::control::{RunControl, Stop};
 use crate::exec::{Event, Executor, TaskRun};
 use crate::exit_code;
 use crate::items::expand::{self, Items};
 use crate::items::{IntRun, Source, function_hash};
-use crate::job::{FailureLimit, InputSpec, Job, Task};
+use crate::job::{FailureLimit, InputSpec, Job, Task, normalize};
 use crate::output::{self, Destination, Sink};
 use crate::process::interrupt::Interrupt;
 use crate::process::lock::{self, LockError};
@@ -48,10 +50,23 @@ pub fn run_job(
     let destination = target.destination(&job.name, started_wall);
     let started_at = humantime::format_rfc3339_millis(started_wall).to_string();
     // Held until this function returns: one run of a job at a time.
-    let _lock = match lock::acquire(&target.lock_path(job), &job.name, &started_at) {
+    let lock_path = target.lock_path(job);
+    let _lock = match lock::acquire(&lock_path, &job.name, &started_at) {
         Ok(lock) => lock,
         Err(e @ LockError::Held { .. }) => {
             say!("error: {e}");
+            // Skipped cron runs are visible in the history, not silent.
+            let line = IndexLine {
+                job: job.name.clone(),
+                started_at,
+                status: "locked".into(),
+                finished_at: None,
+                duration_s: None,
+                summary: None,
+                results: None,
+                reason: Some(e.to_string()),
+            };
+            append_index(&lock_path, job, &line);
             return exit_code::LOCKED;
         }
         // The lock file could not be made: the output folder is unusable, and nothing ran.
@@ -75,12 +90,25 @@ pub fn run_job(
         job.max_failures
     };
     let control = RunControl::new(interrupt, job.deadline, limit);
+    let progress = Progress::new(args.progress, args.quiet);
+    let starting = HookRun {
+        status: "running",
+        results: None,
+        summary: Summary::default(),
+    };
+    hooks::run(
+        job,
+        "on_start",
+        job.hooks.on_start.as_ref(),
+        &starting,
+        &progress,
+    );
     let mut run = JobRun {
         job,
         run_start,
         journal,
         sink,
-        progress: Progress::new(args.progress, args.quiet),
+        progress,
         collector: Collector::default(),
         feeds: feeds(job),
         kept: HashMap::new(),
@@ -92,7 +120,22 @@ pub fn run_job(
             break;
         }
     }
-    run.finish(target, destination, &header, &control)
+    run.finish(target, destination, &header, &control, &lock_path)
+}
+
+/// Appends to the run index beside the lock (runs to standard output have none); a failure
+/// is a warning: the run itself went as it went.
+fn append_index(lock_path: &std::path::Path, job: &Job, line: &IndexLine) {
+    let Some(folder) = lock_path.parent() else {
+        return;
+    };
+    let index = history::index_path(folder, &job.name);
+    if let Err(e) = history::append(&index, line) {
+        say!(
+            "warning: cannot append to the run index `{}`: {e}",
+            index.display()
+        );
+    }
 }
 
 fn run_header(job: &Job, started_at: String) -> RunHeader {
@@ -320,13 +363,15 @@ impl JobRun<'_> {
         }
     }
 
-    /// Ends the results file, settles where it went, reports; returns the exit code.
+    /// Ends the results file, settles where it went, reports, keeps the history and runs
+    /// the hooks; returns the exit code.
     fn finish(
         mut self,
         target: &OutputTarget,
         destination: Destination,
         header: &RunHeader,
         control: &RunControl<'_>,
+        lock_path: &std::path::Path,
     ) -> u8 {
         let stop = control.stop();
         let collector = &mut self.collector;
@@ -364,12 +409,69 @@ impl JobRun<'_> {
             control,
             self.run_start,
         );
+        let results = match &destination {
+            Destination::File(path) => Some(path.as_path()),
+            Destination::Stdout => None,
+        };
+        if let (Some(written), None, None) = (results, &collector.write_error, &collector.fallback)
+        {
+            keep_history(self.job, target, written, progress);
+        }
+        if results.is_some() {
+            let line = IndexLine {
+                job: self.job.name.clone(),
+                started_at: header.started_at.clone(),
+                status: status_name(status).into(),
+                finished_at: Some(footer.finished_at.clone()),
+                duration_s: Some(footer.duration_s),
+                summary: Some(footer.summary),
+                results: results.map(|p| p.display().to_string()),
+                reason: None,
+            };
+            append_index(lock_path, self.job, &line);
+        }
+        let ended = HookRun {
+            status: status_name(status),
+            results,
+            summary: footer.summary,
+        };
+        let hook = match status {
+            RunStatus::Ok => ("on_success", self.job.hooks.on_success.as_ref()),
+            _ => ("on_failure", self.job.hooks.on_failure.as_ref()),
+        };
+        hooks::run(self.job, hook.0, hook.1, &ended, progress);
         match status {
             RunStatus::Interrupted => exit_code::INTERRUPTED,
             _ if collector.write_error.is_some() => exit_code::ITEMS_FAILED,
             RunStatus::Failed => exit_code::ITEMS_FAILED,
             RunStatus::Ok => exit_code::OK,
         }
+    }
+}
+
+fn status_name(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Ok => "ok",
+        RunStatus::Failed => "failed",
+        RunStatus::Interrupted => "interrupted",
+    }
+}
+
+/// After a results file of the job's own template was written: `keep` prunes the older ones
+/// and `latest` names the newest.
+fn keep_history(job: &Job, target: &OutputTarget, written: &std::path::Path, progress: &Progress) {
+    let Some(template) = target.template.as_deref().filter(|_| target.own) else {
+        return;
+    };
+    if let Some(keep) = job.output.keep
+        && let Err(e) = history::prune(template, &job.name, written, keep)
+    {
+        progress.println(&format!(
+            "warning: cannot remove older results (`keep`): {e}"
+        ));
+    }
+    if let Err(e) = history::link_latest(template, &job.name, written) {
+        progress.println(&format!("warning: cannot link the latest results: {e}"));
     }
 }
 

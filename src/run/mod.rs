@@ -5,6 +5,7 @@
 
 mod collector;
 mod commands;
+mod hooks;
 mod job_run;
 mod pipeline;
 mod plan;

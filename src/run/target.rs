@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::cli::RunArgs;
-use crate::job::{Format, Job};
+use crate::job::{Format, Job, normalize};
 use crate::output::Destination;
 use crate::process::lock;
 
@@ -22,6 +22,9 @@ pub struct OutputTarget {
     /// `None`: standard output.
     pub template: Option<PathBuf>,
     pub format: Format,
+    /// The job file's own `[output] path` (not `-o` or `--resume`'s): its history is kept
+    /// (`keep`, the `latest` link).
+    pub own: bool,
 }
 
 impl OutputTarget {
@@ -59,7 +62,11 @@ impl OutputTarget {
                 None
             });
         match format {
-            Some(format) => Ok(OutputTarget { template, format }),
+            Some(format) => Ok(OutputTarget {
+                template,
+                format,
+                own: output.is_none(),
+            }),
             None => Err(format!(
                 "cannot tell the output format of `{}`: use a .json, .toml or .jsonl extension or `--format`",
                 template.as_deref().unwrap_or(Path::new("-")).display()
@@ -93,23 +100,4 @@ impl OutputTarget {
             .replace("{timestamp}", &compact);
         Destination::File(normalize(Path::new(&path)))
     }
-}
-
-/// Folds `.` and `..` out of a path without touching the file system, so messages show
-/// `/jobs/out/x.json` rather than `/jobs/sub/../out/x.json`.
-pub fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
-            {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }

@@ -4,6 +4,7 @@ mod util;
 
 mod commands;
 mod crashes;
+mod cron;
 mod hostile;
 mod inputs;
 mod layout;

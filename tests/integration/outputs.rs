@@ -154,8 +154,8 @@ fn no_temporary_file_is_left_behind() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    // The results and the overlap lock's file; no temporary file.
-    assert_eq!(names, [".job.runjobs.lock", "r.json"]);
+    // The results, the overlap lock's file and the run index; no temporary file.
+    assert_eq!(names, [".job.runjobs.lock", "job.history.jsonl", "r.json"]);
 }
 
 #[test]

@@ -184,8 +184,12 @@ fn a_history_reads_one_line_a_run_oldest_first_with_changes_and_flips() {
         "{text}"
     );
 
-    // A folder is its results files (the job file beside them is skipped with a note);
-    // `--json` says the same.
+    // A folder is its run index when it has one, else its results files (the job file
+    // beside them is skipped with a note); `--json` says the same either way.
+    let (code, stdout, err) = report(&[runs.as_os_str(), "--json".as_ref()]);
+    assert_eq!(code, Some(0), "{err}");
+    let from_index: Value = serde_json::from_str(&stdout).unwrap();
+    std::fs::remove_file(runs.join("job.history.jsonl")).unwrap();
     let doc: Value = {
         let (code, stdout, err) = report(&[runs.as_os_str(), "--json".as_ref()]);
         assert_eq!(code, Some(0), "{err}");
@@ -195,6 +199,16 @@ fn a_history_reads_one_line_a_run_oldest_first_with_changes_and_flips() {
         );
         serde_json::from_str(&stdout).unwrap()
     };
+    let counts = |doc: &Value| -> Vec<Value> {
+        doc["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["summary"].clone())
+            .collect()
+    };
+    assert_eq!(counts(&from_index), counts(&doc));
+    assert_eq!(from_index["flaky"], doc["flaky"]);
     let runs_seen = doc["runs"].as_array().unwrap();
     assert_eq!(runs_seen.len(), 4);
     let totals: Vec<u64> = runs_seen

@@ -282,11 +282,18 @@ fn output_path_template_is_filled_in_and_relative_to_the_job_file() {
         .current_dir(std::env::temp_dir())
         .assert()
         .code(0);
-    // The results file, beside the overlap lock's dotfile.
-    let files: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+    // The results file, beside the overlap lock's dotfile, the run index and the link to
+    // the latest results.
+    let out = dir.path().join("out");
+    assert!(out.join("nightly.history.jsonl").is_file());
+    assert!(out.join("nightly-latest.json").is_symlink());
+    let files: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name())
-        .filter(|name| !name.to_string_lossy().starts_with('.'))
+        .filter(|name| {
+            let name = name.to_string_lossy();
+            !name.starts_with('.') && !name.contains("history") && !name.contains("latest")
+        })
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     let name = files[0].to_string_lossy().into_owned();

@@ -20,9 +20,9 @@ use super::model::{
     StdinDef, StdoutDef, TaskDef, Workers,
 };
 use super::resolved::{
-    Backoff, CommandSpec, DEFAULT_KILL_GRACE, FailureLimit, Format, FunctionKind, FunctionSpec,
-    InputSpec, Job, Limits, OutputPlan, RetryOn, RetryPolicy, StdinMode, StdoutMode, Task,
-    default_workers,
+    Backoff, CommandSpec, DEFAULT_HOOK_TIMEOUT, DEFAULT_KILL_GRACE, FailureLimit, Format,
+    FunctionKind, FunctionSpec, Hooks, InputSpec, Job, Limits, OutputPlan, RetryOn, RetryPolicy,
+    StdinMode, StdoutMode, Task, default_workers, normalize,
 };
 use super::schema::memory_limit;
 use super::span::{At, Source};
@@ -93,6 +93,7 @@ pub fn resolve(file: JobFile, src: &Source<'_>) -> Result<Job, Vec<Diagnostic>> 
         diags: Vec::new(),
     };
     let output = r.output();
+    let hooks = r.hooks();
     let job_options = r.options(&[], file.options());
     let deadline = file
         .deadline
@@ -129,6 +130,7 @@ pub fn resolve(file: JobFile, src: &Source<'_>) -> Result<Job, Vec<Diagnostic>> 
         description: file.description.clone(),
         schedule: file.schedule.clone(),
         output,
+        hooks,
         tasks,
         deadline,
         max_failures,

@@ -28,16 +28,45 @@ impl Resolver<'_> {
                 format
             }
         };
-        let path_template = self.dir.join(path);
+        let path_template = normalize(&self.dir.join(path));
         if let Err(why) = writable(&path_template) {
             let msg = format!("cannot write the output `{path}`: {why}");
             let help = "the output path is relative to the job file's folder; point it \
                         somewhere runjobs can create the file";
             self.push(at, At::Value, msg, Some(help.into()));
         }
+        let keep = out.and_then(|o| o.keep);
+        if keep.is_some() && !path.contains("{date}") && !path.contains("{timestamp}") {
+            let msg = format!("`keep` with the output path `{path}`, which every run overwrites");
+            let help = "put `{timestamp}` (or `{date}`) in `[output] path` to keep a file a run, \
+                        e.g. `path = \"out/{job}-{timestamp}.json\"`";
+            self.push(&["output", "keep"], At::Value, msg, Some(help.into()));
+        }
         OutputPlan {
             path_template,
             format,
+            keep,
+        }
+    }
+
+    /// `[hooks]`: each argv, and how long a hook may run.
+    pub(super) fn hooks(&mut self) -> Hooks {
+        let Some(h) = self.file.hooks.as_ref() else {
+            return Hooks {
+                timeout: DEFAULT_HOOK_TIMEOUT,
+                ..Hooks::default()
+            };
+        };
+        let timeout = h
+            .timeout
+            .as_deref()
+            .and_then(|t| self.positive_duration(&["hooks", "timeout"], t))
+            .unwrap_or(DEFAULT_HOOK_TIMEOUT);
+        Hooks {
+            on_start: h.on_start.clone(),
+            on_success: h.on_success.clone(),
+            on_failure: h.on_failure.clone(),
+            timeout,
         }
     }
 

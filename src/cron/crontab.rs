@@ -1,0 +1,113 @@
+//! `runjobs crontab JOB|DIR...`: a ready crontab line for each job that declares a
+//! `schedule`, with absolute paths (cron starts in `$HOME`), `-q` so cron mails only
+//! failures, and a copy of them in a log beside the results.
+
+use std::path::{Path, PathBuf};
+
+use crate::exit_code;
+use crate::job::{self, Job};
+
+/// Prints the lines; `runjobs crontab jobs/ | crontab -` installs them.
+pub fn crontab(paths: &[PathBuf]) -> u8 {
+    let files = match job_files(paths) {
+        Ok(files) => files,
+        Err(message) => {
+            say!("error: {message}");
+            return exit_code::INVALID;
+        }
+    };
+    let binary = match std::env::current_exe().and_then(std::fs::canonicalize) {
+        Ok(binary) => binary,
+        Err(e) => {
+            say!("error: cannot tell where this runjobs is: {e}");
+            return exit_code::ITEMS_FAILED;
+        }
+    };
+    let mut jobs = Vec::new();
+    let mut invalid = false;
+    for file in files {
+        match job::load(&file) {
+            Ok(job) => jobs.push(job),
+            Err(errors) => {
+                say!("{errors}");
+                invalid = true;
+            }
+        }
+    }
+    if invalid {
+        return exit_code::INVALID;
+    }
+    for job in &jobs {
+        match &job.schedule {
+            Some(schedule) => {
+                let about = job
+                    .description
+                    .as_deref()
+                    .map_or(String::new(), |d| format!(": {d}"));
+                out!("# {}{about}", job.name);
+                out!("{}", line(job, schedule, &binary));
+            }
+            None => say!("skipped `{}`: it has no `schedule`", job.file.display()),
+        }
+    }
+    exit_code::OK
+}
+
+/// The job files named, a folder standing for the `.toml` files in it.
+fn job_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(path)
+            .map_err(|e| format!("cannot read the folder `{}`: {e}", path.display()))?;
+        let mut found: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+/// `SCHEDULE runjobs -q JOB 2>&1 | tee -a LOG`: cron mails what runjobs prints, which with
+/// `-q` is only failures, and the log keeps a copy.
+fn line(job: &Job, schedule: &str, binary: &Path) -> String {
+    let file = std::path::absolute(&job.file).unwrap_or_else(|_| job.file.clone());
+    format!(
+        "{schedule} {} -q {} 2>&1 | tee -a {}",
+        quoted(binary),
+        quoted(&file),
+        quoted(&log_path(job))
+    )
+}
+
+/// `{job}.cron.log` beside the results (in the job's folder when their folder has
+/// placeholders).
+pub fn log_path(job: &Job) -> PathBuf {
+    let folder = job
+        .output
+        .path_template
+        .parent()
+        .filter(|p| !p.to_string_lossy().contains('{'))
+        .unwrap_or(&job.dir);
+    folder.join(format!("{}.cron.log", job.name))
+}
+
+/// A path for a crontab line: single-quoted for `sh` when it needs it, `%` escaped (cron
+/// turns a bare `%` into a newline).
+fn quoted(path: &Path) -> String {
+    let text = path.display().to_string().replace('%', "\\%");
+    let plain = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@\\%".contains(c));
+    if plain {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
