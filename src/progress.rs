@@ -4,12 +4,14 @@
 //! Owns stderr for the run: worker log lines pass through here so they never tear the bars.
 //! Decides nothing about the run.
 
+use std::collections::HashSet;
 use std::io;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use crate::cli::ProgressMode;
+use crate::exec::{SLOW_AFTER, SlowItem};
 use crate::record::{ItemRecord, Status, Summary};
 
 /// Status lines come this often when there are no bars.
@@ -19,6 +21,8 @@ enum Display {
     Bars {
         multi: MultiProgress,
         bars: Vec<ProgressBar>,
+        /// A line under the task's bar per slow item.
+        slow: Vec<((usize, u64), ProgressBar)>,
     },
     Lines {
         last: Instant,
@@ -36,6 +40,10 @@ pub struct Progress {
     display: Display,
     quiet: bool,
     tasks: Vec<TaskCounts>,
+    /// The items running long now, longest first.
+    slow: Vec<SlowItem>,
+    /// Slow items already announced (off a terminal, each gets one line).
+    announced: HashSet<(usize, u64)>,
 }
 
 impl Progress {
@@ -54,6 +62,7 @@ impl Progress {
             Display::Bars {
                 multi: MultiProgress::with_draw_target(target),
                 bars: Vec::new(),
+                slow: Vec::new(),
             }
         } else {
             Display::Lines {
@@ -64,6 +73,8 @@ impl Progress {
             display,
             quiet,
             tasks: Vec::new(),
+            slow: Vec::new(),
+            announced: HashSet::new(),
         }
     }
 
@@ -74,7 +85,7 @@ impl Progress {
             started: Instant::now(),
             summary: Summary::default(),
         });
-        if let Display::Bars { multi, bars } = &mut self.display {
+        if let Display::Bars { multi, bars, .. } = &mut self.display {
             let bar = multi.add(ProgressBar::new(total.unwrap_or(0)));
             let style = ProgressStyle::with_template(
                 "{prefix:>14.bold} [{bar:30.cyan/blue}] {pos}/{len} {msg} {per_sec} ETA {eta}",
@@ -133,6 +144,57 @@ impl Progress {
         }
     }
 
+    /// The items of `task` that run long now (nextest's SLOW lines): on a terminal a line
+    /// each under the task's bar; off it, one line each when it turns slow, and the status
+    /// line names the longest-running.
+    pub fn slow(&mut self, task: usize, items: &[SlowItem], fresh: &[SlowItem]) {
+        let name = |i: &SlowItem| {
+            let task = self.tasks.get(i.task).map_or("?", |t| t.name.as_str());
+            format!("{task}[{}] (input {})", i.index, i.input)
+        };
+        let running = |i: &SlowItem| {
+            humantime::format_duration(Duration::from_secs(i.since.elapsed().as_secs()))
+        };
+        match &mut self.display {
+            Display::Bars { multi, bars, slow } => {
+                slow.retain(|(key, bar)| {
+                    let still = items.iter().any(|i| (i.task, i.index) == *key);
+                    if !still {
+                        bar.finish_and_clear();
+                        multi.remove(bar);
+                    }
+                    still
+                });
+                for item in items {
+                    let key = (item.task, item.index);
+                    let message = format!("  SLOW {} running for {}", name(item), running(item));
+                    if let Some((_, bar)) = slow.iter().find(|(k, _)| *k == key) {
+                        bar.set_message(message);
+                        continue;
+                    }
+                    let Some(under) = bars.get(task) else {
+                        continue;
+                    };
+                    let bar = multi.insert_after(under, ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("{msg}").expect("the template is valid"),
+                    );
+                    bar.set_message(message);
+                    slow.push((key, bar));
+                }
+            }
+            Display::Lines { .. } => {
+                for item in fresh {
+                    if !self.quiet && self.announced.insert((item.task, item.index)) {
+                        let took = humantime::format_duration(SLOW_AFTER);
+                        say!("runjobs: SLOW {} running for {took}", name(item));
+                    }
+                }
+            }
+        }
+        self.slow = items.to_vec();
+    }
+
     /// Prints the periodic status line when it is due (no-bars mode only).
     pub fn tick(&mut self) {
         let Display::Lines { last } = &mut self.display else {
@@ -143,7 +205,18 @@ impl Progress {
         }
         *last = Instant::now();
         if let Some(counts) = self.tasks.last() {
-            say!("runjobs: {}", status_line(counts));
+            let mut line = status_line(counts);
+            if let Some(longest) = self.slow.first() {
+                let secs = Duration::from_secs(longest.since.elapsed().as_secs());
+                line += &format!(
+                    "; longest running: {}[{}] (input {}) for {}",
+                    counts.name,
+                    longest.index,
+                    longest.input,
+                    humantime::format_duration(secs)
+                );
+            }
+            say!("runjobs: {line}");
         }
     }
 

@@ -9,6 +9,7 @@ use std::time::Instant;
 use super::control::RunControl;
 use super::event::Event;
 use super::pool;
+use super::slow::SlowItems;
 use crate::items::Source;
 use crate::job::Task;
 use crate::record::{ItemRecord, JournalHandle};
@@ -43,6 +44,8 @@ pub struct TaskRun<'a> {
     pub control: &'a RunControl<'a>,
     /// The run's journal, for builtin workers to append their records to.
     pub journal: Option<JournalHandle>,
+    /// Where slots show their items that run long.
+    pub slow: &'a SlowItems,
 }
 
 impl TaskRun<'_> {

@@ -8,6 +8,8 @@ mod event;
 mod executor;
 pub mod function;
 mod pool;
+mod slow;
 
 pub use event::Event;
 pub use executor::{Executor, LocalPool, TaskRun};
+pub use slow::{SLOW_AFTER, SlowItem, SlowItems};

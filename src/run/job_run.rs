@@ -17,7 +17,7 @@ use super::target::OutputTarget;
 use crate::cli::RunArgs;
 use crate::cron::history::{self, IndexLine};
 use crate::exec::control::{RunControl, Stop};
-use crate::exec::{Event, Executor, TaskRun};
+use crate::exec::{Event, Executor, SlowItems, TaskRun};
 use crate::exit_code;
 use crate::items::expand::{self, Items};
 use crate::items::{IntRun, Source, function_hash};
@@ -205,6 +205,7 @@ struct JobRun<'a> {
 /// One task's tally while it runs.
 struct TaskTally<'a> {
     task: &'a Task,
+    task_index: usize,
     summary: Summary,
     /// Its outputs, when a later task takes them.
     outputs: Option<Vec<(u64, Value)>>,
@@ -247,6 +248,7 @@ impl JobRun<'_> {
         control.add_items(items.total.unwrap_or(0));
         let mut tally = TaskTally {
             task,
+            task_index: index,
             summary: Summary::default(),
             outputs: self.feeds.contains(task.name.as_str()).then(Vec::new),
         };
@@ -259,6 +261,7 @@ impl JobRun<'_> {
         if let Some(previous) = previous {
             source = reuse::skip_done(previous, function_hash, source, events.clone(), index);
         }
+        let slow = SlowItems::default();
         let ctx = TaskRun {
             job: &self.job.name,
             task_index: index,
@@ -267,16 +270,25 @@ impl JobRun<'_> {
             events,
             control,
             journal: self.journal.as_ref().map(Journal::handle),
+            slow: &slow,
         };
         thread::scope(|scope| {
             scope.spawn(move || executor.run_task(&ctx, total, source));
-            self.collect(&received, &mut tally, control);
+            self.collect(&received, &mut tally, control, &slow);
         });
+        let (_, fresh) = slow.now();
+        self.progress.slow(index, &[], &fresh);
         self.end_task(index, tally);
     }
 
     /// Takes the executor's events until it is done (the channel closes).
-    fn collect(&mut self, received: &Receiver<Event>, tally: &mut TaskTally, control: &RunControl) {
+    fn collect(
+        &mut self,
+        received: &Receiver<Event>,
+        tally: &mut TaskTally,
+        control: &RunControl,
+        slow: &SlowItems,
+    ) {
         loop {
             // Wake at least every second (status lines), and in time for the deadline.
             let until_deadline = control
@@ -290,6 +302,8 @@ impl JobRun<'_> {
             }
             // Time paused (Ctrl-Z) does not count against the deadline.
             control.check_deadline(pause::active_since(self.run_start));
+            let (running, fresh) = slow.now();
+            self.progress.slow(tally.task_index, &running, &fresh);
             self.progress.tick();
         }
     }

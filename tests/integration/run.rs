@@ -357,3 +357,45 @@ fn long_runs_print_plain_status_lines_off_a_terminal() {
     );
     assert!(!text.contains('\r') && !text.contains('\u{1b}'), "{text:?}");
 }
+
+#[test]
+fn items_that_run_long_are_named_off_a_terminal_and_quick_runs_say_nothing_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 2\n[functions.nap]\ncommand = [\"sleep\", \"{input}\"]\n\
+         [[task]]\nfunction = \"sleep\"\ninputs = [0.01, 6, 0.01]\n\
+         [[task]]\nfunction = \"nap\"\ninputs = [5.5]\n",
+    );
+    let out = dir.path().join("out.json");
+    let output = runjobs().arg(&job).arg("-o").arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let said = stderr(&output);
+    // A builtin worker's item and a command's.
+    assert!(
+        said.contains("runjobs: SLOW sleep[1] (input 6) running for 5s"),
+        "{said}"
+    );
+    assert!(
+        said.contains("runjobs: SLOW nap[0] (input 5.5) running for 5s"),
+        "{said}"
+    );
+    assert_eq!(said.matches("SLOW").count(), 2, "{said}");
+
+    let quick = write(
+        dir.path(),
+        "quick.toml",
+        "[[task]]\nfunction = \"sleep\"\ninputs = [0.01, 0.2]\n",
+    );
+    let output = runjobs().arg(&quick).arg("-o").arg(&out).output().unwrap();
+    assert!(!stderr(&output).contains("SLOW"), "{}", stderr(&output));
+    let output = runjobs()
+        .arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(!stderr(&output).contains("SLOW"), "-q: {}", stderr(&output));
+}

@@ -35,6 +35,8 @@ pub struct CommandSlot<'a> {
     ctx: &'a TaskRun<'a>,
     spec: &'a CommandSpec,
     finished: Vec<ItemRecord>,
+    /// This slot's number on the board of slow items.
+    slot: usize,
 }
 
 /// What came back on stdout: at most `STDOUT_CAP` bytes, and how many more there were.
@@ -49,6 +51,7 @@ impl<'a> CommandSlot<'a> {
             ctx,
             spec,
             finished: Vec::new(),
+            slot: ctx.slow.slot(),
         }
     }
 
@@ -125,7 +128,7 @@ impl<'a> CommandSlot<'a> {
         let stderr = child.stderr.take().expect("stderr is piped");
         drainers.start(stdout, stderr, tail.clone());
 
-        let ended = self.wait(&mut child, started);
+        let ended = self.wait(&mut child, started, item.index, input);
         // Whatever the item left running in its group (a backgrounded grandchild holding
         // the pipes) goes now, or the readers would wait for it.
         let _ = kill_process_group(Pid::from_child(&child), Signal::KILL);
@@ -148,7 +151,22 @@ impl<'a> CommandSlot<'a> {
     }
 
     /// Waits for the child, its timeout or an interrupt; stops its group on the latter two.
-    fn wait(&self, child: &mut Child, started: Instant) -> Ended {
+    /// An item that runs long is shown as slow meanwhile.
+    fn wait(&self, child: &mut Child, started: Instant, index: u64, input: &Value) -> Ended {
+        let mut slow = false;
+        let ended = self.wait_for(child, started, || {
+            slow = self
+                .ctx
+                .slow
+                .check(self.slot, self.ctx.task_index, index, input, started);
+        });
+        if slow {
+            self.ctx.slow.clear(self.slot);
+        }
+        ended
+    }
+
+    fn wait_for(&self, child: &mut Child, started: Instant, mut waiting: impl FnMut()) -> Ended {
         loop {
             // Time paused (Ctrl-Z) does not count.
             let deadline = self
@@ -170,7 +188,7 @@ impl<'a> CommandSlot<'a> {
             let wait = deadline.map_or(POLL, |d| d.saturating_duration_since(now).min(POLL));
             match child.wait_timeout(wait) {
                 Ok(Some(status)) => return Ended::Exited(status),
-                Ok(None) => {}
+                Ok(None) => waiting(),
                 Err(_) => {
                     return Ended::Exited(process::stop_group(child, Duration::ZERO, &|| true));
                 }

@@ -133,6 +133,14 @@ impl InFlight {
                 .is_some_and(|entry| matches!(&entry.work, Work::One(item) if item.suspect))
     }
 
+    /// The oldest item's index and input: the one the worker is running.
+    pub fn oldest(&self) -> Option<(u64, serde_json::Value)> {
+        match &self.entries.front()?.work {
+            Work::One(item) => Some((item.index, item.input.clone().unwrap_or_default())),
+            Work::Ints(run) => Some((run.first, serde_json::Value::from(run.start))),
+        }
+    }
+
     /// Takes the oldest item out, with when it was sent.
     pub fn take_oldest(&mut self) -> Option<(WorkItem, Instant)> {
         let index = match &self.entries.front()?.work {

@@ -23,7 +23,7 @@ use super::in_flight::InFlight;
 use super::queue::{Taken, Work, WorkItem, WorkQueue};
 use super::replies::{Answer, Chunk, Records, RenderedRun, read_replies, truncate};
 use crate::exec::function::{self, Protocol};
-use crate::exec::{Event, TaskRun};
+use crate::exec::{Event, SLOW_AFTER, TaskRun};
 use crate::job::FunctionKind;
 use crate::process::groups::GroupChild;
 use crate::process::{self, StderrTail, Tether, pause};
@@ -70,6 +70,9 @@ pub struct MessageSlot<'a> {
     mean_duration: Option<f64>,
     finished: Vec<ItemRecord>,
     request_buf: Vec<u8>,
+    /// This slot's number on the board of slow items, and whether its item is there.
+    slot: usize,
+    slow: bool,
 }
 
 impl<'a> MessageSlot<'a> {
@@ -84,6 +87,8 @@ impl<'a> MessageSlot<'a> {
             mean_duration: None,
             finished: Vec::new(),
             request_buf: Vec::new(),
+            slot: ctx.slow.slot(),
+            slow: false,
         }
     }
 
@@ -265,13 +270,35 @@ impl<'a> MessageSlot<'a> {
             Err(RecvTimeoutError::Timeout) => {
                 if deadline().is_some_and(|d| Instant::now() >= d) {
                     self.on_timeout(queue);
+                } else {
+                    self.note_slow(heard);
                 }
             }
             Err(RecvTimeoutError::Disconnected) => self.on_worker_gone(queue),
         }
     }
 
+    /// Shows the item the worker is running as slow once it has run long; takes it off when
+    /// it ends (whatever happens next ends it: an answer, a timeout, a death).
+    fn note_slow(&mut self, since: Instant) {
+        if self.slow || since.elapsed() < SLOW_AFTER {
+            return;
+        }
+        if let Some((index, input)) = self.in_flight.oldest() {
+            let task = self.ctx.task_index;
+            self.slow = self.ctx.slow.check(self.slot, task, index, &input, since);
+        }
+    }
+
+    fn end_slow(&mut self) {
+        if self.slow {
+            self.ctx.slow.clear(self.slot);
+            self.slow = false;
+        }
+    }
+
     fn on_chunk(&mut self, chunk: Chunk, queue: &WorkQueue) {
+        self.end_slow();
         let pid = self.worker.as_ref().map(|w| w.pid);
         for answer in chunk.replies {
             let reply = match answer {
@@ -404,6 +431,7 @@ impl<'a> MessageSlot<'a> {
     }
 
     fn on_worker_gone(&mut self, queue: &WorkQueue) {
+        self.end_slow();
         let Some(mut worker) = self.worker.take() else {
             return;
         };
@@ -424,6 +452,7 @@ impl<'a> MessageSlot<'a> {
     /// Kills the worker (whole group), charges the head item with `failure`, and hands the
     /// other in-flight items back; a new worker starts on the next dispatch.
     fn replace_worker(&mut self, queue: &WorkQueue, failure: Failure) {
+        self.end_slow();
         let Some(mut worker) = self.worker.take() else {
             return;
         };
