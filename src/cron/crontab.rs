@@ -23,18 +23,11 @@ pub fn crontab(paths: &[PathBuf]) -> u8 {
             return exit_code::ITEMS_FAILED;
         }
     };
-    let mut jobs = Vec::new();
-    let mut invalid = false;
-    for file in files {
-        match job::load(&file) {
-            Ok(job) => jobs.push(job),
-            Err(errors) => {
-                say!("{errors}");
-                invalid = true;
-            }
-        }
+    let (jobs, errors) = job::load_all(&files);
+    for errors in &errors {
+        say!("{errors}");
     }
-    if invalid {
+    if !errors.is_empty() {
         return exit_code::INVALID;
     }
     for job in &jobs {
@@ -61,17 +54,23 @@ fn job_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             files.push(path.clone());
             continue;
         }
-        let entries = std::fs::read_dir(path)
-            .map_err(|e| format!("cannot read the folder `{}`: {e}", path.display()))?;
-        let mut found: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
-            .collect();
-        found.sort();
-        files.extend(found);
+        let is_job = |p: &Path| p.is_file() && p.extension().is_some_and(|e| e == "toml");
+        files.extend(files_in(path, is_job)?);
     }
     Ok(files)
+}
+
+/// The files of `folder` that `keep` takes, sorted; the error names the folder.
+pub fn files_in(folder: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>, String> {
+    let entries = std::fs::read_dir(folder)
+        .map_err(|e| format!("cannot read the folder `{}`: {e}", folder.display()))?;
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| keep(p))
+        .collect();
+    found.sort();
+    Ok(found)
 }
 
 /// `SCHEDULE runjobs -q JOB 2>&1 | tee -a LOG`: cron mails what runjobs prints, which with

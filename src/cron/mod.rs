@@ -4,4 +4,4 @@
 mod crontab;
 pub mod history;
 
-pub use crontab::crontab;
+pub use crontab::{crontab, files_in};

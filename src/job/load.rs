@@ -4,7 +4,7 @@
 //! when the earlier ones found nothing (a schema error would make the semantic checks guess).
 //! Nothing here runs anything or writes to the file system.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
 
@@ -27,6 +27,20 @@ pub fn load(path: &Path) -> Result<Job, JobFileErrors> {
             )],
         )),
     }
+}
+
+/// Loads every file of `paths`: the jobs, and every file's errors (all of them, not only the
+/// first file's).
+pub fn load_all(paths: &[PathBuf]) -> (Vec<Job>, Vec<JobFileErrors>) {
+    let mut jobs = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        match load(path) {
+            Ok(job) => jobs.push(job),
+            Err(e) => errors.push(e),
+        }
+    }
+    (jobs, errors)
 }
 
 /// `load` for contents already read; `path` still anchors relative paths.

@@ -14,7 +14,7 @@ mod span;
     reason = "public API; the binary only prints the errors"
 )]
 pub use diag::{Diagnostic, JobFileErrors, Snippet};
-pub use load::load;
+pub use load::{load, load_all};
 pub use resolve::{output_placeholder_problems, writable};
 pub use resolved::*;
 pub use schema::schema_text;

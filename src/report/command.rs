@@ -54,17 +54,10 @@ fn files_of(outputs: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, String> {
             files.push((path.clone(), true));
             continue;
         }
-        let entries = std::fs::read_dir(path)
-            .map_err(|e| format!("cannot read the folder `{}`: {e}", path.display()))?;
-        let mut found: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| is_results_file(p))
-            .collect();
+        let found = crate::cron::files_in(path, is_results_file)?;
         if found.is_empty() {
             return Err(format!("no results files in `{}`", path.display()));
         }
-        found.sort();
         files.extend(found.into_iter().map(|f| (f, false)));
     }
     Ok(files)

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::item::{ItemResult, shown};
+use super::item::ItemResult;
 use super::summary::{ItemLine, RunReport};
 use crate::record::read::{ResultsVisitor, TaskInfo};
 use crate::record::{ItemKey, Status, item_key};
@@ -67,18 +67,9 @@ impl ResultsVisitor for Outcomes {
     }
 
     fn result(&mut self, task: &TaskInfo, raw: &RawValue) -> Result<(), String> {
-        let r: ItemResult =
-            serde_json::from_str(raw.get()).map_err(|e| format!("a result: {e}"))?;
+        let r = ItemResult::parse(raw)?;
         let identity = self.identify.of(task, &r);
-        let line = ItemLine {
-            task: task.name.clone(),
-            index: r.index,
-            input: shown(&r.input),
-            status: r.status,
-            duration_s: r.duration_s,
-            attempts: r.attempts,
-            error: None,
-        };
+        let line = ItemLine::of(task, &r, None);
         let outcome = Outcome {
             status: r.status,
             duration_s: r.duration_s,
@@ -209,8 +200,7 @@ impl ResultsVisitor for Flips {
     }
 
     fn result(&mut self, task: &TaskInfo, raw: &RawValue) -> Result<(), String> {
-        let r: ItemResult =
-            serde_json::from_str(raw.get()).map_err(|e| format!("a result: {e}"))?;
+        let r = ItemResult::parse(raw)?;
         if r.status == Status::Skipped {
             return Ok(());
         }
@@ -223,15 +213,7 @@ impl ResultsVisitor for Flips {
             Some((was_ok, flipped)) => {
                 if *was_ok != ok && !*flipped {
                     *flipped = true;
-                    self.flaky.add(ItemLine {
-                        task: task.name.clone(),
-                        index: r.index,
-                        input: shown(&r.input),
-                        status: r.status,
-                        duration_s: r.duration_s,
-                        attempts: r.attempts,
-                        error: None,
-                    });
+                    self.flaky.add(ItemLine::of(task, &r, None));
                 }
                 *was_ok = ok;
             }

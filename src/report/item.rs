@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::record::Status;
 
@@ -45,5 +46,12 @@ pub fn status_name(status: Status) -> &'static str {
         Status::Failed => "failed",
         Status::TimedOut => "timed out",
         Status::Skipped => "skipped",
+    }
+}
+
+impl ItemResult {
+    /// A result as the reader hands it on.
+    pub fn parse(raw: &RawValue) -> Result<ItemResult, String> {
+        serde_json::from_str(raw.get()).map_err(|e| format!("a result: {e}"))
     }
 }

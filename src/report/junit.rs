@@ -45,8 +45,7 @@ impl ResultsVisitor for Junit {
     }
 
     fn result(&mut self, task: &TaskInfo, raw: &RawValue) -> Result<(), String> {
-        let r: ItemResult =
-            serde_json::from_str(raw.get()).map_err(|e| format!("a result: {e}"))?;
+        let r = ItemResult::parse(raw)?;
         let error = r.error.as_deref().unwrap_or("");
         let first_line = error.lines().next().unwrap_or("");
         let mut status = match r.status {

@@ -76,6 +76,21 @@ pub struct ItemLine {
     pub error: Option<String>,
 }
 
+impl ItemLine {
+    /// The line of result `r` of `task`, with `error` as it is to be shown.
+    pub fn of(task: &TaskInfo, r: &ItemResult, error: Option<String>) -> ItemLine {
+        ItemLine {
+            task: task.name.clone(),
+            index: r.index,
+            input: shown(&r.input),
+            status: r.status,
+            duration_s: r.duration_s,
+            attempts: r.attempts,
+            error,
+        }
+    }
+}
+
 /// Builds a `RunReport` as results stream by (and the HTML timeline, when asked).
 #[derive(Default)]
 pub struct Summarize {
@@ -199,8 +214,7 @@ impl ResultsVisitor for Summarize {
     }
 
     fn result(&mut self, task: &TaskInfo, raw: &RawValue) -> Result<(), String> {
-        let r: ItemResult =
-            serde_json::from_str(raw.get()).map_err(|e| format!("a result: {e}"))?;
+        let r = ItemResult::parse(raw)?;
         if self.tasks.is_empty() {
             self.task(task);
         }
@@ -234,15 +248,7 @@ impl ResultsVisitor for Summarize {
         if !(failed || slow_enough) || r.status == Status::Skipped {
             return Ok(());
         }
-        let line = ItemLine {
-            task: task.name.clone(),
-            index: r.index,
-            input: shown(&r.input),
-            status: r.status,
-            duration_s: r.duration_s,
-            attempts: r.attempts,
-            error: r.error.as_deref().map(first_lines),
-        };
+        let line = ItemLine::of(task, &r, r.error.as_deref().map(first_lines));
         if failed {
             if self.failures.len() < FAILURES {
                 self.failures.push(line.clone());

@@ -17,7 +17,6 @@ use crate::record::resume::Previous;
 
 /// `runjobs JOB...`: every job is validated before any runs.
 pub fn run(args: &RunArgs) -> u8 {
-    let mut jobs = Vec::new();
     let mut invalid = false;
     // `-o` takes the placeholders `[output] path` takes, checked as strictly.
     if let Some(path) = args.output.as_ref().filter(|p| p.as_os_str() != "-") {
@@ -26,14 +25,10 @@ pub fn run(args: &RunArgs) -> u8 {
             invalid = true;
         }
     }
-    for path in &args.jobs {
-        match job::load(path) {
-            Ok(job) => jobs.push(job),
-            Err(errors) => {
-                say!("{errors}");
-                invalid = true;
-            }
-        }
+    let (jobs, errors) = job::load_all(&args.jobs);
+    for errors in &errors {
+        say!("{errors}");
+        invalid = true;
     }
     if invalid {
         return exit_code::INVALID;

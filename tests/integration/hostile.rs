@@ -51,6 +51,22 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> Option<i32> {
     }
 }
 
+/// The run wrote every result and left no process behind.
+fn assert_complete_and_gone(out: &Path, marker: &str) {
+    assert_complete(out);
+    assert_eq!(
+        wait_until_gone(marker, Duration::from_secs(2)),
+        Vec::<u32>::new()
+    );
+}
+
+/// Starts `cmd` with a stderr whose reader is already gone.
+fn spawn_with_closed_stderr(cmd: &mut Command) -> Child {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    cmd.stderr(Stdio::from(writer)).spawn().unwrap()
+}
+
 fn assert_complete(out: &Path) {
     let doc = read_json(out);
     assert_eq!(doc["status"], "ok");
@@ -66,28 +82,21 @@ fn a_closed_stderr_neither_hangs_nor_panics_the_run() {
     let out = dir.path().join("out.json");
     for progress in ["never", "always"] {
         let marker = marker(&format!("closedstderr-{progress}"));
-        let (reader, writer) = std::io::pipe().unwrap();
-        drop(reader);
-        let mut child = Command::new(BIN)
-            .arg(&job)
-            .arg("-o")
-            .arg(&out)
-            .args(["--progress", progress])
-            .env("RUNJOBS_TEST_MARKER", &marker)
-            .stderr(Stdio::from(writer))
-            .spawn()
-            .unwrap();
+        let mut child = spawn_with_closed_stderr(
+            Command::new(BIN)
+                .arg(&job)
+                .arg("-o")
+                .arg(&out)
+                .args(["--progress", progress])
+                .env("RUNJOBS_TEST_MARKER", &marker),
+        );
         let code = wait_bounded(&mut child, Duration::from_secs(60));
         assert_eq!(
             code,
             Some(0),
             "--progress {progress}: no panic (101), no error"
         );
-        assert_complete(&out);
-        assert_eq!(
-            wait_until_gone(&marker, Duration::from_secs(2)),
-            Vec::<u32>::new()
-        );
+        assert_complete_and_gone(&out, &marker);
     }
 }
 
@@ -112,11 +121,7 @@ fn a_stderr_reader_that_goes_away_mid_run_does_not_stop_the_run() {
     let mut said = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut said).unwrap();
     assert_eq!(said.trim(), "rc=0");
-    assert_complete(&out);
-    assert_eq!(
-        wait_until_gone(&marker, Duration::from_secs(2)),
-        Vec::<u32>::new()
-    );
+    assert_complete_and_gone(&out, &marker);
 }
 
 #[test]
@@ -129,16 +134,13 @@ fn sigterm_stops_a_run_whose_stderr_is_closed() {
     );
     let out = dir.path().join("out.json");
     let marker = marker("closedstderr-term");
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let mut child = Command::new(BIN)
-        .arg(&job)
-        .arg("-o")
-        .arg(&out)
-        .env("RUNJOBS_TEST_MARKER", &marker)
-        .stderr(Stdio::from(writer))
-        .spawn()
-        .unwrap();
+    let mut child = spawn_with_closed_stderr(
+        Command::new(BIN)
+            .arg(&job)
+            .arg("-o")
+            .arg(&out)
+            .env("RUNJOBS_TEST_MARKER", &marker),
+    );
     wait_for_workers(child.id(), 2);
     std::thread::sleep(Duration::from_millis(300));
     Command::new("kill")

@@ -383,29 +383,25 @@ fn dry_run_with_resume_counts_what_is_left() {
     let job = write(dir.path(), "job.toml", &counting_job("[1, 2]", 0.0));
     let out = dir.path().join("out.json");
     runjobs().arg(&job).arg("-o").arg(&out).assert().code(0);
+    let plan = || {
+        let output = runjobs()
+            .arg(&job)
+            .arg("--dry-run")
+            .arg("--resume")
+            .arg(&out)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
     write(dir.path(), "job.toml", &counting_job("[1, 2, 3]", 0.0));
-    let output = runjobs()
-        .arg(&job)
-        .arg("--dry-run")
-        .arg("--resume")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let plan = String::from_utf8_lossy(&output.stdout);
-    assert!(plan.contains("1 of 3 items left (2 done)"), "{plan}");
+    let shown = plan();
+    assert!(shown.contains("1 of 3 items left (2 done)"), "{shown}");
     assert_eq!(calls(dir.path()).len(), 2);
 
     // A function changed: nothing is done.
     write(dir.path(), "job.toml", &counting_job("[1, 2, 3]", 0.01));
-    let output = runjobs()
-        .arg(&job)
-        .arg("--dry-run")
-        .arg("--resume")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let plan = String::from_utf8_lossy(&output.stdout);
-    assert!(plan.contains("over 3 items, none done yet"), "{plan}");
+    let shown = plan();
+    assert!(shown.contains("over 3 items, none done yet"), "{shown}");
 }
 
 /// State letters (`ps` STAT) of the processes carrying `marker` whose command line holds
