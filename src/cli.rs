@@ -39,6 +39,14 @@ pub enum Command {
     Schema,
     /// List the builtin functions: name, input, output, and what they do.
     Functions,
+    /// Print shell completions (`runjobs completions bash > ~/.local/share/bash-completion/completions/runjobs`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `runjobs man | man -l -`.
+    Man,
     /// Print crontab lines for the jobs that declare a `schedule` (`runjobs crontab jobs/ |
     /// crontab -` installs them).
     Crontab {
@@ -67,8 +75,21 @@ pub enum Command {
         #[arg(long, value_name = "FILE", conflicts_with = "diff")]
         junit: Option<PathBuf>,
     },
+}
+
+/// The hidden modes runjobs runs itself in (a builtin worker, the guard). Parsed apart from
+/// `Cli`, so completions and the man page never show them.
+#[derive(Debug, Parser)]
+#[command(name = "runjobs")]
+pub struct Internal {
+    #[command(subcommand)]
+    pub command: InternalCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InternalCommand {
     /// Internal: a long-lived worker process that runs one builtin.
-    #[command(name = "__worker", hide = true)]
+    #[command(name = "__worker")]
     Worker {
         #[arg(long)]
         builtin: String,
@@ -84,12 +105,21 @@ pub enum Command {
         journal: Option<std::path::PathBuf>,
     },
     /// Internal: stops the process groups of a runjobs that died (see `groups`).
-    #[command(name = "__guard", hide = true)]
+    #[command(name = "__guard")]
     Guard {
         /// The runjobs process to watch.
         #[arg(long)]
         parent: u32,
     },
+}
+
+impl Internal {
+    /// Whether `runjobs` was started in one of these modes.
+    pub fn requested() -> bool {
+        std::env::args_os()
+            .nth(1)
+            .is_some_and(|a| a.to_string_lossy().starts_with("__"))
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -3,11 +3,15 @@
 #[macro_use]
 mod say;
 
+#[cfg(test)]
+mod testing;
+
 mod builtins;
 mod cli;
 mod cron;
 mod exec;
 mod exit_code;
+mod help;
 mod items;
 mod job;
 mod output;
@@ -18,24 +22,16 @@ mod report;
 mod run;
 mod worker;
 
-/// Cases per property-test run: a short run in the test suite; `RUNJOBS_FUZZ_CASES=5000000
-/// cargo test --release NAME` is the long one (a fuzzing session).
-#[cfg(test)]
-fn fuzz_cases(default: u32) -> u32 {
-    std::env::var("RUNJOBS_FUZZ_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
-}
-
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, Internal, InternalCommand};
 
 fn main() -> ExitCode {
+    if Internal::requested() {
+        return internal();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -53,7 +49,7 @@ fn main() -> ExitCode {
         None => run::run(&cli.run),
         Some(Command::Run(args)) => run::run(&args),
         Some(Command::Validate { jobs }) => run::validate(&jobs),
-        Some(Command::Schema) => print_stdout(job::schema_text()),
+        Some(Command::Schema) => help::print_bytes(job::schema_text().as_bytes()),
         Some(Command::Report {
             outputs,
             diff,
@@ -69,30 +65,32 @@ fn main() -> ExitCode {
             report::report(&outputs, diff.as_deref(), &extra)
         }
         Some(Command::Crontab { jobs }) => cron::crontab(&jobs),
+        Some(Command::Completions { shell }) => help::completions(shell),
+        Some(Command::Man) => help::man(),
         Some(Command::Functions) => {
             run::list_functions();
             exit_code::OK
         }
-        Some(Command::Worker {
-            builtin,
-            options,
-            run_start_ns,
-            journal,
-        }) => return worker::run(&builtin, &options, run_start_ns, journal.as_deref()),
-        Some(Command::Guard { parent }) => process::groups::guard_main(parent),
     };
     exit_code::exit(code)
 }
 
-/// Prints `text` exactly; a closed pipe (`runjobs schema | head`) is not an error.
-fn print_stdout(text: &str) -> u8 {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => exit_code::OK,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_code::OK,
+/// A hidden mode: a builtin worker, or the guard of a runjobs' process groups.
+fn internal() -> ExitCode {
+    let internal = match Internal::try_parse() {
+        Ok(internal) => internal,
         Err(e) => {
-            say!("error: {e}");
-            exit_code::ITEMS_FAILED
+            let _ = e.print();
+            return exit_code::exit(exit_code::INVALID);
         }
+    };
+    match internal.command {
+        InternalCommand::Worker {
+            builtin,
+            options,
+            run_start_ns,
+            journal,
+        } => worker::run(&builtin, &options, run_start_ns, journal.as_deref()),
+        InternalCommand::Guard { parent } => exit_code::exit(process::groups::guard_main(parent)),
     }
 }

@@ -491,7 +491,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(300), ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::testing::fuzz_cases(300), ..ProptestConfig::default() })]
 
         /// Whatever the edit, loading never panics, and a failure says where.
         #[test]

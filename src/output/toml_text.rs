@@ -476,7 +476,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(500)))]
+        #![proptest_config(ProptestConfig::with_cases(crate::testing::fuzz_cases(500)))]
 
         /// The text means what the in-memory conversion (`json_to_toml`) makes of the value.
         #[test]

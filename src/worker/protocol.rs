@@ -594,7 +594,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(2000)))]
+        #![proptest_config(ProptestConfig::with_cases(crate::testing::fuzz_cases(2000)))]
 
         #[test]
         fn readers_never_panic(line in reply_like()) {

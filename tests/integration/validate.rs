@@ -178,3 +178,77 @@ fn output_flag_placeholders_and_a_zero_timeout_are_bad_command_lines() {
     assert!(stderr(&output).contains("zero"), "{}", stderr(&output));
     assert!(!dir.path().join("out").exists(), "nothing ran");
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line_definitions() {
+    let subcommands = [
+        "run",
+        "validate",
+        "schema",
+        "functions",
+        "report",
+        "crontab",
+        "completions",
+        "man",
+    ];
+    let flags = [
+        "--workers",
+        "--output",
+        "--format",
+        "--timeout",
+        "--dry-run",
+        "--progress",
+        "--quiet",
+        "--fail-fast",
+        "--resume",
+        "--no-journal",
+    ];
+    for shell in ["bash", "fish", "zsh", "elvish", "powershell"] {
+        let output = runjobs().args(["completions", shell]).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        if shell == "bash" || shell == "fish" {
+            for word in subcommands {
+                assert!(text.contains(word), "{shell} completions lack `{word}`");
+            }
+            for flag in flags {
+                let bare = flag.trim_start_matches('-');
+                assert!(text.contains(bare), "{shell} completions lack `{flag}`");
+            }
+        }
+        assert!(
+            !text.contains("__worker"),
+            "{shell}: internal modes stay hidden"
+        );
+    }
+    let page = runjobs().arg("man").output().unwrap();
+    assert_eq!(page.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&page.stdout).starts_with(".ie"),
+        "roff"
+    );
+    let groff = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut groff) = groff else {
+        eprintln!("skipped rendering the man page: no groff on this machine");
+        return;
+    };
+    use std::io::Write as _;
+    groff.stdin.take().unwrap().write_all(&page.stdout).unwrap();
+    let rendered = groff.wait_with_output().unwrap();
+    assert!(rendered.status.success());
+    assert!(
+        rendered.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    assert!(
+        text.contains("runjobs") && text.contains("--workers"),
+        "{text}"
+    );
+}

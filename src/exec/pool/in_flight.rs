@@ -289,7 +289,7 @@ mod model {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(2000)))]
+        #![proptest_config(ProptestConfig::with_cases(crate::testing::fuzz_cases(2000)))]
 
         #[test]
         fn in_flight_books_match_the_items(ops in prop::collection::vec(op(), 0..40)) {
