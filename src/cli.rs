@@ -122,6 +122,15 @@ impl Internal {
     }
 }
 
+/// What `--dry-run` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DryRun {
+    /// The plan of each job and the first items of each task.
+    Plan,
+    /// Every item, one a line: `TASK #INDEX ...`.
+    All,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Job files to run, one after another.
@@ -144,9 +153,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 
-    /// Validate and expand the job, print the plan, run nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+    /// Validate and expand the job, print the plan and its first items, run nothing;
+    /// `--dry-run=all` prints every item instead, one a line (the argv of a command).
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "plan", value_name = "WHAT")]
+    pub dry_run: Option<DryRun>,
 
     /// Progress display: bars on a terminal, else a status line every 10 s.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto, value_name = "WHEN")]

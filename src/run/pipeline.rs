@@ -67,9 +67,9 @@ pub fn run(args: &RunArgs) -> u8 {
         Ok(previous) => previous,
         Err(code) => return code,
     };
-    if args.dry_run {
+    if let Some(what) = args.dry_run {
         for (job, target) in &plans {
-            print_plan(job, target, previous.as_deref());
+            print_plan(job, target, previous.as_deref(), what);
         }
         return exit_code::OK;
     }

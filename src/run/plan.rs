@@ -3,13 +3,25 @@
 use std::time::SystemTime;
 
 use super::target::OutputTarget;
+use crate::cli::DryRun;
+use crate::exec::function::command;
 use crate::items::expand::{self, Items};
 use crate::items::function_hash;
-use crate::job::{InputSpec, Job};
+use crate::job::{FunctionKind, InputSpec, Job, Task};
 use crate::output::Destination;
 use crate::record::resume::Previous;
 
-pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>) {
+/// Items shown under each task of the plan.
+const FIRST_ITEMS: usize = 3;
+
+/// `--dry-run`: the plan and each task's first items, or (`all`) every item, one a line.
+pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>, what: DryRun) {
+    if what == DryRun::All {
+        for task in &job.tasks {
+            print_items(job, task, usize::MAX, "");
+        }
+        return;
+    }
     out!("job `{}` ({})", job.name, job.file.display());
     if let Some(description) = &job.description {
         out!("  {description}");
@@ -66,7 +78,61 @@ pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>)
             plural(task.workers),
             task.retry.count
         );
+        print_items(job, task, FIRST_ITEMS, "    ");
     }
+}
+
+/// Up to `most` items of `task` as they would run: `TASK #INDEX` and the argv of a command
+/// (shell-quoted), or the function and its input. A pipeline's later task has no items yet.
+fn print_items(job: &Job, task: &Task, most: usize, indent: &str) {
+    if matches!(task.inputs, InputSpec::From(_)) {
+        if most != usize::MAX {
+            out!("{indent}(its items are the outputs of an earlier task)");
+        }
+        return;
+    }
+    let Ok(items) = expand::expand(&task.inputs, |_| Vec::new()) else {
+        return;
+    };
+    let mut shown = 0;
+    for (index, input) in items.iter.enumerate() {
+        if shown == most {
+            out!("{indent}…");
+            break;
+        }
+        let what = match (&input, &task.function.kind) {
+            (Err(e), _) => format!("(an input that cannot be read: {e})"),
+            (Ok(input), FunctionKind::Command(spec)) => {
+                match command::build(spec, task, &job.name, index as u64, input) {
+                    Ok(built) => argv_text(&built.command),
+                    Err(e) => format!("(cannot build the command: {e})"),
+                }
+            }
+            (Ok(input), _) => format!("{} {input}", task.function.label),
+        };
+        out!("{indent}{} #{index} {what}", task.name);
+        shown += 1;
+    }
+}
+
+/// A command's argv as a shell would read it back.
+fn argv_text(command: &std::process::Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|arg| {
+            let arg = arg.to_string_lossy();
+            let plain = !arg.is_empty()
+                && arg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
+            if plain {
+                arg.into_owned()
+            } else {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub fn plural(n: usize) -> &'static str {

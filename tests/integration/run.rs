@@ -399,3 +399,29 @@ fn items_that_run_long_are_named_off_a_terminal_and_quick_runs_say_nothing_of_it
         .unwrap();
     assert!(!stderr(&output).contains("SLOW"), "-q: {}", stderr(&output));
 }
+
+#[test]
+fn the_dry_run_shows_items_as_they_would_run_and_all_of_them_one_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[functions.count]\ncommand = [\"wc\", \"-c\", \"{input}\"]\n\
+         [[task]]\nfunction = \"count\"\ninputs = [\"a.txt\", \"b c.txt\", \"d.txt\", \"e.txt\"]\n\
+         [[task]]\nfunction = \"square\"\ninputs = { range = [0, 250] }\n",
+    );
+    let output = runjobs().arg(&job).arg("--dry-run").output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let plan = String::from_utf8_lossy(&output.stdout);
+    assert!(plan.contains("    count #0 wc -c a.txt\n"), "{plan}");
+    assert!(plan.contains("    count #1 wc -c 'b c.txt'\n"), "{plan}");
+    assert!(!plan.contains("count #3"), "the first few only: {plan}");
+    assert!(plan.contains("    square #0 builtin:square 0\n"), "{plan}");
+
+    let output = runjobs().arg(&job).arg("--dry-run=all").output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let all = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(all.lines().count(), 4 + 250, "one line an item");
+    assert!(all.lines().last().unwrap() == "square #249 builtin:square 249");
+    assert!(!dir.path().join("out").exists(), "nothing ran");
+}
