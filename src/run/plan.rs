@@ -94,9 +94,8 @@ fn print_items(job: &Job, task: &Task, most: usize, indent: &str) {
     let Ok(items) = expand::expand(&task.inputs, |_| Vec::new()) else {
         return;
     };
-    let mut shown = 0;
     for (index, input) in items.iter.enumerate() {
-        if shown == most {
+        if index == most {
             out!("{indent}…");
             break;
         }
@@ -111,7 +110,6 @@ fn print_items(job: &Job, task: &Task, most: usize, indent: &str) {
             (Ok(input), _) => format!("{} {input}", task.function.label),
         };
         out!("{indent}{} #{index} {what}", task.name);
-        shown += 1;
     }
 }
 
