@@ -204,13 +204,30 @@ fn csv_rows(path: &Path) -> Result<Items, String> {
 }
 
 /// Matching paths, sorted, relative to the job folder when they are inside it (commands
-/// and workers run there).
+/// and workers run there). Files only; a pattern ending in `/` matches folders only, as in
+/// a shell. A path that would begin with `-` begins with `./` instead, so a command never
+/// reads a file name as an option.
 fn glob(pattern: &str, base: &Path) -> Result<Vec<Value>, String> {
-    let paths = glob::glob(pattern).map_err(|e| format!("bad glob `{pattern}`: {e}"))?;
-    let mut found: Vec<String> = paths
+    let folders = pattern.ends_with('/');
+    // As in a shell, `*` does not match a leading dot (runjobs' own lock and journals).
+    let options = glob::MatchOptions {
+        require_literal_leading_dot: true,
+        ..glob::MatchOptions::new()
+    };
+    let matched = glob::glob_with(pattern.trim_end_matches('/'), options)
+        .map_err(|e| format!("bad glob `{pattern}`: {e}"))?;
+    let mut found: Vec<String> = matched
         .filter_map(Result::ok)
+        .filter(|p| if folders { p.is_dir() } else { p.is_file() })
         .map(|p| p.strip_prefix(base).map(Path::to_path_buf).unwrap_or(p))
         .map(|p| p.to_string_lossy().into_owned())
+        .map(|p| {
+            if p.starts_with('-') {
+                format!("./{p}")
+            } else {
+                p
+            }
+        })
         .collect();
     found.sort();
     Ok(found.into_iter().map(Value::String).collect())

@@ -244,6 +244,13 @@ impl JobRun<'_> {
         let (collector, progress, sink) = (&mut self.collector, &self.progress, &mut self.sink);
         collector.journal(&mut self.journal, |j| j.begin_task(&header), progress);
         collector.write(|| sink.begin_task(&header));
+        if let (InputSpec::Glob { pattern, .. }, Some(0)) = (&task.inputs, items.total)
+            && !self.progress.quiet()
+        {
+            // Cron folders are often empty: a note, not an error.
+            let line = format!("note: task `{}`: `{pattern}` matches nothing", task.name);
+            self.progress.println(&line);
+        }
         self.progress.task_started(&task.name, items.total);
         control.add_items(items.total.unwrap_or(0));
         let mut tally = TaskTally {

@@ -206,3 +206,58 @@ fn a_bad_jsonl_line_fails_its_item_naming_the_file_line_and_column() {
     );
     assert!(!error.contains("line 1"), "{error}");
 }
+
+#[test]
+fn globs_yield_files_that_cannot_pass_for_options_and_an_empty_one_is_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "-rf", "abc");
+    write(dir.path(), "b.txt", "hello");
+    write(dir.path(), "sub/c.txt", "x");
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[functions.count]\ncommand = [\"wc\", \"-c\", \"{input}\"]\n\
+         [[task]]\nfunction = \"count\"\ninputs = { glob = \"*\" }\n\
+         [[task]]\nname = \"folders\"\nfunction = \"identity\"\ninputs = { glob = \"*/\" }\n",
+    );
+    let out = dir.path().join("res/out.json");
+    let output = runjobs().arg(&job).arg("-o").arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let doc = read_json(&out);
+    // Files only (not `sub`, nor the job file's folder entries that are folders).
+    assert_eq!(
+        inputs(&doc, 0),
+        [json!("./-rf"), json!("b.txt"), json!("job.toml")]
+    );
+    assert_eq!(
+        outputs(&doc, 0)[0],
+        json!("3 ./-rf"),
+        "wc read the file, not a flag"
+    );
+    assert_eq!(
+        inputs(&doc, 1),
+        [json!("res"), json!("sub")],
+        "folders: a pattern ending in /"
+    );
+
+    let empty = write(
+        dir.path(),
+        "empty.toml",
+        "[[task]]\nfunction = \"line_count\"\ninputs = { glob = \"nothing/*.csv\" }\n",
+    );
+    let output = runjobs().arg(&empty).arg("-o").arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        stderr(&output).contains("matches nothing"),
+        "{}",
+        stderr(&output)
+    );
+    let output = runjobs()
+        .arg(&empty)
+        .arg("-o")
+        .arg(&out)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(stderr(&output).is_empty(), "{}", stderr(&output));
+}
