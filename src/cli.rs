@@ -158,6 +158,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "plan", value_name = "WHAT")]
     pub dry_run: Option<DryRun>,
 
+    /// Prefix each line a command or worker writes to stderr with its task and item
+    /// (`[square #12] ...`; a long-lived worker's with its pid).
+    #[arg(long)]
+    pub tag: bool,
+
     /// Progress display: bars on a terminal, else a status line every 10 s.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto, value_name = "WHEN")]
     pub progress: ProgressMode,

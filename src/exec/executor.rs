@@ -46,6 +46,8 @@ pub struct TaskRun<'a> {
     pub journal: Option<JournalHandle>,
     /// Where slots show their items that run long.
     pub slow: &'a SlowItems,
+    /// Prefix relayed stderr lines with the task and the item (`--tag`).
+    pub tag: bool,
 }
 
 impl TaskRun<'_> {

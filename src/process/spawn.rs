@@ -176,13 +176,47 @@ pub fn relay_stderr(stderr: impl Read, tail: &StderrTail, on_line: &dyn Fn(Strin
     let mut line = Vec::new();
     loop {
         line.clear();
-        // Cap one line at 64 KiB so a child without newlines cannot grow our memory.
-        match (&mut reader).take(64 * 1024).read_until(b'\n', &mut line) {
+        // One line is relayed up to `LINE_CAP` bytes, so a runaway line can flood neither a
+        // terminal nor a cron mail, nor grow our memory: the rest is counted and dropped.
+        match (&mut reader)
+            .take(LINE_CAP as u64)
+            .read_until(b'\n', &mut line)
+        {
             Ok(0) | Err(_) => break,
             Ok(_) => {
-                tail.push(&line);
-                on_line(String::from_utf8_lossy(&line).trim_end().to_owned());
+                let mut text = String::from_utf8_lossy(&line).trim_end().to_owned();
+                if !line.ends_with(b"\n") && line.len() == LINE_CAP {
+                    let dropped = skip_line(&mut reader);
+                    if dropped > 0 {
+                        text.push_str(&format!("…[line cut: {dropped} more bytes]"));
+                    }
+                }
+                tail.push(text.as_bytes());
+                tail.push(b"\n");
+                on_line(text);
             }
+        }
+    }
+}
+
+/// Bytes of one relayed stderr line at most.
+pub const LINE_CAP: usize = 8 * 1024;
+
+/// Reads past the rest of the current line; returns how many bytes that was.
+fn skip_line(reader: &mut impl BufRead) -> u64 {
+    let mut dropped = 0;
+    loop {
+        let (done, used) = match reader.fill_buf() {
+            Ok([]) | Err(_) => return dropped,
+            Ok(buf) => match memchr::memchr(b'\n', buf) {
+                Some(at) => (true, at + 1),
+                None => (false, buf.len()),
+            },
+        };
+        reader.consume(used);
+        dropped += used as u64 - u64::from(done);
+        if done {
+            return dropped;
         }
     }
 }

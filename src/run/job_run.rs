@@ -112,6 +112,7 @@ pub fn run_job(
         collector: Collector::default(),
         feeds: feeds(job),
         kept: HashMap::new(),
+        tag: args.tag,
     };
     for (index, task) in job.tasks.iter().enumerate() {
         run.run_task(index, task, &control, previous, executor);
@@ -200,6 +201,8 @@ struct JobRun<'a> {
     feeds: HashSet<&'a str>,
     /// Their outputs, in input order, by task name.
     kept: HashMap<String, Vec<Value>>,
+    /// `--tag`.
+    tag: bool,
 }
 
 /// One task's tally while it runs.
@@ -278,6 +281,7 @@ impl JobRun<'_> {
             control,
             journal: self.journal.as_ref().map(Journal::handle),
             slow: &slow,
+            tag: self.tag,
         };
         thread::scope(|scope| {
             scope.spawn(move || executor.run_task(&ctx, total, source));

@@ -253,3 +253,60 @@ fn command_stderr_is_relayed_to_the_log() {
     assert_eq!(code, Some(0));
     assert!(err.lines().any(|l| l == "progress-of-one"), "{err}");
 }
+
+#[test]
+fn relayed_stderr_lines_are_capped_and_tag_names_their_task_and_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[functions.noisy]\ncommand = [\"sh\", \"-c\", \"head -c 102400 /dev/zero | tr '\\\\000' x >&2; echo >&2; echo after $1 >&2; echo $1\", \"sh\", \"{input}\"]\n\
+         [[task]]\nfunction = \"noisy\"\ninputs = [1, 2]\n",
+    );
+    let out = dir.path().join("out.json");
+    let output = runjobs().arg(&job).arg("-o").arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let said = stderr(&output);
+    let long: Vec<&str> = said.lines().filter(|l| l.starts_with("xxx")).collect();
+    assert_eq!(long.len(), 2, "one capped line an item, not a flood");
+    for line in long {
+        assert!(line.len() < 9 * 1024, "{}", line.len());
+        assert!(
+            line.ends_with("…[line cut: 94208 more bytes]"),
+            "{}",
+            &line[line.len() - 40..]
+        );
+    }
+    assert!(
+        said.contains("\nafter 1\n") || said.starts_with("after 1\n"),
+        "the next line is whole"
+    );
+
+    let output = runjobs()
+        .arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .arg("--tag")
+        .output()
+        .unwrap();
+    let said = stderr(&output);
+    assert!(said.contains("[noisy #0] after 1"), "{said}");
+    assert!(said.contains("[noisy #1] after 2"), "{said}");
+    let py = write(
+        dir.path(),
+        "py.toml",
+        "[[task]]\nfunction = \"print_number\"\ninputs = [7]\n",
+    );
+    let output = runjobs()
+        .arg(&py)
+        .arg("-o")
+        .arg(&out)
+        .arg("--tag")
+        .output()
+        .unwrap();
+    let said = stderr(&output);
+    assert!(
+        said.contains("[print_number pid ") && said.contains("] Process 7: 7"),
+        "{said}"
+    );
+}

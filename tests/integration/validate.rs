@@ -229,7 +229,7 @@ fn completions_and_the_man_page_come_from_the_command_line_definitions() {
     );
     let groff = std::process::Command::new("groff")
         // Plain text: no overstriking or escape sequences for bold and underline.
-        .args(["-man", "-Tutf8", "-ww", "-P-cbou"])
+        .args(["-k", "-man", "-Tutf8", "-ww", "-P-cbou"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

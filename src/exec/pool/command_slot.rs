@@ -126,7 +126,11 @@ impl<'a> CommandSlot<'a> {
         let tail = StderrTail::default();
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        drainers.start(stdout, stderr, tail.clone());
+        let tag = self
+            .ctx
+            .tag
+            .then(|| format!("[{} #{}]", self.ctx.task.name, item.index));
+        drainers.start(stdout, stderr, tail.clone(), tag);
 
         let ended = self.wait(&mut child, started, item.index, input);
         // Whatever the item left running in its group (a backgrounded grandchild holding
@@ -302,7 +306,7 @@ enum Ended {
 struct Drainers {
     stdout: mpsc::Sender<ChildStdout>,
     captured: mpsc::Receiver<Captured>,
-    stderr: mpsc::Sender<(ChildStderr, StderrTail)>,
+    stderr: mpsc::Sender<(ChildStderr, StderrTail, Option<String>)>,
     relayed: mpsc::Receiver<()>,
 }
 
@@ -320,15 +324,19 @@ impl Drainers {
                 }
             })
             .expect("spawning a thread only fails when the system is out of resources");
-        let (stderr, stderr_jobs) = mpsc::channel::<(ChildStderr, StderrTail)>();
+        let (stderr, stderr_jobs) = mpsc::channel::<(ChildStderr, StderrTail, Option<String>)>();
         let (relayed_tx, relayed) = mpsc::channel();
         thread::Builder::new()
             .name("command-stderr".into())
             .spawn(move || {
-                let relay = |line| {
-                    let _ = events.send(Event::Log(line));
-                };
-                for (pipe, tail) in stderr_jobs {
+                for (pipe, tail, tag) in stderr_jobs {
+                    let relay = |line: String| {
+                        let line = match &tag {
+                            Some(tag) => format!("{tag} {line}"),
+                            None => line,
+                        };
+                        let _ = events.send(Event::Log(line));
+                    };
                     process::relay_stderr(pipe, &tail, &relay);
                     if relayed_tx.send(()).is_err() {
                         return;
@@ -344,10 +352,17 @@ impl Drainers {
         }
     }
 
-    fn start(&self, stdout: ChildStdout, stderr: ChildStderr, tail: StderrTail) {
+    /// Drains an item's pipes; `tag` prefixes each line it writes to stderr (`--tag`).
+    fn start(
+        &self,
+        stdout: ChildStdout,
+        stderr: ChildStderr,
+        tail: StderrTail,
+        tag: Option<String>,
+    ) {
         // The threads live as long as `self`, so these sends cannot fail.
         let _ = self.stdout.send(stdout);
-        let _ = self.stderr.send((stderr, tail));
+        let _ = self.stderr.send((stderr, tail, tag));
     }
 
     /// Waits until both pipes reached their end (every holder closed them).

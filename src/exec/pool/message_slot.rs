@@ -641,7 +641,17 @@ impl<'a> MessageSlot<'a> {
             .map_err(|e| format!("cannot start a reader thread: {e}"))?;
         let stderr_tail = StderrTail::default();
         let events = self.ctx.events.clone();
+        // A long-lived worker runs items pipelined: its lines are tagged with the worker, not
+        // an item, which could only be guessed.
+        let tag = self
+            .ctx
+            .tag
+            .then(|| format!("[{} pid {pid}]", self.ctx.task.name));
         let stderr = process::drain_stderr(stderr, stderr_tail.clone(), move |line| {
+            let line = match &tag {
+                Some(tag) => format!("{tag} {line}"),
+                None => line,
+            };
             let _ = events.send(Event::Log(line));
         });
         Ok(LiveWorker {
