@@ -253,3 +253,37 @@ fn completions_and_the_man_page_come_from_the_command_line_definitions() {
         "{text}"
     );
 }
+
+#[test]
+fn taplo_validates_shipped_jobs_against_the_schema_and_rejects_a_bad_one() {
+    use crate::util::repo;
+    let taplo = std::env::var("TAPLO").unwrap_or_else(|_| "taplo".into());
+    let check = |files: &[PathBuf]| {
+        std::process::Command::new(&taplo)
+            .arg("check")
+            .args(files)
+            .current_dir(repo())
+            .output()
+    };
+    let jobs: Vec<PathBuf> = std::fs::read_dir(repo().join("jobs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    let Ok(good) = check(&jobs) else {
+        eprintln!("skipped: no taplo on this machine (`npm install -g @taplo/cli`)");
+        return;
+    };
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let bad = check(&[repo().join("tests/fixtures/bad/misspelled_timeout.toml")]).unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stdout).contains("timout")
+            || String::from_utf8_lossy(&bad.stderr).contains("timout")
+    );
+}
