@@ -234,6 +234,19 @@ fn globs_yield_files_that_cannot_pass_for_options_and_an_empty_one_is_a_note() {
         json!("3 ./-rf"),
         "wc read the file, not a flag"
     );
+    // The path placeholders of such a file cannot pass for an option either.
+    let names = write(
+        dir.path(),
+        "names.toml",
+        "[functions.name]\ncommand = [\"echo\", \"{input.name}\", \"{input.stem}\"]\n\
+         [[task]]\nfunction = \"name\"\ninputs = [\"./-rf\", \"data/b.txt\"]\n",
+    );
+    let output = runjobs().arg(&names).arg("-o").arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        outputs(&read_json(&out), 0),
+        [json!("./-rf ./-rf"), json!("b.txt b")]
+    );
     assert_eq!(
         inputs(&doc, 1),
         [json!("res"), json!("sub")],

@@ -140,8 +140,16 @@ fn placeholder(name: &str, input: &Value, index: u64) -> Result<String, String> 
             ));
         }
     };
+    // A file named `-rf` must not pass for an option: its name reads `./-rf`.
     Ok(part
         .map(|p| p.to_string_lossy().into_owned())
+        .map(|p| {
+            if p.starts_with('-') {
+                format!("./{p}")
+            } else {
+                p
+            }
+        })
         .unwrap_or_default())
 }
 
