@@ -414,3 +414,36 @@ fn the_html_of_a_big_run_stays_small_and_junit_has_a_case_per_item() {
     assert_eq!(xml.matches("<failure").count(), 1);
     assert!(xml.contains("flakyFailure"), "{xml}");
 }
+
+#[test]
+fn the_report_is_coloured_on_a_terminal_unless_no_color_says_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = job(dir.path(), r#"["a", "fail"]"#);
+    let out = dir.path().join("r.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
+    // `script` (util-linux) gives the report a terminal.
+    let on_terminal = |no_color: bool| {
+        let mut cmd = std::process::Command::new("script");
+        cmd.args([
+            "-qec",
+            &format!("{BIN} report {}", out.display()),
+            "/dev/null",
+        ]);
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        cmd.output()
+    };
+    let Ok(coloured) = on_terminal(false) else {
+        eprintln!("skipped: no `script` on this machine");
+        return;
+    };
+    let coloured = String::from_utf8_lossy(&coloured.stdout).into_owned();
+    assert!(coloured.contains("\u{1b}["), "{coloured}");
+    let plain = on_terminal(true).unwrap();
+    let plain = String::from_utf8_lossy(&plain.stdout).into_owned();
+    assert!(plain.contains("2 items: 1 ok, 1 failed"), "{plain}");
+    assert!(!plain.contains("\u{1b}["), "{plain}");
+}
