@@ -48,6 +48,19 @@ pub struct ItemRecord {
     /// Pid of the process that ran the last attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<u32>,
+    /// CPU time (user + system, seconds) the last attempt used, where it was measured.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "micros_opt"
+    )]
+    pub cpu_s: Option<f64>,
+    /// Peak resident memory (KiB) of the last attempt's process, where it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rss_kib: Option<u64>,
+    /// The host that ran the last attempt (cluster runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<Arc<str>>,
     /// `--resume` took this result from an earlier run (which started at this time) instead
     /// of running the item again; the other fields are that run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,11 +115,30 @@ impl ItemRecord {
             out.extend_from_slice(b",\"worker\":");
             out.extend_from_slice(int.format(worker).as_bytes());
         }
+        if let Some(cpu) = self.cpu_s {
+            out.extend_from_slice(b",\"cpu_s\":");
+            write_seconds(out, Seconds::F64(cpu));
+        }
+        if let Some(rss) = self.max_rss_kib {
+            out.extend_from_slice(b",\"max_rss_kib\":");
+            out.extend_from_slice(int.format(rss).as_bytes());
+        }
+        if let Some(node) = &self.node {
+            out.extend_from_slice(b",\"node\":");
+            serde_json::to_writer(&mut *out, &**node).expect("a string always serializes");
+        }
         if let Some(run) = &self.reused_from {
             out.extend_from_slice(b",\"reused_from\":");
             serde_json::to_writer(&mut *out, &**run).expect("a string always serializes");
         }
         out.push(b'}');
+    }
+}
+
+fn micros_opt<S: serde::Serializer>(seconds: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match seconds {
+        Some(seconds) => micros(seconds, s),
+        None => s.serialize_none(),
     }
 }
 
@@ -323,6 +355,9 @@ mod tests {
             started_s: seconds,
             duration_s: seconds / 3.0,
             worker: (status != Status::Skipped).then_some(4242),
+            cpu_s: (status != Status::Skipped).then_some(seconds / 2.0),
+            max_rss_kib: (status != Status::Skipped).then_some(20_480),
+            node: (status == Status::Failed).then(|| "node-1".into()),
             reused_from: (status == Status::Ok).then(|| "2026-11-24T20:00:00.000Z".into()),
         }
     }

@@ -475,6 +475,9 @@ mod tests {
             started_s: 0.5,
             duration_s: 0.001,
             worker: Some(7),
+            cpu_s: None,
+            max_rss_kib: None,
+            node: None,
             reused_from: None,
         }
     }

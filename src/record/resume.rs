@@ -29,6 +29,9 @@ struct Done {
     started_s: f64,
     duration_s: f64,
     worker: Option<u32>,
+    cpu_s: Option<f64>,
+    max_rss_kib: Option<u64>,
+    node: Option<Arc<str>>,
     /// `started_at` of the run that computed it.
     run: Arc<str>,
 }
@@ -205,6 +208,9 @@ impl Previous {
             started_s: done.started_s,
             duration_s: done.duration_s,
             worker: done.worker,
+            cpu_s: done.cpu_s,
+            max_rss_kib: done.max_rss_kib,
+            node: done.node,
             reused_from: Some(done.run),
         })
     }
@@ -229,6 +235,9 @@ impl Previous {
             started_s: result.started_s,
             duration_s: result.duration_s,
             worker: result.worker,
+            cpu_s: result.cpu_s,
+            max_rss_kib: result.max_rss_kib,
+            node: result.node.map(Arc::from),
             run,
         };
         match self.view.entry(item_key(function_hash, &result.input)) {
@@ -313,6 +322,9 @@ struct StoredResult {
     #[serde(default)]
     duration_s: f64,
     worker: Option<u32>,
+    cpu_s: Option<f64>,
+    max_rss_kib: Option<u64>,
+    node: Option<String>,
     reused_from: Option<String>,
 }
 

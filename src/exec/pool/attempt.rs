@@ -132,6 +132,9 @@ pub fn conclude(
         started_s: started,
         duration_s: info.duration,
         worker: info.pid,
+        cpu_s: None,
+        max_rss_kib: None,
+        node: None,
         reused_from: None,
     });
 }

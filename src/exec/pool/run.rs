@@ -48,6 +48,9 @@ fn report_skipped(ctx: &TaskRun<'_>, queue: &WorkQueue) {
             started_s: 0.0,
             duration_s: 0.0,
             worker: None,
+            cpu_s: None,
+            max_rss_kib: None,
+            node: None,
             reused_from: None,
         });
         if batch.len() >= 4096 {
