@@ -412,6 +412,8 @@ mod tests {
                 attempts,
                 started_s: 0.001_759,
                 duration_s: 0.000_002,
+                cpu_s: None,
+                max_rss_kib: None,
                 reused_from: None,
                 ..record(Status::Ok, 0.0)
             };
