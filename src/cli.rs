@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::job::Format;
+use crate::job::{ExecutorKind, Format};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -104,6 +104,16 @@ pub enum InternalCommand {
         #[arg(long)]
         journal: Option<std::path::PathBuf>,
     },
+    /// Internal: one shard of a task submitted to Slurm, run as an array task.
+    #[command(name = "__shard")]
+    Shard {
+        /// The submission's spool folder.
+        #[arg(long)]
+        spool: std::path::PathBuf,
+        /// The shard (default: `SLURM_ARRAY_TASK_ID`).
+        #[arg(long)]
+        shard: Option<usize>,
+    },
     /// Internal: stops the process groups of a runjobs that died (see `groups`).
     #[command(name = "__guard")]
     Guard {
@@ -181,6 +191,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "OUTPUT")]
     pub resume: Option<PathBuf>,
 
+    /// Where the items run: worker processes on this machine, or a Slurm job array
+    /// (overrides `[executor] kind`).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub executor: Option<ExecutorArg>,
+
     /// Keep no journal beside the output: a little faster, but a run killed with SIGKILL
     /// cannot be resumed.
     #[arg(long)]
@@ -200,6 +215,23 @@ impl From<FormatArg> for Format {
             FormatArg::Json => Format::Json,
             FormatArg::Toml => Format::Toml,
             FormatArg::Jsonl => Format::Jsonl,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorArg {
+    /// Worker processes on this machine.
+    Local,
+    /// A Slurm job array: one array task per shard of the items.
+    Slurm,
+}
+
+impl From<ExecutorArg> for ExecutorKind {
+    fn from(e: ExecutorArg) -> ExecutorKind {
+        match e {
+            ExecutorArg::Local => ExecutorKind::Local,
+            ExecutorArg::Slurm => ExecutorKind::Slurm,
         }
     }
 }

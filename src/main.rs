@@ -91,6 +91,9 @@ fn internal() -> ExitCode {
             run_start_ns,
             journal,
         } => worker::run(&builtin, &options, run_start_ns, journal.as_deref()),
+        InternalCommand::Shard { spool, shard } => {
+            exit_code::exit(exec::slurm::shard_main(&spool, shard))
+        }
         InternalCommand::Guard { parent } => exit_code::exit(process::groups::guard_main(parent)),
     }
 }

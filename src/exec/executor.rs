@@ -3,8 +3,9 @@
 //! item as `Event`s and returns when all are reported. The local pool is one executor; a
 //! cluster executor is a sibling, and the pipeline, the writers and `--resume` do not change.
 
+use std::path::Path;
 use std::sync::mpsc::SyncSender;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use super::control::RunControl;
 use super::event::Event;
@@ -12,7 +13,7 @@ use super::pool;
 use super::slow::SlowItems;
 use crate::items::Source;
 use crate::job::Task;
-use crate::record::{ItemRecord, JournalHandle};
+use crate::record::{ItemRecord, JournalHandle, RunHeader};
 
 /// Runs a task's items and reports each one, exactly once, as `Event`s: records in any
 /// order, each with its index. Never prints; decides nothing about the run as a whole (that
@@ -21,6 +22,12 @@ pub trait Executor: Sync {
     /// Runs every item of `items` (`total` of them, when known); returns when all are
     /// reported (or the run was stopped and the rest were reported skipped).
     fn run_task(&self, task: &TaskRun<'_>, total: Option<u64>, items: Source);
+
+    /// The run is over; `results_written` when its results file holds every result (what
+    /// the executor kept for a rescue, its spool say, may go).
+    fn finish(&self, results_written: bool) {
+        let _ = results_written;
+    }
 }
 
 /// Worker processes on this machine: the default executor.
@@ -48,6 +55,14 @@ pub struct TaskRun<'a> {
     pub slow: &'a SlowItems,
     /// Prefix relayed stderr lines with the task and the item (`--tag`).
     pub tag: bool,
+    /// The run's header (a cluster executor's shards journal under it).
+    pub header: &'a RunHeader,
+    /// When the run started, on the wall clock (shards on other hosts count from it).
+    pub started_wall: SystemTime,
+    /// The results file, when the run writes one (a cluster executor spools beside it).
+    pub results: Option<&'a Path>,
+    /// The task's function identity (`--resume` matches results by it).
+    pub function_hash: &'a str,
 }
 
 impl TaskRun<'_> {

@@ -9,6 +9,7 @@ mod executor;
 pub mod function;
 mod pool;
 mod slow;
+pub mod slurm;
 
 pub use event::Event;
 pub use executor::{Executor, LocalPool, TaskRun};

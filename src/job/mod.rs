@@ -13,7 +13,8 @@ mod span;
     unused_imports,
     reason = "public API; the binary only prints the errors"
 )]
-pub use diag::{Diagnostic, JobFileErrors, Snippet};
+pub use diag::{Diagnostic, JobFileErrors, Snippet, did_you_mean};
+pub(crate) use load::load_bytes;
 pub use load::{load, load_all};
 pub use resolve::{output_placeholder_problems, writable};
 pub use resolved::*;

@@ -30,6 +30,7 @@ pub struct JobFile {
     pub max_failures: Option<MaxFailuresDef>,
     pub output: Option<OutputDef>,
     pub hooks: Option<HooksDef>,
+    pub executor: Option<ExecutorDef>,
     #[serde(default)]
     pub functions: BTreeMap<String, FunctionDef>,
     #[serde(default, rename = "task")]
@@ -60,6 +61,22 @@ pub struct OutputDef {
     pub path: Option<String>,
     pub format: Option<String>,
     pub keep: Option<u64>,
+}
+
+/// `[executor]`: where the items run (the schema checks every value's shape).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorDef {
+    pub kind: Option<String>,
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub time: Option<String>,
+    pub cpus_per_task: Option<u32>,
+    pub mem: Option<String>,
+    pub sbatch_args: Option<Vec<String>>,
+    pub shards: Option<u64>,
+    pub max_running: Option<u32>,
+    pub spool: Option<String>,
 }
 
 /// `[hooks]`: programs run around a run.

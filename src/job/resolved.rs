@@ -24,6 +24,8 @@ pub struct Job {
     pub schedule: Option<String>,
     pub output: OutputPlan,
     pub hooks: Hooks,
+    /// `[executor]`: where the items run.
+    pub executor: ExecutorPlan,
     pub tasks: Vec<Task>,
     /// The whole run's time limit (`deadline`).
     pub deadline: Option<Duration>,
@@ -67,6 +69,39 @@ pub struct Hooks {
     pub on_success: Option<Vec<String>>,
     pub on_failure: Option<Vec<String>>,
     pub timeout: Duration,
+}
+
+/// Where a job's items run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExecutorKind {
+    /// Worker processes on this machine.
+    #[default]
+    Local,
+    /// A Slurm job array, one array task per shard.
+    Slurm,
+}
+
+/// `[executor]`: the kind, and the settings a Slurm submission takes (unused by a local run).
+#[derive(Debug, Clone, Default)]
+pub struct ExecutorPlan {
+    pub kind: ExecutorKind,
+    pub slurm: SlurmSettings,
+}
+
+/// What `sbatch` is given, and how the items are split.
+#[derive(Debug, Clone, Default)]
+pub struct SlurmSettings {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    /// `--time`, in Slurm's form; `None` takes it from `deadline`.
+    pub time: Option<String>,
+    pub cpus_per_task: Option<u32>,
+    pub mem: Option<String>,
+    pub sbatch_args: Vec<String>,
+    pub shards: Option<u64>,
+    pub max_running: Option<u32>,
+    /// Absolute; `None` means beside the output file.
+    pub spool: Option<PathBuf>,
 }
 
 /// How long a hook may run when `[hooks] timeout` is not set.

@@ -17,7 +17,7 @@ pub enum RunStatus {
 }
 
 /// What is known when the run starts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunHeader {
     pub version: u32,
     pub job: String,

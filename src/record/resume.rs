@@ -9,7 +9,7 @@
 
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
 
@@ -98,7 +98,10 @@ pub struct Previous {
 impl Previous {
     /// Reads OUTPUT and the journal beside it (either may be missing; later results win).
     /// `Ok(None)`: neither exists, so there is nothing to resume.
-    pub fn load(output: &Path) -> Result<Option<Previous>, String> {
+    pub fn load(
+        output: &Path,
+        shard_journals: &[Vec<PathBuf>],
+    ) -> Result<Option<Previous>, String> {
         let mut previous = Previous::default();
         // Named by its journal (the file a user finds after a crash): read just that.
         if output.extension().is_some_and(|e| e == "journal") {
@@ -109,6 +112,7 @@ impl Previous {
                 .read(output)
                 .map_err(|e| format!("cannot resume from `{}`: {e}", output.display()))?;
             previous.sources.push(format!("`{}`", output.display()));
+            previous.read_shard_journals(output, shard_journals)?;
             return Ok(Some(previous));
         }
         let journal = journal::path_for(output);
@@ -127,7 +131,34 @@ impl Previous {
             previous.sources.push(format!("`{}`", journal.display()));
             found = true;
         }
+        found |= previous.read_shard_journals(output, shard_journals)?;
         Ok(found.then_some(previous))
+    }
+
+    /// Reads each submission's shard journals as one view; true when there were any.
+    fn read_shard_journals(
+        &mut self,
+        output: &Path,
+        groups: &[Vec<PathBuf>],
+    ) -> Result<bool, String> {
+        let mut found = false;
+        for group in groups.iter().filter(|g| !g.is_empty()) {
+            self.read_group(group).map_err(|e| {
+                format!(
+                    "cannot resume from the shard journals beside `{}`: {e}",
+                    output.display()
+                )
+            })?;
+            let folder = group[0].parent().unwrap_or(Path::new("."));
+            self.sources.push(format!(
+                "{} shard journal{} in `{}`",
+                group.len(),
+                if group.len() == 1 { "" } else { "s" },
+                folder.display()
+            ));
+            found = true;
+        }
+        Ok(found)
     }
 
     /// How many finished computations there are to reuse.
@@ -260,12 +291,20 @@ impl Previous {
 
     /// Reads a results file or a journal (the reader's views: each run is one).
     fn read(&mut self, path: &Path) -> Result<(), String> {
+        self.read_group(std::slice::from_ref(&path.to_path_buf()))
+    }
+
+    /// Reads files that are parts of one view (the shard journals of one submission).
+    fn read_group(&mut self, paths: &[PathBuf]) -> Result<(), String> {
         let mut loader = Loader {
             run: self.intern(""),
             previous: self,
         };
-        let info = read::read(path, &mut loader)?;
-        self.torn_lines += info.torn_lines;
+        let mut torn = 0;
+        for path in paths {
+            torn += read::read(path, &mut loader)?.torn_lines;
+        }
+        self.torn_lines += torn;
         self.end_view();
         Ok(())
     }
@@ -289,9 +328,12 @@ struct Loader<'a> {
 
 impl ResultsVisitor for Loader<'_> {
     fn run(&mut self, started_at: &str) {
-        // Each run is a view of its own.
-        self.previous.end_view();
-        self.run = self.previous.intern(started_at);
+        // Each run is a view of its own (the shard journals of one submission, read one
+        // after another, are one view: one run's).
+        if *self.run != *started_at {
+            self.previous.end_view();
+            self.run = self.previous.intern(started_at);
+        }
     }
 
     fn task(&mut self, _task: &TaskInfo) {}

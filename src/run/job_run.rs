@@ -103,9 +103,17 @@ pub fn run_job(
         &starting,
         &progress,
     );
+    let results = match &destination {
+        Destination::File(path) => Some(path.clone()),
+        Destination::Stdout => None,
+    };
     let mut run = JobRun {
         job,
         run_start,
+        started_wall,
+        header: &header,
+        results,
+        executor,
         journal,
         sink,
         progress,
@@ -115,7 +123,7 @@ pub fn run_job(
         tag: args.tag,
     };
     for (index, task) in job.tasks.iter().enumerate() {
-        run.run_task(index, task, &control, previous, executor);
+        run.run_task(index, task, &control, previous);
         // Later tasks do not start once the run stopped early, however it stopped.
         if control.stop().is_some() {
             break;
@@ -193,6 +201,11 @@ fn feeds(job: &Job) -> HashSet<&str> {
 struct JobRun<'a> {
     job: &'a Job,
     run_start: Instant,
+    started_wall: SystemTime,
+    header: &'a RunHeader,
+    /// The results file, when there is one.
+    results: Option<std::path::PathBuf>,
+    executor: &'a dyn Executor,
     journal: Option<Journal>,
     sink: Box<dyn Sink>,
     progress: Progress,
@@ -222,7 +235,6 @@ impl JobRun<'_> {
         task: &Task,
         control: &RunControl<'_>,
         previous: Option<&Arc<Previous>>,
-        executor: &dyn Executor,
     ) {
         // Cloned, not taken: several later tasks may feed on the same task.
         let expanded = expand::expand(&task.inputs, |name| {
@@ -269,9 +281,16 @@ impl JobRun<'_> {
         let total = items.total;
         let mut source = source_of(items);
         if let Some(previous) = previous {
-            source = reuse::skip_done(previous, function_hash, source, events.clone(), index);
+            source = reuse::skip_done(
+                previous,
+                function_hash.clone(),
+                source,
+                events.clone(),
+                index,
+            );
         }
         let slow = SlowItems::default();
+        let results = self.results.clone();
         let ctx = TaskRun {
             job: &self.job.name,
             task_index: index,
@@ -282,7 +301,12 @@ impl JobRun<'_> {
             journal: self.journal.as_ref().map(Journal::handle),
             slow: &slow,
             tag: self.tag,
+            header: self.header,
+            started_wall: self.started_wall,
+            results: results.as_deref(),
+            function_hash: &function_hash,
         };
+        let executor = self.executor;
         thread::scope(|scope| {
             scope.spawn(move || executor.run_task(&ctx, total, source));
             self.collect(&received, &mut tally, control, &slow);
@@ -438,8 +462,9 @@ impl JobRun<'_> {
             Destination::File(path) => Some(path.as_path()),
             Destination::Stdout => None,
         };
-        if let (Some(written), None, None) = (results, &collector.write_error, &collector.fallback)
-        {
+        let whole = collector.write_error.is_none() && collector.fallback.is_none();
+        self.executor.finish(whole);
+        if let (Some(written), true) = (results, whole) {
             keep_history(self.job, target, written, progress);
         }
         if results.is_some() {

@@ -1,6 +1,7 @@
 //! `runjobs JOB...`: load and check every job (and `-o`, `--resume`) before any runs, then
 //! print the plans (`--dry-run`) or run the jobs one after another.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -9,10 +10,12 @@ use super::plan::{plural, print_plan};
 use super::target::OutputTarget;
 use crate::cli::RunArgs;
 use crate::exec::LocalPool;
+use crate::exec::slurm::{self, SlurmExecutor};
 use crate::exit_code;
-use crate::job::{self, Job};
+use crate::job::{self, ExecutorKind, Job};
 use crate::output::Destination;
 use crate::process::interrupt::Interrupt;
+use crate::record::journal;
 use crate::record::resume::Previous;
 
 /// `runjobs JOB...`: every job is validated before any runs.
@@ -48,6 +51,14 @@ pub fn run(args: &RunArgs) -> u8 {
                     say!("error: cannot write the output `{}`: {why}", path.display());
                     return exit_code::INVALID;
                 }
+                // A bad cluster setting is a bad job: nothing is submitted.
+                if job.executor.kind == ExecutorKind::Slurm
+                    && args.dry_run.is_none()
+                    && let Err(message) = check_slurm(&job, &target)
+                {
+                    say!("error: job `{}`: {message}", job.name);
+                    return exit_code::INVALID;
+                }
                 plans.push((job, target));
             }
             Err(message) => {
@@ -63,7 +74,11 @@ pub fn run(args: &RunArgs) -> u8 {
         );
         return exit_code::INVALID;
     }
-    let previous = match load_previous(args, plans.len()) {
+    let rescue = plans
+        .first()
+        .map(|(job, _)| shard_journals_for(job, args))
+        .unwrap_or_default();
+    let previous = match load_previous(args, plans.len(), &rescue) {
         Ok(previous) => previous,
         Err(code) => return code,
     };
@@ -87,7 +102,21 @@ pub fn run(args: &RunArgs) -> u8 {
     }
     let mut code = exit_code::OK;
     for (job, target) in &plans {
-        let job_code = run_job(job, target, args, &interrupt, previous.as_ref(), &LocalPool);
+        let job_code = match job.executor.kind {
+            ExecutorKind::Local => {
+                run_job(job, target, args, &interrupt, previous.as_ref(), &LocalPool)
+            }
+            ExecutorKind::Slurm => match SlurmExecutor::new(job, args.timeout) {
+                Ok(slurm) => run_job(job, target, args, &interrupt, previous.as_ref(), &slurm),
+                Err(e) => {
+                    say!(
+                        "error: job `{}`: cannot prepare the Slurm submission: {e}",
+                        job.name
+                    );
+                    exit_code::INVALID
+                }
+            },
+        };
         code = code.max(job_code);
         if job_code == exit_code::INTERRUPTED {
             break;
@@ -99,13 +128,17 @@ pub fn run(args: &RunArgs) -> u8 {
 
 /// `--resume OUTPUT`: the earlier results to reuse, if any; `Err(exit code)` when OUTPUT
 /// cannot be read.
-fn load_previous(args: &RunArgs, jobs: usize) -> Result<Option<Arc<Previous>>, u8> {
+fn load_previous(
+    args: &RunArgs,
+    jobs: usize,
+    rescue: &[Vec<PathBuf>],
+) -> Result<Option<Arc<Previous>>, u8> {
     match &args.resume {
         Some(_) if jobs > 1 => {
             say!("error: `--resume` takes the results of one job, but {jobs} jobs were given");
             Err(exit_code::INVALID)
         }
-        Some(path) => match Previous::load(path) {
+        Some(path) => match Previous::load(path, rescue) {
             Ok(Some(previous)) => {
                 if !args.quiet {
                     let torn = match previous.torn_lines {
@@ -152,7 +185,38 @@ fn load_previous(args: &RunArgs, jobs: usize) -> Result<Option<Arc<Previous>>, u
     }
 }
 
+/// The Slurm checks made before anything is submitted: the client commands, the partition,
+/// the spool folder.
+fn check_slurm(job: &Job, target: &OutputTarget) -> Result<(), String> {
+    let results = match target.destination(&job.name, SystemTime::now()) {
+        Destination::File(path) => Some(path),
+        Destination::Stdout => None,
+    };
+    let root = slurm::spool_root(&job.executor.slurm, &job.name, &job.dir, results.as_deref());
+    let base = root.parent().unwrap_or(&root);
+    slurm::check(&job.executor.slurm, base)
+}
+
+/// `--resume OUTPUT` of a Slurm job: the shard journals of OUTPUT's submissions, which hold
+/// what shards finished after a runjobs killed with SIGKILL stopped following them.
+fn shard_journals_for(job: &Job, args: &RunArgs) -> Vec<Vec<PathBuf>> {
+    let Some(resumed) = &args.resume else {
+        return Vec::new();
+    };
+    let results = journal::results_path_of(resumed).unwrap_or_else(|| resumed.clone());
+    let results = std::path::absolute(&results).unwrap_or(results);
+    slurm::shard_journals(&slurm::spool_root(
+        &job.executor.slurm,
+        &job.name,
+        &job.dir,
+        Some(&results),
+    ))
+}
+
 fn apply_overrides(job: &mut Job, args: &RunArgs) {
+    if let Some(kind) = args.executor {
+        job.executor.kind = kind.into();
+    }
     for task in &mut job.tasks {
         if let Some(workers) = args.workers {
             task.workers = workers as usize;

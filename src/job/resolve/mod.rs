@@ -20,9 +20,9 @@ use super::model::{
     StdinDef, StdoutDef, TaskDef, Workers,
 };
 use super::resolved::{
-    Backoff, CommandSpec, DEFAULT_HOOK_TIMEOUT, DEFAULT_KILL_GRACE, FailureLimit, Format,
-    FunctionKind, FunctionSpec, Hooks, InputSpec, Job, Limits, OutputPlan, RetryOn, RetryPolicy,
-    StdinMode, StdoutMode, Task, default_workers, normalize,
+    Backoff, CommandSpec, DEFAULT_HOOK_TIMEOUT, DEFAULT_KILL_GRACE, ExecutorKind, ExecutorPlan,
+    FailureLimit, Format, FunctionKind, FunctionSpec, Hooks, InputSpec, Job, Limits, OutputPlan,
+    RetryOn, RetryPolicy, SlurmSettings, StdinMode, StdoutMode, Task, default_workers, normalize,
 };
 use super::schema::memory_limit;
 use super::span::{At, Source};
@@ -94,6 +94,7 @@ pub fn resolve(file: JobFile, src: &Source<'_>) -> Result<Job, Vec<Diagnostic>> 
     };
     let output = r.output();
     let hooks = r.hooks();
+    let executor = r.executor();
     let job_options = r.options(&[], file.options());
     let deadline = file
         .deadline
@@ -131,6 +132,7 @@ pub fn resolve(file: JobFile, src: &Source<'_>) -> Result<Job, Vec<Diagnostic>> 
         schedule: file.schedule.clone(),
         output,
         hooks,
+        executor,
         tasks,
         deadline,
         max_failures,

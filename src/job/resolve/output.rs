@@ -1,4 +1,5 @@
-//! `[output]`: the path template, its placeholders, the format, and whether it can be written.
+//! `[output]`: the path template, its placeholders, the format, and whether it can be written;
+//! `[hooks]` and `[executor]`, the other tables of what a run leaves and where it runs.
 
 use super::*;
 
@@ -68,6 +69,29 @@ impl Resolver<'_> {
             on_failure: h.on_failure.clone(),
             timeout,
         }
+    }
+
+    /// `[executor]`: the schema checked every value's shape.
+    pub(super) fn executor(&mut self) -> ExecutorPlan {
+        let Some(e) = self.file.executor.as_ref() else {
+            return ExecutorPlan::default();
+        };
+        let kind = match e.kind.as_deref() {
+            Some("slurm") => ExecutorKind::Slurm,
+            _ => ExecutorKind::Local,
+        };
+        let slurm = SlurmSettings {
+            partition: e.partition.clone(),
+            account: e.account.clone(),
+            time: e.time.clone(),
+            cpus_per_task: e.cpus_per_task,
+            mem: e.mem.clone(),
+            sbatch_args: e.sbatch_args.clone().unwrap_or_default(),
+            shards: e.shards,
+            max_running: e.max_running,
+            spool: e.spool.as_ref().map(|s| normalize(&self.dir.join(s))),
+        };
+        ExecutorPlan { kind, slurm }
     }
 
     pub(super) fn check_placeholders(&mut self, path: &str, at: &[&str]) {
