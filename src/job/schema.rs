@@ -633,6 +633,18 @@ impl<'a> SchemaError<'a> {
                     "`{key}` may only have letters, digits, `_`, `.` and `-`, not `{v}`"
                 ))
                 .with_help("the name goes into file names and results"),
+            ValidationErrorKind::Pattern { .. } if last == "time" => self
+                .diag(format!(
+                    "`{key}` must be a time limit in Slurm's form, not `{v}`"
+                ))
+                .with_help(
+                    "minutes (`30`), `HH:MM:SS` (`1:30:00`) or `DAYS-HH:MM:SS` (`2-00:00:00`)",
+                ),
+            ValidationErrorKind::Pattern { .. } if last == "mem" => self
+                .diag(format!(
+                    "`{key}` must be a memory size in Slurm's form, not `{v}`"
+                ))
+                .with_help("megabytes (`500`), or a number with K, M, G or T (`4G`)"),
             _ => return None,
         })
     }

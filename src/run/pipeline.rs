@@ -78,6 +78,10 @@ pub fn run(args: &RunArgs) -> u8 {
         .first()
         .map(|(job, _)| shard_journals_for(job, args))
         .unwrap_or_default();
+    let rescued: Vec<PathBuf> = rescue
+        .iter()
+        .filter_map(|group| Some(group.first()?.parent()?.to_owned()))
+        .collect();
     let previous = match load_previous(args, plans.len(), &rescue) {
         Ok(previous) => previous,
         Err(code) => return code,
@@ -106,7 +110,7 @@ pub fn run(args: &RunArgs) -> u8 {
             ExecutorKind::Local => {
                 run_job(job, target, args, &interrupt, previous.as_ref(), &LocalPool)
             }
-            ExecutorKind::Slurm => match SlurmExecutor::new(job, args.timeout) {
+            ExecutorKind::Slurm => match SlurmExecutor::new(job, args.timeout, rescued.clone()) {
                 Ok(slurm) => run_job(job, target, args, &interrupt, previous.as_ref(), &slurm),
                 Err(e) => {
                     say!(

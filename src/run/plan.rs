@@ -5,9 +5,10 @@ use std::time::SystemTime;
 use super::target::OutputTarget;
 use crate::cli::DryRun;
 use crate::exec::function::command;
+use crate::exec::slurm;
 use crate::items::expand::{self, Items};
 use crate::items::function_hash;
-use crate::job::{FunctionKind, InputSpec, Job, Task};
+use crate::job::{ExecutorKind, FunctionKind, InputSpec, Job, Task};
 use crate::output::Destination;
 use crate::record::resume::Previous;
 
@@ -36,6 +37,13 @@ pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>,
         Destination::Stdout => "standard output".to_owned(),
     };
     out!("  output: {shown} ({})", target.format.name());
+    if job.executor.kind == ExecutorKind::Slurm {
+        let results = match &destination {
+            Destination::File(path) => Some(path.as_path()),
+            Destination::Stdout => None,
+        };
+        out!("  {}", slurm::describe(job, results));
+    }
     for task in &job.tasks {
         let items = match &task.inputs {
             InputSpec::From(name) => format!("the outputs of task `{name}`"),

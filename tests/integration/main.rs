@@ -14,6 +14,7 @@ mod processes;
 mod report;
 mod resume;
 mod run;
+mod slurm;
 mod unwritable;
 mod validate;
 mod workers;

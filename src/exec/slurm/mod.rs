@@ -53,11 +53,20 @@ pub struct SlurmExecutor {
     binary: PathBuf,
     /// Each submission's spool, and whether every shard of it ended well.
     spools: Mutex<Vec<(PathBuf, bool)>>,
+    /// Spools of earlier runs whose shard journals `--resume` read.
+    rescued: Vec<PathBuf>,
 }
 
 impl SlurmExecutor {
-    pub fn new(job: &Job, timeout: Option<Duration>) -> io::Result<SlurmExecutor> {
+    /// `rescued`: the spools `--resume` read shard journals from (they may go once this
+    /// run's results are written).
+    pub fn new(
+        job: &Job,
+        timeout: Option<Duration>,
+        rescued: Vec<PathBuf>,
+    ) -> io::Result<SlurmExecutor> {
         Ok(SlurmExecutor {
+            rescued,
             settings: job.executor.slurm.clone(),
             job_file: std::path::absolute(&job.file)?,
             job_dir: job.dir.clone(),
@@ -87,6 +96,46 @@ pub fn spool_root(
         .and_then(Path::file_name)
         .map_or_else(|| job.to_owned(), |n| n.to_string_lossy().into_owned());
     base.join(format!("{name}.slurm"))
+}
+
+/// The dry run's line: how each task would be submitted.
+pub fn describe(job: &Job, results: Option<&Path>) -> String {
+    let s = &job.executor.slurm;
+    let mut parts = vec![match s.shards {
+        Some(n) => format!("{n} shard{} per task", if n == 1 { "" } else { "s" }),
+        None => "one shard per worker".to_owned(),
+    }];
+    if let Some(n) = s.max_running {
+        parts.push(format!("at most {n} at a time"));
+    }
+    parts.push(format!(
+        "{} CPU{} a shard",
+        s.cpus_per_task.unwrap_or(1),
+        if s.cpus_per_task.unwrap_or(1) == 1 {
+            ""
+        } else {
+            "s"
+        }
+    ));
+    for (name, value) in [
+        ("partition", &s.partition),
+        ("account", &s.account),
+        ("time", &s.time),
+        ("mem", &s.mem),
+    ] {
+        if let Some(value) = value {
+            parts.push(format!("{name} {value}"));
+        }
+    }
+    if !s.sbatch_args.is_empty() {
+        parts.push(format!("sbatch {}", s.sbatch_args.join(" ")));
+    }
+    let root = spool_root(s, &job.name, &job.dir, results);
+    format!(
+        "executor: slurm, a job array a task: {}; spool {}",
+        parts.join(", "),
+        root.display()
+    )
 }
 
 /// The shard journals under a spool root, one group per submission: what `--resume` reads
@@ -134,13 +183,16 @@ impl Executor for SlurmExecutor {
 
     fn finish(&self, results_written: bool) {
         let spools = std::mem::take(&mut *self.spools.lock().unwrap_or_else(|p| p.into_inner()));
-        for (dir, clean) in spools {
-            if results_written && clean {
-                let _ = std::fs::remove_dir_all(&dir);
-                // The `.slurm` folder goes with its last submission.
-                if let Some(root) = dir.parent() {
-                    let _ = std::fs::remove_dir(root);
-                }
+        if !results_written || spools.iter().any(|(_, clean)| !clean) {
+            // Kept: the shard logs say what went wrong, the journals serve `--resume`.
+            return;
+        }
+        // The results hold every result now, those the earlier spools rescued too.
+        for dir in spools.iter().map(|(dir, _)| dir).chain(&self.rescued) {
+            let _ = std::fs::remove_dir_all(dir);
+            // The `.slurm` folder goes with its last submission.
+            if let Some(root) = dir.parent() {
+                let _ = std::fs::remove_dir(root);
             }
         }
     }
