@@ -24,7 +24,7 @@ RUNS=${BENCH_RUNS:-5}
 TIME_BIN=/usr/bin/time
 CHECK=("$PYTHON" "$BENCH_DIR/py/check.py")
 
-CASES=(square_1m square_1m_replace journal_1m toml_1m toml_1m_square square_spec rss_10m_jsonl rss_1m_toml report_1m true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m)
+CASES=(square_1m square_1m_replace journal_1m toml_1m toml_1m_square square_spec rss_10m_jsonl rss_1m_toml report_1m true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m slurm_1000)
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -323,6 +323,27 @@ case_py_square_100k() {
     check "py_square_100k runjobs" "${CHECK[@]}" json "$TMP/py.json" "$n"
     run_checked "py_square_100k peer (check)" "${peer[@]}"
     compare py_square_100k 0.67 rj peer
+}
+
+# 7. 1000 builtin items as a Slurm job array of 4 shards on the cluster this machine can
+#    submit to (scripts/slurm-local.sh start), against the same job run locally; and the
+#    time from submission to the first shard running (for information: Slurm's scheduling).
+case_slurm_1000() {
+    if ! sinfo -h -o %T 2>/dev/null | grep -Eq 'idle|mixed|allocated'; then
+        skip_case slurm_1000 "no Slurm cluster up (scripts/slurm-local.sh start)"
+        return
+    fi
+    local job="$BENCH_DIR/jobs/slurm_1000.toml"
+    local rj=("$BIN" "$job" --progress never -o "$TMP/slurm.json")
+    local peer=("$BIN" "$job" --executor local -o "$TMP/local.json")
+    "$BIN" "$job" --progress never -o "$TMP/slurm.json" 2>"$TMP/slurm.err" ||
+        die "slurm_1000 failed: $(<"$TMP/slurm.err")"
+    check "slurm_1000 runjobs" "${CHECK[@]}" json "$TMP/slurm.json" 1000
+    run_checked "slurm_1000 local (check)" "${peer[@]}"
+    local first
+    first=$(sed -n 's/.*the first shard runs \([0-9.]*\) s after submission.*/\1/p' "$TMP/slurm.err")
+    compare slurm_1000 info rj peer
+    add_row slurm_first_shard "${first:--}" - - - "submit to first shard running" info
 }
 
 # 6. a JSON-lines echo worker over 1M items: throughput of the protocol itself (no peer).

@@ -65,6 +65,8 @@ pub struct Follower<'a> {
     last_answer: Instant,
     /// The first error of `squeue` not answering, since it last did.
     pub squeue_error: Option<String>,
+    /// Some shard has started (its journal exists).
+    pub any_started: bool,
 }
 
 impl<'a> Follower<'a> {
@@ -85,6 +87,7 @@ impl<'a> Follower<'a> {
             started: now,
             last_answer: now,
             squeue_error: None,
+            any_started: false,
         }
     }
 
@@ -110,6 +113,7 @@ impl<'a> Follower<'a> {
     /// what makes another node's appends visible (close-to-open consistency).
     fn read_journal(&mut self, k: usize) -> Option<Vec<ItemRecord>> {
         let mut file = File::open(self.spool.journal(k)).ok()?;
+        self.any_started = true;
         let shard = &mut self.shards[k];
         file.seek(SeekFrom::Start(shard.offset)).ok()?;
         let mut bytes = Vec::new();
@@ -126,8 +130,8 @@ impl<'a> Follower<'a> {
         Some(records)
     }
 
-    /// Asks `squeue` how the array's tasks stand and notes the shards that ended.
-    pub fn poll(&mut self) {
+    /// Notes the shards that wrote their `done` mark.
+    pub fn check_done(&mut self) {
         for k in 0..self.shards.len() {
             if self.shards[k].ended.is_none()
                 && let Some(done) = read_done(self.spool, k)
@@ -135,6 +139,11 @@ impl<'a> Follower<'a> {
                 self.shards[k].ended = Some(Ended::Done(done));
             }
         }
+    }
+
+    /// Asks `squeue` how the array's tasks stand and notes the shards that ended.
+    pub fn poll(&mut self) {
+        self.check_done();
         if self.all_ended() {
             return;
         }

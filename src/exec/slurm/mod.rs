@@ -30,7 +30,10 @@ pub use shard::shard_main;
 pub use submit::check;
 
 /// How often the shard journals are read.
-const READ_EVERY: Duration = Duration::from_millis(200);
+const READ_EVERY: Duration = Duration::from_millis(100);
+/// A submission none of whose shards started this long after is said to wait, with
+/// Slurm's reason.
+const SAY_WAITING_AFTER: Duration = Duration::from_secs(10);
 /// How often `squeue` is asked.
 const POLL_EVERY: Duration = Duration::from_secs(1);
 /// After `scancel`, how long the shards have to stop before their items are given up.
@@ -343,7 +346,7 @@ impl SlurmExecutor {
         let mut forwarded = Forwarded::new(max_index);
         let mut next_poll = Instant::now();
         let mut cancelled = None;
-        let mut first_running = false;
+        let (mut first_running, mut said_waiting) = (false, false);
         let take = |records: Vec<ItemRecord>, forwarded: &mut Forwarded| {
             let fresh: Vec<ItemRecord> = records
                 .into_iter()
@@ -356,20 +359,32 @@ impl SlurmExecutor {
         };
         loop {
             follower.read_journals(|_, records| take(records, &mut forwarded));
+            follower.check_done();
+            if !said_waiting && !follower.any_started && submitted.elapsed() >= SAY_WAITING_AFTER {
+                said_waiting = true;
+                let (_, pending, reason) = follower.counts();
+                let reason = reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                log(
+                    ctx,
+                    format!(
+                        "slurm: job array {job}: {pending} shards still wait in the queue{reason}"
+                    ),
+                );
+            }
+            if !first_running && follower.any_started {
+                first_running = true;
+                log(
+                    ctx,
+                    format!(
+                        "slurm: job array {job}: the first shard runs {:.1} s after submission",
+                        submitted.elapsed().as_secs_f64()
+                    ),
+                );
+            }
             let now = Instant::now();
             if now >= next_poll {
                 follower.poll();
                 next_poll = now + POLL_EVERY;
-                if !first_running && follower.counts().0 > 0 {
-                    first_running = true;
-                    log(
-                        ctx,
-                        format!(
-                            "slurm: job array {job}: the first shard runs {:.1} s after submission",
-                            submitted.elapsed().as_secs_f64()
-                        ),
-                    );
-                }
             }
             if follower.all_ended() {
                 follower.read_journals(|_, records| take(records, &mut forwarded));

@@ -9,16 +9,16 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::spool::{Spool, write_whole};
+use super::spool::{Manifest, ShardRange, Spool, write_whole};
 use crate::exec::control::{RunControl, Stop};
 use crate::exec::{Event, Executor, LocalPool, SlowItems, TaskRun};
 use crate::exit_code;
 use crate::items::{Source, function_hash};
-use crate::job;
+use crate::job::{self, Job};
 use crate::process::{groups, interrupt::Interrupt};
 use crate::record::journal::Journal;
 use crate::record::{ItemRecord, Rendered, Status, TaskHeader};
@@ -66,7 +66,16 @@ fn mark_done(spool: &Spool, shard: usize, error: Option<String>) -> u8 {
     code
 }
 
-fn run_shard(spool: &Spool, k: usize) -> Result<Ended, String> {
+/// A shard's part of the submission, loaded from the spool.
+struct Loaded {
+    manifest: Manifest,
+    range: ShardRange,
+    job: Job,
+    hash: String,
+}
+
+/// Reads the manifest and the job copy; checks that the function is the one submitted.
+fn load(spool: &Spool, k: usize) -> Result<Loaded, String> {
     let manifest = spool.read_manifest()?;
     let range = *manifest.shards.get(k).ok_or_else(|| {
         format!(
@@ -87,7 +96,6 @@ fn run_shard(spool: &Spool, k: usize) -> Result<Ended, String> {
     if let Some(ms) = manifest.timeout_ms {
         task.timeout = Some(Duration::from_millis(ms));
     }
-    let task = &job.tasks[manifest.task];
     let hash = function_hash(task, &job.dir);
     if hash != manifest.function_hash {
         return Err(format!(
@@ -97,6 +105,22 @@ fn run_shard(spool: &Spool, k: usize) -> Result<Ended, String> {
             task.name
         ));
     }
+    Ok(Loaded {
+        manifest,
+        range,
+        job,
+        hash,
+    })
+}
+
+fn run_shard(spool: &Spool, k: usize) -> Result<Ended, String> {
+    let Loaded {
+        manifest,
+        range,
+        job,
+        hash,
+    } = load(spool, k)?;
+    let task = &job.tasks[manifest.task];
     let journal_path = spool.journal(k);
     let mut journal = Journal::open(&journal_path, &manifest.header, &job.dir)
         .map_err(|e| e.to_string())?
@@ -152,39 +176,11 @@ fn run_shard(spool: &Spool, k: usize) -> Result<Ended, String> {
             failed_write.get_or_insert(e);
         }
     };
-    // Failures wait a moment before they are journaled: Slurm signals every process of a
-    // cancelled array task at once, so a command may die of that signal a moment before
-    // this shard hears of it; its record is then a sign of the cancellation, not a result.
-    let mut held: Vec<(Instant, ItemRecord)> = Vec::new();
     thread::scope(|scope| {
         scope.spawn(move || {
             LocalPool.run_task(&ctx, Some(range.count), Source::Items(Box::new(items)))
         });
-        loop {
-            let ended = match received.recv_timeout(Duration::from_millis(100)) {
-                Ok(event) => {
-                    let (ok, failed): (Vec<_>, Vec<_>) = shard
-                        .records(event, &control)
-                        .into_iter()
-                        .partition(|r| r.status == Status::Ok);
-                    write(&ok);
-                    held.extend(failed.into_iter().map(|r| (Instant::now(), r)));
-                    false
-                }
-                Err(RecvTimeoutError::Timeout) => false,
-                Err(RecvTimeoutError::Disconnected) => true,
-            };
-            if control.stop() == Some(Stop::Interrupted) {
-                held.clear();
-            }
-            let due = held.partition_point(|(at, _)| ended || at.elapsed() >= HOLD_FAILURES);
-            let due: Vec<ItemRecord> = held.drain(..due).map(|(_, r)| r).collect();
-            write(&due);
-            if ended {
-                break;
-            }
-            control.check_deadline(run_start.elapsed());
-        }
+        collect(&received, &shard, &control, run_start, &mut write);
     });
     groups::stop_guard();
     drop(journal);
@@ -195,6 +191,46 @@ fn run_shard(spool: &Spool, k: usize) -> Result<Ended, String> {
         Some(Stop::Interrupted) => Ended::Stopped,
         _ => Ended::Ran,
     })
+}
+
+/// Journals the pool's records until it is done.
+///
+/// Failures wait a moment before they are journaled: Slurm signals every process of a
+/// cancelled array task at once, so a command may die of that signal a moment before this
+/// shard hears of it; its record is then a sign of the cancellation, not a result.
+fn collect(
+    received: &Receiver<Event>,
+    shard: &Shard,
+    control: &RunControl<'_>,
+    run_start: Instant,
+    write: &mut impl FnMut(&[ItemRecord]),
+) {
+    let mut held: Vec<(Instant, ItemRecord)> = Vec::new();
+    loop {
+        let ended = match received.recv_timeout(Duration::from_millis(100)) {
+            Ok(event) => {
+                let (ok, failed): (Vec<_>, Vec<_>) = shard
+                    .records(event, control)
+                    .into_iter()
+                    .partition(|r| r.status == Status::Ok);
+                write(&ok);
+                held.extend(failed.into_iter().map(|r| (Instant::now(), r)));
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        if control.stop() == Some(Stop::Interrupted) {
+            held.clear();
+        }
+        let due = held.partition_point(|(at, _)| ended || at.elapsed() >= HOLD_FAILURES);
+        let due: Vec<ItemRecord> = held.drain(..due).map(|(_, r)| r).collect();
+        write(&due);
+        if ended {
+            return;
+        }
+        control.check_deadline(run_start.elapsed());
+    }
 }
 
 /// What every record of this shard gains.
