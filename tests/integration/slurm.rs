@@ -581,3 +581,110 @@ fn a_refused_submission_fails_every_item_with_sbatchs_words_and_asks_for_the_set
     }
     assert!(sbatch.ends_with("shard.sh"), "{sbatch}");
 }
+
+#[test]
+fn after_a_sigkill_the_array_runs_on_and_resume_takes_what_its_shards_journaled() {
+    let Some(_cluster) = cluster() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let job = slow_job(dir.path(), 12, 0.2, 2);
+    let out = dir.path().join("out.json");
+    let mut child = Command::new(BIN)
+        .arg(&job)
+        .args(["--progress", "never", "-o"])
+        .arg(&out)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let spool = submission(&dir.path().join("out.json.slurm"));
+    let id: u64 = wait_for_file(&spool.join("array-id"), Duration::from_secs(30))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while journaled_ok(&spool) < 1 {
+        assert!(Instant::now() < deadline, "no results from the shards");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out.exists(), "a killed runjobs writes no results file");
+    // Nobody follows the array now; it finishes on its own.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !active(id).trim().is_empty() {
+        assert!(Instant::now() < deadline, "still queued: {}", active(id));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(journaled_ok(&spool), 12, "the shards finished every item");
+    let resumed = runjobs()
+        .arg(&job)
+        .arg("--resume")
+        .arg(&out)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let err = stderr(&resumed);
+    assert_eq!(resumed.status.code(), Some(0), "{err}");
+    assert!(err.contains("shard journals"), "{err}");
+    assert!(
+        !err.contains("submitted job array"),
+        "nothing is left to run: {err}"
+    );
+    let doc = read_json(&out);
+    assert_eq!(results(&doc, 0).len(), 12);
+    for r in results(&doc, 0) {
+        assert_eq!(r["status"], "ok", "{r}");
+        assert!(r.get("reused_from").is_some(), "{r}");
+        assert!(r["node"].is_string(), "the node is kept: {r}");
+    }
+    assert!(
+        !dir.path().join("out.json.slurm").exists(),
+        "the rescued spool went"
+    );
+}
+
+#[test]
+fn the_jobs_deadline_cancels_the_array_and_skips_what_did_not_finish() {
+    let Some(_cluster) = cluster() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let job = slow_job(dir.path(), 40, 0.5, 2);
+    let text = std::fs::read_to_string(&job).unwrap();
+    std::fs::write(&job, format!("deadline = \"4s\"\n{text}")).unwrap();
+    let out = dir.path().join("out.json");
+    let started = Instant::now();
+    let run = runjobs()
+        .arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let doc = read_json(&out);
+    assert_eq!(doc["status"], "failed");
+    assert_eq!(results(&doc, 0).len(), 40);
+    let skipped: Vec<&Value> = results(&doc, 0)
+        .iter()
+        .filter(|r| r["status"] == "skipped")
+        .collect();
+    assert!(!skipped.is_empty(), "{}", doc["summary"]);
+    assert!(
+        skipped
+            .iter()
+            .all(|r| r["error"].as_str().unwrap().contains("deadline")),
+        "{skipped:?}"
+    );
+    let id: u64 = std::fs::read_dir(dir.path().join("out.json.slurm"))
+        .unwrap()
+        .find_map(|e| std::fs::read_to_string(e.ok()?.path().join("array-id")).ok())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(active(id).trim().is_empty(), "cancelled: {}", active(id));
+}
