@@ -3,7 +3,7 @@
 //! there). The bad-settings tests need no cluster: they use fake Slurm commands.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -687,4 +687,94 @@ fn the_jobs_deadline_cancels_the_array_and_skips_what_did_not_finish() {
         .parse()
         .unwrap();
     assert!(active(id).trim().is_empty(), "cancelled: {}", active(id));
+}
+
+/// Fake Slurm commands that accept a submission and then say what `squeue` says.
+fn fake_cluster(dir: &Path, squeue: &str) -> PathBuf {
+    let bin = dir.join("fake-cluster");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = dir.join("calls");
+    for (name, body) in [
+        ("sbatch", "echo 4242"),
+        ("squeue", squeue),
+        ("scancel", "exit 0"),
+        ("sinfo", "echo debug"),
+    ] {
+        let path = write(
+            &bin,
+            name,
+            &format!(
+                "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
+                calls.display()
+            ),
+        );
+        Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+    }
+    bin
+}
+
+fn run_on_fake_cluster(dir: &Path, squeue: &str, env: &[(&str, &str)]) -> (Output, Value) {
+    let bin = fake_cluster(dir, squeue);
+    let job = write(
+        dir,
+        "job.toml",
+        "workers = 2\n[[task]]\nfunction = \"square\"\ninputs = [1, 2, 3]\n[executor]\nkind = \"slurm\"\n",
+    );
+    let out = dir.join("out.json");
+    let mut cmd = runjobs();
+    cmd.arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let run = cmd.output().unwrap();
+    let doc = read_json(&out);
+    (run, doc)
+}
+
+#[test]
+fn shards_slurm_forgets_without_results_are_failed_as_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    // Listed as pending once, then never again (purged, or a controller that lost its state).
+    let squeue = format!(
+        "if [ -e '{0}/listed' ]; then exit 0; fi; touch '{0}/listed'; echo '0|PENDING|Priority'; echo '1|PENDING|Priority'",
+        dir.path().display()
+    );
+    let started = Instant::now();
+    let (run, doc) = run_on_fake_cluster(dir.path(), &squeue, &[]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(doc["summary"]["failed"], 3, "{doc}");
+    for r in results(&doc, 0) {
+        let error = r["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("lost: Slurm no longer knows array task 4242_")
+                && error.contains("last seen PENDING"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_controller_that_stops_answering_is_waited_for_only_so_long() {
+    let dir = tempfile::tempdir().unwrap();
+    let squeue =
+        "echo 'squeue: error: Unable to contact slurm controller (connect failure)' >&2; exit 1";
+    let started = Instant::now();
+    let (run, doc) =
+        run_on_fake_cluster(dir.path(), squeue, &[("RUNJOBS_SLURM_SILENT_LIMIT", "2s")]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    for r in results(&doc, 0) {
+        let error = r["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("lost: `squeue` has not answered for 2s")
+                && error.contains("Unable to contact slurm controller"),
+            "{error}"
+        );
+    }
+    // The spool stays: its journals are what `--resume` would take from shards that ran.
+    assert!(dir.path().join("out.json.slurm").exists());
 }

@@ -38,8 +38,16 @@ const SAY_WAITING_AFTER: Duration = Duration::from_secs(10);
 const POLL_EVERY: Duration = Duration::from_secs(1);
 /// After `scancel`, how long the shards have to stop before their items are given up.
 const CANCEL_WAIT: Duration = Duration::from_secs(60);
-/// How long `squeue` may fail in a row before the shards still out are given up as lost.
+/// How long `squeue` may fail in a row before the shards still out are given up as lost
+/// (`RUNJOBS_SLURM_SILENT_LIMIT` sets another, e.g. `30s`).
 const SILENT_LIMIT: Duration = Duration::from_secs(300);
+
+fn silent_limit() -> Duration {
+    std::env::var("RUNJOBS_SLURM_SILENT_LIMIT")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .unwrap_or(SILENT_LIMIT)
+}
 /// Failed records are reported in batches of this many.
 const BATCH: usize = 4096;
 
@@ -347,6 +355,7 @@ impl SlurmExecutor {
         let mut next_poll = Instant::now();
         let mut cancelled = None;
         let (mut first_running, mut said_waiting) = (false, false);
+        let silent = silent_limit();
         let take = |records: Vec<ItemRecord>, forwarded: &mut Forwarded| {
             let fresh: Vec<ItemRecord> = records
                 .into_iter()
@@ -411,11 +420,11 @@ impl SlurmExecutor {
                 }
                 Some(_) => {}
             }
-            if follower.silent_for() >= SILENT_LIMIT {
+            if follower.silent_for() >= silent {
                 let why = follower.squeue_error.clone().unwrap_or_default();
                 follower.give_up(&format!(
                     "`squeue` has not answered for {}: {why}",
-                    humantime::format_duration(SILENT_LIMIT)
+                    humantime::format_duration(silent)
                 ));
             }
             thread::sleep(READ_EVERY);
