@@ -84,6 +84,32 @@ impl Status {
 }
 
 impl ItemRecord {
+    /// An item that has no result of its own: skipped, or failed without (or before) an
+    /// attempt of this run, with why.
+    pub fn without_result(
+        index: u64,
+        input: Value,
+        status: Status,
+        error: String,
+        attempts: u32,
+    ) -> ItemRecord {
+        ItemRecord {
+            index,
+            input,
+            status,
+            output: None,
+            error: Some(error),
+            attempts,
+            started_s: 0.0,
+            duration_s: 0.0,
+            worker: None,
+            cpu_s: None,
+            max_rss_kib: None,
+            node: None,
+            reused_from: None,
+        }
+    }
+
     /// Appends the record as compact JSON.
     ///
     /// Hand-written because a million-item run spends most of its collecting time here; it

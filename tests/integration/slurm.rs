@@ -133,6 +133,40 @@ fn journaled_ok(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// A runjobs following its array: the child, the submission's spool folder, the array id.
+struct Following {
+    child: std::process::Child,
+    spool: PathBuf,
+    id: u64,
+}
+
+/// Starts `runjobs JOB -o OUT` (with `marker` in its environment) and waits until its array
+/// is submitted and its shards have journaled `ok` results of at least `results` items.
+fn start_following(job: &Path, out: &Path, marker: &str, results: usize) -> Following {
+    let child = Command::new(BIN)
+        .arg(job)
+        .args(["--progress", "never", "-o"])
+        .arg(out)
+        .env("RUNJOBS_TEST_MARKER", marker)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut root = out.as_os_str().to_owned();
+    root.push(".slurm");
+    let spool = submission(Path::new(&root));
+    let id: u64 = wait_for_file(&spool.join("array-id"), Duration::from_secs(30))
+        .expect("the array id is written")
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while journaled_ok(&spool) < results {
+        assert!(Instant::now() < deadline, "no results from the shards");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Following { child, spool, id }
+}
+
 #[test]
 fn the_shipped_square_job_and_a_range_give_a_local_runs_outputs_each_naming_its_node() {
     let Some(_cluster) = cluster() else { return };
@@ -282,25 +316,7 @@ fn scancel_fails_the_unfinished_items_as_cancelled_and_resume_reruns_only_those(
     let dir = tempfile::tempdir().unwrap();
     let job = slow_job(dir.path(), 40, 0.3, 4);
     let out = dir.path().join("out.json");
-    let child = Command::new(BIN)
-        .arg(&job)
-        .args(["--progress", "never", "-o"])
-        .arg(&out)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let spool = submission(&dir.path().join("out.json.slurm"));
-    let id: u64 = wait_for_file(&spool.join("array-id"), Duration::from_secs(30))
-        .expect("the array id is written")
-        .trim()
-        .parse()
-        .unwrap();
-    // Some items finish first.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while journaled_ok(&spool) < 3 {
-        assert!(Instant::now() < deadline, "no results from the shards");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let Following { child, spool, id } = start_following(&job, &out, &marker("slurm-scancel"), 3);
     assert!(
         Command::new("scancel")
             .arg(id.to_string())
@@ -355,25 +371,11 @@ fn sigterm_cancels_the_array_writes_partial_results_and_exits_3() {
     let job = slow_job(dir.path(), 40, 0.3, 2);
     let out = dir.path().join("out.json");
     let mark = marker("slurm-sigterm");
-    let child = Command::new(BIN)
-        .arg(&job)
-        .args(["--progress", "never", "-o"])
-        .arg(&out)
-        .env("RUNJOBS_TEST_MARKER", &mark)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let spool = submission(&dir.path().join("out.json.slurm"));
-    let id: u64 = wait_for_file(&spool.join("array-id"), Duration::from_secs(30))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while journaled_ok(&spool) < 2 {
-        assert!(Instant::now() < deadline, "no results from the shards");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let Following {
+        child,
+        spool: _,
+        id,
+    } = start_following(&job, &out, &mark, 2);
     assert!(
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -588,24 +590,11 @@ fn after_a_sigkill_the_array_runs_on_and_resume_takes_what_its_shards_journaled(
     let dir = tempfile::tempdir().unwrap();
     let job = slow_job(dir.path(), 12, 0.2, 2);
     let out = dir.path().join("out.json");
-    let mut child = Command::new(BIN)
-        .arg(&job)
-        .args(["--progress", "never", "-o"])
-        .arg(&out)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let spool = submission(&dir.path().join("out.json.slurm"));
-    let id: u64 = wait_for_file(&spool.join("array-id"), Duration::from_secs(30))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while journaled_ok(&spool) < 1 {
-        assert!(Instant::now() < deadline, "no results from the shards");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let Following {
+        mut child,
+        spool,
+        id,
+    } = start_following(&job, &out, &marker("slurm-sigkill"), 1);
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!out.exists(), "a killed runjobs writes no results file");

@@ -38,21 +38,13 @@ pub fn run_task(ctx: &TaskRun<'_>, total: Option<u64>, source: Source) {
 fn report_skipped(ctx: &TaskRun<'_>, queue: &WorkQueue) {
     let mut batch = Vec::new();
     queue.drain(|item| {
-        batch.push(ItemRecord {
-            index: item.index,
-            input: item.input.unwrap_or(serde_json::Value::Null),
-            status: Status::Skipped,
-            output: None,
-            error: Some(ctx.control.skipped_message()),
-            attempts: item.attempts,
-            started_s: 0.0,
-            duration_s: 0.0,
-            worker: None,
-            cpu_s: None,
-            max_rss_kib: None,
-            node: None,
-            reused_from: None,
-        });
+        batch.push(ItemRecord::without_result(
+            item.index,
+            item.input.unwrap_or(serde_json::Value::Null),
+            Status::Skipped,
+            ctx.control.skipped_message(),
+            item.attempts,
+        ));
         if batch.len() >= 4096 {
             ctx.report(std::mem::take(&mut batch));
         }

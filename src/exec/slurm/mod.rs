@@ -508,21 +508,9 @@ fn log(ctx: &TaskRun<'_>, line: String) {
 }
 
 fn record(index: u64, input: Value, status: Status, error: String) -> ItemRecord {
-    ItemRecord {
-        index,
-        input,
-        status,
-        output: None,
-        error: Some(error),
-        attempts: u32::from(status != Status::Skipped),
-        started_s: 0.0,
-        duration_s: 0.0,
-        worker: None,
-        cpu_s: None,
-        max_rss_kib: None,
-        node: None,
-        reused_from: None,
-    }
+    // A failed item counts as tried once: on a node, or at its submission.
+    let attempts = u32::from(status != Status::Skipped);
+    ItemRecord::without_result(index, input, status, error, attempts)
 }
 
 /// The items already reported, by index.
