@@ -206,16 +206,16 @@ fn timeline_svg(page: &mut String, timeline: &mut Timeline) {
         page,
         "<svg id=\"timeline\" width=\"{WIDTH}\" height=\"{height}\" role=\"img\" aria-label=\"worker timeline\">"
     );
-    for (lane, pid) in timeline.lanes.iter().enumerate() {
+    for (lane, process) in timeline.lanes.iter().enumerate() {
         let y = lane as f64 * LANE;
         let _ = writeln!(
             page,
             "<g class=\"lane\"><text x=\"4\" y=\"{:.1}\">{}</text><line x1=\"{LEFT}\" x2=\"{WIDTH}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/></g>",
             y + LANE - 4.0,
             if timeline.slots {
-                format!("slot {pid}")
+                format!("slot {}", process.pid)
             } else {
-                format!("pid {pid}")
+                esc(&process.to_string())
             },
             y + LANE,
             y + LANE
@@ -247,13 +247,13 @@ fn timeline_svg(page: &mut String, timeline: &mut Timeline) {
                     let x = x_of(timeline, bin as f64 * width);
                     let _ = writeln!(
                         page,
-                        "<rect class=\"bin {}\" x=\"{x:.2}\" y=\"{:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill-opacity=\"{:.2}\"><title>pid {}, {}–{}: {} items, {:.0}% busy</title></rect>",
+                        "<rect class=\"bin {}\" x=\"{x:.2}\" y=\"{:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill-opacity=\"{:.2}\"><title>{}, {}–{}: {} items, {:.0}% busy</title></rect>",
                         class(bins.worst[bin]),
                         lane as f64 * LANE + 2.0,
                         (WIDTH - LEFT) / timeline.used_bins() as f64,
                         LANE - 4.0,
                         0.25 + 0.75 * busy,
-                        timeline.lanes[lane],
+                        esc(&timeline.lanes[lane].to_string()),
                         seconds(bin as f64 * width),
                         seconds((bin + 1) as f64 * width),
                         bins.items[bin],

@@ -25,6 +25,8 @@ pub struct ItemResult {
     #[serde(default)]
     pub duration_s: f64,
     pub worker: Option<u32>,
+    /// The host that ran it (cluster runs).
+    pub node: Option<String>,
     pub reused_from: Option<String>,
 }
 

@@ -3,6 +3,7 @@
 //! time, and a histogram of item durations. Memory is bounded by the drawing, not the items.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::item::{ItemResult, shown};
 use crate::record::Status;
@@ -43,9 +44,9 @@ pub struct Timeline {
     width: f64,
     /// The end of the last item.
     max_end: f64,
-    /// Worker pids, in the order they first ran an item.
-    pub lanes: Vec<u32>,
-    lane_of: HashMap<u32, usize>,
+    /// Worker processes, in the order they first ran an item.
+    pub lanes: Vec<Lane>,
+    lane_of: HashMap<Lane, usize>,
     pub bars: Vec<Bar>,
     /// Set once the items outnumber `DETAIL_LIMIT`.
     pub bins: Option<Vec<LaneBins>>,
@@ -57,6 +58,23 @@ pub struct Timeline {
     pub slots: bool,
     /// The most workers any task had, when the files say.
     pub workers: u64,
+}
+
+/// A lane of the timeline: a worker process, on its node in a cluster run (pids of two
+/// nodes may be the same); a slot when `slots`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lane {
+    pub pid: u32,
+    pub node: Option<Arc<str>>,
+}
+
+impl std::fmt::Display for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.node {
+            Some(node) => write!(f, "pid {} on {node}", self.pid),
+            None => write!(f, "pid {}", self.pid),
+        }
+    }
 }
 
 impl Timeline {
@@ -135,16 +153,21 @@ impl Timeline {
             };
             free_at[bar.lane] = bar.end;
         }
-        self.lanes = (0..free_at.len() as u32).collect();
+        self.lanes = (0..free_at.len() as u32)
+            .map(|slot| Lane {
+                pid: slot,
+                node: None,
+            })
+            .collect();
         self.slots = true;
     }
 
-    fn lane(&mut self, pid: u32) -> usize {
-        if let Some(&lane) = self.lane_of.get(&pid) {
-            return lane;
+    fn lane(&mut self, lane: Lane) -> usize {
+        if let Some(&at) = self.lane_of.get(&lane) {
+            return at;
         }
-        self.lanes.push(pid);
-        self.lane_of.insert(pid, self.lanes.len() - 1);
+        self.lanes.push(lane.clone());
+        self.lane_of.insert(lane, self.lanes.len() - 1);
         self.lanes.len() - 1
     }
 
@@ -242,7 +265,12 @@ impl Timeline {
         });
         let decade = (r.duration_s.max(1e-6) / 1e-6).log10() * PER_DECADE as f64;
         self.histogram[(decade as usize).min(HISTOGRAM_BINS - 1)] += 1;
-        let lane = self.lane(pid);
+        let lane = Lane {
+            pid,
+            node: r.node.as_deref().map(Arc::from),
+        };
+        let on = lane.to_string();
+        let lane = self.lane(lane);
         self.items += 1;
         if let Some(bins) = &mut self.bins {
             // Past the detail limit: bins, and no tooltip of its own.
@@ -250,7 +278,7 @@ impl Timeline {
             return;
         }
         let mut title = format!(
-            "{}[{}] (input {}): {} in {:.6}s on pid {pid}",
+            "{}[{}] (input {}): {} in {:.6}s on {on}",
             task.name,
             r.index,
             shown(&r.input),

@@ -447,3 +447,29 @@ fn the_report_is_coloured_on_a_terminal_unless_no_color_says_not() {
     assert!(plain.contains("2 items: 1 ok, 1 failed"), "{plain}");
     assert!(!plain.contains("\u{1b}["), "{plain}");
 }
+
+#[test]
+fn a_cluster_runs_workers_on_two_nodes_with_one_pid_get_a_lane_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r.json");
+    let record = |index: u64, node: &str, start: f64| {
+        format!(
+            r#"{{"index":{index},"input":{index},"status":"ok","output":{index},"attempts":1,"started_s":{start},"duration_s":0.5,"worker":4242,"node":"{node}"}}"#
+        )
+    };
+    std::fs::write(
+        &results,
+        format!(
+            r#"{{"version":1,"job":"x","job_file":"/x.toml","started_at":"2026-12-02T08:00:00.000Z","tasks":[{{"name":"sq","function":"builtin:square","function_hash":"h","workers":2,"results":[{},{}],"summary":{{"total":2,"ok":2,"failed":0,"timed_out":0,"skipped":0}}}}],"status":"ok","finished_at":"2026-12-02T08:00:01.000Z","duration_s":1.0,"summary":{{"total":2,"ok":2,"failed":0,"timed_out":0,"skipped":0}}}}"#,
+            record(0, "node-a", 0.1),
+            record(1, "node-b", 0.1)
+        ),
+    )
+    .unwrap();
+    let page = dir.path().join("r.html");
+    let (code, _, err) = report(&[results.as_os_str(), "--html".as_ref(), page.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("class=\"lane\"").count(), 2, "{html}");
+    assert!(html.contains(">pid 4242 on node-a<") && html.contains(">pid 4242 on node-b<"));
+}

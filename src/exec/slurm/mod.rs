@@ -429,38 +429,43 @@ impl SlurmExecutor {
             }
             thread::sleep(READ_EVERY);
         }
-        let log_of = |k: usize| spool.log(k).display().to_string();
-        let mut clean = cancelled.is_none();
-        for k in 0..ranges.len() {
-            if !matches!(follower.ended(k), Some(Ended::Done(None))) {
-                clean = false;
-            }
-        }
+        let clean = cancelled.is_none()
+            && (0..ranges.len()).all(|k| matches!(follower.ended(k), Some(Ended::Done(None))));
         report_rest(ctx, spool, ranges, &forwarded, |k| {
-            match (cancelled, follower.ended(k)) {
-                (Some(_), _) => (Status::Skipped, ctx.control.skipped_message()),
-                (None, Some(Ended::Done(Some(why)))) => {
-                    (Status::Failed, format!("shard {k}: {why}"))
-                }
-                (None, Some(Ended::Slurm(state))) => (
-                    Status::Failed,
-                    format!(
-                        "{state}: Slurm array task {job}_{k} ended {state} before this item finished (its log: {})",
-                        log_of(k)
-                    ),
-                ),
-                (None, Some(Ended::Lost(why))) => (Status::Failed, format!("lost: {why}")),
-                (None, _) => (
-                    Status::Failed,
-                    format!(
-                        "lost: shard {k} ended without a result for this item (its log: {})",
-                        log_of(k)
-                    ),
-                ),
-            }
+            why_unfinished(ctx, spool, job, k, cancelled.is_some(), follower.ended(k))
         });
         // Interrupted: the journals stay for `--resume`.
         clean && ctx.control.stop().is_none()
+    }
+}
+
+/// What an item of shard `k` that has no result is reported as.
+fn why_unfinished(
+    ctx: &TaskRun<'_>,
+    spool: &Spool,
+    job: u64,
+    k: usize,
+    cancelled: bool,
+    ended: Option<&Ended>,
+) -> (Status, String) {
+    let log = spool.log(k);
+    let log = log.display();
+    match ended {
+        // runjobs stopped the run (a signal, the deadline, too many failures).
+        _ if cancelled => (Status::Skipped, ctx.control.skipped_message()),
+        Some(Ended::Done(Some(why))) => (Status::Failed, format!("shard {k}: {why}")),
+        Some(Ended::Slurm(state)) => (
+            Status::Failed,
+            format!(
+                "{state}: Slurm array task {job}_{k} ended {state} before this item finished \
+                 (its log: {log})"
+            ),
+        ),
+        Some(Ended::Lost(why)) => (Status::Failed, format!("lost: {why}")),
+        _ => (
+            Status::Failed,
+            format!("lost: shard {k} ended without a result for this item (its log: {log})"),
+        ),
     }
 }
 
