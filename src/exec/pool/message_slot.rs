@@ -569,6 +569,7 @@ impl<'a> MessageSlot<'a> {
             pid,
             ended,
             duration,
+            usage: None,
         };
         attempt::conclude(self.ctx, queue, item, attempt, info, &mut self.finished);
     }
