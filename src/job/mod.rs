@@ -15,6 +15,7 @@ mod span;
 )]
 pub use diag::{Diagnostic, JobFileErrors, Snippet};
 pub use load::{load, load_all};
-pub use resolve::{output_placeholder_problems, writable};
+pub use resolve::{memfree_problem, output_placeholder_problems, writable};
 pub use resolved::*;
+pub use schema::memory_limit;
 pub use schema::schema_text;

@@ -8,6 +8,7 @@ mod launch;
 mod limits;
 mod lines;
 pub mod lock;
+pub mod machine;
 pub mod pause;
 mod spawn;
 mod usage;

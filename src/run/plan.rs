@@ -30,6 +30,21 @@ pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>,
         out!("  schedule: {schedule}");
     }
     out!("  folder: {}", job.dir.display());
+    let bounds: Vec<String> = [
+        job.admit
+            .memfree
+            .map(|b| format!("memfree = {}", crate::process::machine::human_bytes(b))),
+        job.admit.load.map(|l| format!("load = {l} per CPU")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !bounds.is_empty() {
+        out!(
+            "  admit: {} (new items wait until the machine has them)",
+            bounds.join(", ")
+        );
+    }
     let destination = target.destination(&job.name, SystemTime::now());
     let shown = match &destination {
         Destination::File(path) => path.display().to_string(),

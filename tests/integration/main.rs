@@ -2,6 +2,7 @@
 
 mod util;
 
+mod admit;
 mod commands;
 mod crashes;
 mod cron;

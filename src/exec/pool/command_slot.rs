@@ -60,6 +60,13 @@ impl<'a> CommandSlot<'a> {
         let mut buf = vec![0u8; 64 * 1024];
         let mut batch = VecDeque::with_capacity(1);
         while self.ctx.control.may_dispatch() {
+            // A closed admission gate holds new items back (running ones go on).
+            if let Some(until) = self.ctx.control.admission_closed()
+                && queue.has_work()
+            {
+                thread::sleep(until.saturating_duration_since(Instant::now()).min(POLL));
+                continue;
+            }
             match queue.take(1, &mut batch) {
                 Taken::Items(_) => {}
                 Taken::WaitUntil(at) => {

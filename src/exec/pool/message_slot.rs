@@ -137,14 +137,27 @@ impl<'a> MessageSlot<'a> {
         let mut waiting_for = None;
         // Nothing joins a suspect item: a crash while it is in flight must be its own.
         let busy = !self.in_flight.is_empty();
-        if room > 0
+        let wants = room > 0
             && self.in_flight.len() <= self.limit / 2
             && !self.in_flight.holds_suspect()
-            && self.ctx.control.may_dispatch()
-            && let Taken::WaitUntil(at) =
-                queue.take_work(room, self.takes_runs, busy, &mut self.to_send)
-        {
-            waiting_for = Some(at);
+            && self.ctx.control.may_dispatch();
+        if wants {
+            // A closed admission gate holds new items back (those in flight go on).
+            match self
+                .ctx
+                .control
+                .admission_closed()
+                .filter(|_| queue.has_work())
+            {
+                Some(until) => waiting_for = Some(until),
+                None => {
+                    if let Taken::WaitUntil(at) =
+                        queue.take_work(room, self.takes_runs, busy, &mut self.to_send)
+                    {
+                        waiting_for = Some(at);
+                    }
+                }
+            }
         }
         self.fail_unreadable_inputs(queue);
         if self.to_send.is_empty() {
