@@ -16,5 +16,6 @@ mod report;
 mod resume;
 mod run;
 mod unwritable;
+mod usage;
 mod validate;
 mod workers;
