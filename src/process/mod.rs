@@ -17,5 +17,5 @@ mod watch;
 pub use launch::Launcher;
 pub use limits::Limits;
 pub use spawn::{StderrTail, Tether, describe_status, drain_stderr, spawn_in_group, stop_group};
-pub use usage::Usage;
+pub use usage::{Usage, process_cpu_seconds, thread_cpu_nanos};
 pub use watch::{Ending, Finished, Supervisor};

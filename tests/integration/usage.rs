@@ -111,3 +111,37 @@ fn a_timed_out_command_gets_its_usage_too() {
     assert_eq!(r["status"], "timed_out", "{r}");
     assert!(cpu(r) >= 0.1, "{r}");
 }
+
+#[test]
+fn long_lived_workers_report_the_cpu_time_of_each_slow_item() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "fns.py",
+        "import time\n\ndef burn(s):\n    t = time.process_time()\n    while time.process_time() - t < s:\n        pass\n    return s\n",
+    );
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[functions.burn]\npython = \"fns.py:burn\"\n\
+         [[task]]\nfunction = \"burn\"\nworkers = 1\ninputs = [0.01, 0.4, 0.05]\n\
+         [[task]]\nname = \"nap\"\nfunction = \"sleep\"\nworkers = 1\ninputs = [0.3]\n",
+    );
+    let out = dir.path().join("out.json");
+    let output = runjobs().arg(&job).arg("-o").arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let doc = read_json(&out);
+    // The first item a Python worker runs also pays for its start; the others are their own.
+    let burned = results(&doc, 0);
+    let heavy = cpu(&burned[1]);
+    assert!((0.3..=0.8).contains(&heavy), "{}", burned[1]);
+    let light = cpu(&burned[2]);
+    assert!((0.03..=0.3).contains(&light), "{}", burned[2]);
+    assert!(
+        burned.iter().all(|r| r.get("max_rss_kib").is_none()),
+        "{burned:?}"
+    );
+    // A builtin that sleeps uses next to no CPU.
+    let nap = &results(&doc, 1)[0];
+    assert!(cpu(nap) < 0.05, "{nap}");
+}
