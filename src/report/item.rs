@@ -25,6 +25,8 @@ pub struct ItemResult {
     #[serde(default)]
     pub duration_s: f64,
     pub worker: Option<u32>,
+    pub cpu_s: Option<f64>,
+    pub max_rss_kib: Option<u64>,
     pub reused_from: Option<String>,
 }
 
