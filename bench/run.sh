@@ -24,7 +24,7 @@ RUNS=${BENCH_RUNS:-5}
 TIME_BIN=/usr/bin/time
 CHECK=("$PYTHON" "$BENCH_DIR/py/check.py")
 
-CASES=(square_1m square_1m_replace journal_1m toml_1m toml_1m_square square_spec rss_10m_jsonl rss_1m_toml report_1m true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m slurm_1000)
+CASES=(square_1m square_1m_replace journal_1m toml_1m toml_1m_square square_spec rss_10m_jsonl rss_1m_toml report_1m true_2000_floor echo_2000_floor true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m slurm_1000)
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -313,6 +313,99 @@ case_true_2000_parallel() {
     compare true_2000_parallel 5 rj peer
 }
 
+# 4b. the spawn floor: 2000 processes, 2 at a time, timed in one round-robin run (every
+#     command once per round, BENCH_RUNS rounds, medians): a C fork/exec loop and Rust's
+#     std Command loop (bench/floor/, built here), runjobs, xargs -P2, Python's Pool(2) +
+#     subprocess.run and GNU parallel -j2 (when installed). One row per peer, each with
+#     peer/runjobs, and a second table of every command's time over the C loop's.
+#     Goals: runjobs at most 1.1x the C loop (peer/runjobs >= 0.91) and ahead of xargs and
+#     Python (>= 1). true_2000_floor runs `true ITEM`; echo_2000_floor runs `echo ITEM` with
+#     stdout captured (runjobs: each item's output; the loops and Python: read from a pipe;
+#     xargs and parallel: to a file).
+FLOOR_TABLE=()
+build_floor() { # -> $TMP/spawn_loop_c, $TMP/spawn_loop_rs; false when no C compiler
+    [[ -x $TMP/spawn_loop_c && -x $TMP/spawn_loop_rs ]] && return 0
+    command -v cc >/dev/null || return 1
+    cc -O2 -pthread -o "$TMP/spawn_loop_c" "$BENCH_DIR/floor/spawn_loop.c" 2>>"$LOG" ||
+        die "cannot build bench/floor/spawn_loop.c"
+    rustc -O -o "$TMP/spawn_loop_rs" "$BENCH_DIR/floor/spawn_loop.rs" 2>>"$LOG" ||
+        die "cannot build bench/floor/spawn_loop.rs"
+}
+
+# round_robin CASE LABEL... : each LABEL names an array holding a command; every command is
+# run once per round for $RUNS rounds; sets MEDIAN[LABEL]
+declare -A MEDIAN
+round_robin() {
+    local name=$1; shift
+    local -A times=()
+    local i label
+    for ((i = 1; i <= RUNS; i++)); do
+        for label in "$@"; do
+            unset -n _cmd
+            local -n _cmd=$label
+            run_checked "$name $label #$i" "${_cmd[@]}"
+            times[$label]+="$ELAPSED "
+        done
+    done
+    for label in "$@"; do
+        MEDIAN[$label]=$(printf '%s\n' ${times[$label]} | median)
+        printf '### %s %s times: %s\n' "$name" "$label" "${times[$label]}" >>"$LOG"
+    done
+}
+
+floor_case() { # case kind(none|capture) job check_kind
+    local name=$1 kind=$2 job=$3 check_kind=$4 n=2000
+    if ! build_floor; then
+        skip_case "$name" "no C compiler (cc) for the C loop"
+        return
+    fi
+    local prog=(true) out=/dev/null
+    [[ $kind == capture ]] && prog=(echo)
+    c_loop=("$TMP/spawn_loop_c" "$n" 2 "$kind" "${prog[@]}")
+    rust_loop=("$TMP/spawn_loop_rs" "$n" 2 "$kind" "${prog[@]}")
+    runjobs=("$BIN" "$job" -o "$TMP/floor.jsonl")
+    python_pool2=("$PYTHON" "$BENCH_DIR/floor/pool_subprocess.py" "$n" 2 "$kind" "${prog[@]}")
+    [[ $kind == capture ]] && out=$TMP/peer.txt
+    xargs_p2=(sh -c "seq $n | xargs -P2 -n1 ${prog[*]} >$out")
+    parallel_j2=(sh -c "seq $n | parallel -j2 ${prog[*]} >$out")
+    local labels=(c_loop rust_loop runjobs xargs_p2 python_pool2) label
+    command -v parallel >/dev/null && labels+=(parallel_j2)
+    # warm-up and checks
+    for label in "${labels[@]}"; do
+        unset -n _warm
+        local -n _warm=$label
+        run_checked "$name $label (check)" "${_warm[@]}"
+        case $label in
+            runjobs) check "$name runjobs" "${CHECK[@]}" "$check_kind" "$TMP/floor.jsonl" "$n" ;;
+            xargs_p2 | parallel_j2)
+                [[ $kind != capture || $(wc -l <"$out") == "$n" ]] || die "$name $label: want $n lines in $out" ;;
+        esac
+    done
+    round_robin "$name" "${labels[@]}"
+    local rj=${MEDIAN[runjobs]} c=${MEDIAN[c_loop]}
+    for label in "${labels[@]}"; do
+        local ratio_c
+        ratio_c=$(awk -v t="${MEDIAN[$label]}" -v c="$c" 'BEGIN { printf "%.2f", t / c }')
+        FLOOR_TABLE+=("$name	$label	${MEDIAN[$label]}	${ratio_c}x")
+        [[ $label == runjobs ]] && continue
+        local ratio goal=info verdict=info
+        ratio=$(awk -v r="$rj" -v p="${MEDIAN[$label]}" 'BEGIN { printf "%.2f", p / r }')
+        case $label in
+            c_loop) goal=0.91 ;;
+            xargs_p2 | python_pool2) goal=1 ;;
+        esac
+        if [[ $goal != info ]]; then
+            if awk -v x="$ratio" -v g="$goal" 'BEGIN { exit !(x >= g) }'; then verdict=ok; else verdict=MISSED; fi
+            goal=">= ${goal}x"
+        fi
+        add_row "$name vs $label" "$rj" "${MEDIAN[$label]}" "${ratio}x" - "$goal" "$verdict"
+    done
+    rm -f "$TMP/floor.jsonl" "$TMP/peer.txt"
+}
+
+case_true_2000_floor() { floor_case true_2000_floor none "$BENCH_DIR/jobs/true_2000.toml" jsonl; }
+case_echo_2000_floor() { floor_case echo_2000_floor capture "$BENCH_DIR/jobs/echo_2000.toml" jsonl-echo; }
+
 # 5. a plain Python function over 100k items on 2 workers vs Pool(2).map + json.dump
 #    (goal: at most 1.5x Pool's wall time, i.e. peer/runjobs >= 0.67).
 case_py_square_100k() {
@@ -355,6 +448,18 @@ case_echo_worker_1m() {
     rate=$(awk -v n="$n" -v s="$ELAPSED" 'BEGIN { printf "%.0f items/s", n / s }')
     add_row echo_worker_1m "$(printf '%.4f' "$ELAPSED")" - - - "$rate" info
     rm -f "$out"
+}
+
+print_table() { # tab-separated rows on stdin, the first a header -> aligned columns
+    awk -F'\t' '
+        { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
+          if (NF > nf) nf = NF }
+        END { for (r = 1; r <= NR; r++) {
+                line = ""
+                for (i = 1; i <= nf; i++) line = line sprintf(i < nf ? "%-" w[i] "s  " : "%s", cell[r, i])
+                print line
+                if (r == 1) { line = ""; for (i = 1; i <= nf; i++) { s = sprintf("%" w[i] "s", ""); gsub(/ /, "-", s); line = line s (i < nf ? "  " : "") }; print line }
+              } }'
 }
 
 usage() {
@@ -408,16 +513,15 @@ main() {
     {
         printf 'case\trunjobs s\tpeer s\tpeer/runjobs\tpeak RSS\tgoal\tverdict\n'
         printf '%s\n' "${ROWS[@]}"
-    } | awk -F'\t' '
-        { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
-          if (NF > nf) nf = NF }
-        END { for (r = 1; r <= NR; r++) {
-                line = ""
-                for (i = 1; i <= nf; i++) line = line sprintf(i < nf ? "%-" w[i] "s  " : "%s", cell[r, i])
-                print line
-                if (r == 1) { line = ""; for (i = 1; i <= nf; i++) { s = sprintf("%" w[i] "s", ""); gsub(/ /, "-", s); line = line s (i < nf ? "  " : "") }; print line }
-              } }'
+    } | print_table
     printf '\n(peer/runjobs > 1 means runjobs is that many times faster; medians of %s runs)\n' "$RUNS"
+    if ((${#FLOOR_TABLE[@]})); then
+        printf '\nSpawn floor (one round-robin run; time over the C fork/exec loop'"'"'s):\n'
+        {
+            printf 'case\tcommand\tmedian s\tover C loop\n'
+            printf '%s\n' "${FLOOR_TABLE[@]}"
+        } | print_table
+    fi
 
     if ((MISSED)) && [[ ${BENCH_STRICT:-0} == 1 ]]; then
         log "bench: some goals were missed (BENCH_STRICT=1)"

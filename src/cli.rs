@@ -163,6 +163,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 
+    /// Start no item while the machine has less memory available than SIZE, e.g. `2GiB`
+    /// (overrides `[admit] memfree`; GNU parallel's --memfree).
+    #[arg(long, value_name = "SIZE", value_parser = parse_memfree)]
+    pub memfree: Option<u64>,
+
+    /// Start no item while the 1-minute load average per CPU is above N, e.g. `1.5`
+    /// (overrides `[admit] load`; GNU parallel's --load).
+    #[arg(long, value_name = "N", value_parser = parse_load)]
+    pub load: Option<f64>,
+
     /// Validate and expand the job, print the plan and its first items, run nothing;
     /// `--dry-run=all` prints every item instead, one a line (the argv of a command).
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "plan", value_name = "WHAT")]
@@ -263,6 +273,29 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// `--memfree`: a size the machine could meet.
+fn parse_memfree(s: &str) -> Result<u64, String> {
+    let bytes = crate::job::memory_limit(s).map_err(|why| {
+        format!("{why}; for example `2GiB` or `512MiB` (KB, MB, GB count in 1000s; KiB, MiB, GiB in 1024s)")
+    })?;
+    match crate::job::memfree_problem(bytes) {
+        Some((message, help)) => Err(format!("{message}; {help}")),
+        None => Ok(bytes),
+    }
+}
+
+/// `--load`: a positive load average per CPU.
+fn parse_load(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(
+            "it must be a number above 0, the load average per CPU under which items \
+                  start, such as `1.5`"
+                .to_owned(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,6 +312,20 @@ mod tests {
         assert!(cli.command.is_none());
         assert_eq!(cli.run.jobs, vec![PathBuf::from("jobs/square.toml")]);
         assert_eq!(cli.run.workers, Some(2));
+    }
+
+    #[test]
+    fn admission_flags_take_sizes_and_positive_loads() {
+        let cli = Cli::try_parse_from(["runjobs", "x.toml", "--memfree", "1MiB", "--load", "1.5"])
+            .unwrap();
+        assert_eq!((cli.run.memfree, cli.run.load), (Some(1 << 20), Some(1.5)));
+        for bad in ["--load=0", "--load=-1", "--load=lots", "--memfree=2"] {
+            let err = Cli::try_parse_from(["runjobs", "x.toml", bad]).unwrap_err();
+            assert!(
+                err.to_string().contains("for example") || err.to_string().contains("above 0"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct Progress {
     slow: Vec<SlowItem>,
     /// Slow items already announced (off a terminal, each gets one line).
     announced: HashSet<(usize, u64)>,
+    /// Why no new item starts, while an admission gate holds them back.
+    waiting: Option<String>,
 }
 
 impl Progress {
@@ -75,6 +77,7 @@ impl Progress {
             tasks: Vec::new(),
             slow: Vec::new(),
             announced: HashSet::new(),
+            waiting: None,
         }
     }
 
@@ -123,8 +126,36 @@ impl Progress {
             && let (Some(bar), Some(counts)) = (bars.get(task), self.tasks.get(task))
         {
             bar.inc(n);
-            let s = &counts.summary;
-            bar.set_message(format!("ok {} failed {}", s.ok, s.failures()));
+            self.bar_message(bar, counts);
+        }
+    }
+
+    fn bar_message(&self, bar: &ProgressBar, counts: &TaskCounts) {
+        let s = &counts.summary;
+        let mut message = format!("ok {} failed {}", s.ok, s.failures());
+        if let Some(why) = &self.waiting {
+            message += &format!(" | waiting: {why}");
+        }
+        bar.set_message(message);
+    }
+
+    /// Why no new item of `task` starts (a closed admission gate), or `None` once they
+    /// start again: said when it begins and ends, and in every status line meanwhile.
+    pub fn waiting(&mut self, task: usize, why: Option<String>) {
+        let (was, now) = (self.waiting.is_some(), why.is_some());
+        self.waiting = why;
+        let name = self.tasks.get(task).map_or("?", |t| t.name.as_str());
+        match &self.display {
+            Display::Bars { bars, .. } => {
+                if let (Some(bar), Some(counts)) = (bars.get(task), self.tasks.get(task)) {
+                    self.bar_message(bar, counts);
+                }
+            }
+            Display::Lines { .. } if self.quiet || was == now => {}
+            Display::Lines { .. } => match &self.waiting {
+                Some(why) => say!("runjobs: {name}: waiting to start items: {why}"),
+                None => say!("runjobs: {name}: starting items again"),
+            },
         }
     }
 
@@ -215,6 +246,9 @@ impl Progress {
                     longest.input,
                     humantime::format_duration(secs)
                 );
+            }
+            if let Some(why) = &self.waiting {
+                line += &format!("; waiting to start items: {why}");
             }
             say!("runjobs: {line}");
         }

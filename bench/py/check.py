@@ -9,6 +9,8 @@ with one line on stderr saying what is wrong.
   check.py pylist FILE N   the Python peer's json.dump: a list of N squares of range(N)
   check.py toml   FILE N   runjobs TOML: the same checks as json, read with tomllib
   check.py toml-upper FILE N   runjobs TOML of `upper` over the lines item-1 … item-N
+  check.py jsonl-echo FILE N   runjobs JSON Lines of `echo {input}` over 1..N: N ok items,
+                           each output the text of its input, then an ok summary
 """
 import json
 import sys
@@ -81,6 +83,21 @@ def check_toml_upper(path, n):
             fail(f"{path}: wrong result {r!r} at {i}")
 
 
+def check_jsonl_echo(path, n):
+    check_jsonl(path, n)
+    seen = set()
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line)
+            if "summary" in r:
+                continue
+            if r.get("status") != "ok" or r.get("output") != str(r.get("input")):
+                fail(f"{path}: wrong result {r!r}")
+            seen.add(r["input"])
+    if seen != set(range(1, n + 1)):
+        fail(f"{path}: the inputs are not 1..{n}")
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
     inputs = None
@@ -95,7 +112,8 @@ if __name__ == "__main__":
               "jsonl": lambda: check_jsonl(path, n),
               "pylist": lambda: check_pylist(path, n),
               "toml": lambda: check_toml(path, n, inputs),
-              "toml-upper": lambda: check_toml_upper(path, n)}
+              "toml-upper": lambda: check_toml_upper(path, n),
+              "jsonl-echo": lambda: check_jsonl_echo(path, n)}
     if kind not in checks:
         sys.exit(__doc__)
     try:

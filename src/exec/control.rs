@@ -1,9 +1,11 @@
-//! Run-wide stop conditions the pool obeys: a signal (SIGINT/SIGTERM), the job's `deadline`,
-//! and `max_failures` / `--fail-fast`. Decides nothing about single items.
+//! Run-wide conditions the pool obeys: the stop conditions (a signal, the job's `deadline`,
+//! `max_failures` / `--fail-fast`) and the admission gates (`[admit]`, which hold new items
+//! back while the machine is short of memory or busy). Decides nothing about single items.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::admit::Gate;
 use crate::job::FailureLimit;
 use crate::process::interrupt::Interrupt;
 
@@ -27,6 +29,7 @@ pub struct RunControl<'a> {
     /// Items of the tasks started so far (what a percentage limit counts against).
     items: AtomicU64,
     limit_exceeded: AtomicBool,
+    gate: Option<Gate>,
 }
 
 impl<'a> RunControl<'a> {
@@ -43,7 +46,29 @@ impl<'a> RunControl<'a> {
             failures: AtomicU64::new(0),
             items: AtomicU64::new(0),
             limit_exceeded: AtomicBool::new(false),
+            gate: None,
         }
+    }
+
+    /// With admission gates: no new item starts while `gate` is closed.
+    pub fn with_gate(mut self, gate: Option<Gate>) -> RunControl<'a> {
+        self.gate = gate;
+        self
+    }
+
+    /// `None` while new items may start; else when to ask again (a gate is closed).
+    pub fn admission_closed(&self) -> Option<std::time::Instant> {
+        self.gate.as_ref()?.closed_until()
+    }
+
+    /// Whether admission gates are set.
+    pub fn has_gate(&self) -> bool {
+        self.gate.is_some()
+    }
+
+    /// Why no new item starts, while a gate holds them back.
+    pub fn waiting(&self) -> Option<String> {
+        self.gate.as_ref()?.waiting()
     }
 
     /// Why the run is stopping, if it is.

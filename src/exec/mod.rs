@@ -3,6 +3,7 @@
 //! executor, `function/` how each function kind is started, `control` the run-wide stop
 //! conditions. Never prints: what to show is `progress`'s, what to write the pipeline's.
 
+mod admit;
 pub mod control;
 mod event;
 mod executor;
@@ -11,6 +12,7 @@ mod pool;
 mod slow;
 pub mod slurm;
 
+pub use admit::Gate;
 pub use event::Event;
 pub use executor::{Executor, LocalPool, TaskRun};
 pub use slow::{SLOW_AFTER, SlowItem, SlowItems};

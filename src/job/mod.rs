@@ -16,6 +16,7 @@ mod span;
 pub use diag::{Diagnostic, JobFileErrors, Snippet, did_you_mean};
 pub(crate) use load::load_bytes;
 pub use load::{load, load_all};
-pub use resolve::{output_placeholder_problems, writable};
+pub use resolve::{memfree_problem, output_placeholder_problems, writable};
 pub use resolved::*;
+pub use schema::memory_limit;
 pub use schema::schema_text;

@@ -31,6 +31,7 @@ pub struct JobFile {
     pub output: Option<OutputDef>,
     pub hooks: Option<HooksDef>,
     pub executor: Option<ExecutorDef>,
+    pub admit: Option<AdmitDef>,
     #[serde(default)]
     pub functions: BTreeMap<String, FunctionDef>,
     #[serde(default, rename = "task")]
@@ -87,6 +88,16 @@ pub struct HooksDef {
     pub on_success: Option<Vec<String>>,
     pub on_failure: Option<Vec<String>>,
     pub timeout: Option<String>,
+}
+
+/// `[admit]`: when new items may start (GNU parallel's `--memfree`, `--load`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdmitDef {
+    /// A memory size (`"2GiB"`): start no item while less is available.
+    pub memfree: Option<String>,
+    /// Start no item while the 1-minute load average per CPU is above this.
+    pub load: Option<f64>,
 }
 
 /// `[functions.NAME]`: exactly one kind key (`builtin`, `command`, `worker`, `python`; the

@@ -31,6 +31,18 @@ pub struct Job {
     pub deadline: Option<Duration>,
     /// Stop dispatching once more items than this failed (`max_failures`, `--fail-fast`).
     pub max_failures: Option<FailureLimit>,
+    /// `[admit]`: when new items may start.
+    pub admit: Admit,
+}
+
+/// `[admit]` (or `--memfree`, `--load`): no new item starts while the machine has less
+/// memory available than `memfree` or a higher 1-minute load per CPU than `load`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Admit {
+    /// Bytes of `MemAvailable`.
+    pub memfree: Option<u64>,
+    /// Load average per CPU.
+    pub load: Option<f64>,
 }
 
 /// `max_failures`: failures tolerated before dispatching stops.

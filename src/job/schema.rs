@@ -518,7 +518,8 @@ impl<'a> SchemaError<'a> {
             }
             ValidationErrorKind::Format { format } if format == "memory-limit" => {
                 let why = memory_limit(v).err().unwrap_or_default();
-                self.diag(format!("invalid memory limit `{v}` for `{key}`: {why}")).with_help(
+                let what = if last == "memfree" { "size" } else { "limit" };
+                self.diag(format!("invalid memory {what} `{v}` for `{key}`: {why}")).with_help(
                     "for example \"512MiB\", \"2GiB\" or \"1.5 GB\" (KB, MB, GB count in 1000s; \
                      KiB, MiB, GiB in 1024s)",
                 )
@@ -602,6 +603,14 @@ impl<'a> SchemaError<'a> {
             }
             ValidationErrorKind::Maximum { limit } => {
                 self.diag(format!("`{key}` must be at most {limit}, not {v}"))
+            }
+            ValidationErrorKind::ExclusiveMinimum { limit } if last == "load" => self
+                .diag(format!("`{key}` must be more than {limit}, not {v}"))
+                .with_help(
+                    "the 1-minute load average per CPU under which items start, such as 1.5",
+                ),
+            ValidationErrorKind::ExclusiveMinimum { limit } => {
+                self.diag(format!("`{key}` must be more than {limit}, not {v}"))
             }
             _ => return None,
         })

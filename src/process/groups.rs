@@ -68,33 +68,48 @@ pub fn stop_guard() {
     }
 }
 
+/// A process group listed while its leader lives (see `signal_all`).
+#[derive(Debug)]
+pub struct Listed(i32);
+
+impl Listed {
+    /// Lists the group led by `pid` (which must lead its own group).
+    pub fn new(pid: i32) -> Listed {
+        let mut live = locked(&LIVE);
+        live.insert(pid);
+        // Started while a pause was being set up (after `signal_all` took its list): stop
+        // it too. Under the lock, so either this or `signal_all` sees it.
+        if crate::process::pause::is_paused()
+            && let Some(pid) = Pid::from_raw(pid)
+        {
+            let _ = kill_process_group(pid, Signal::STOP);
+        }
+        Listed(pid)
+    }
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        locked(&LIVE).remove(&self.0);
+    }
+}
+
 /// A child leading its own process group, listed while it lives.
 #[derive(Debug)]
-pub struct GroupChild(Child);
+pub struct GroupChild(
+    Child,
+    #[expect(
+        dead_code,
+        reason = "held for its Drop: the listing ends with the child"
+    )]
+    Listed,
+);
 
 impl GroupChild {
     /// Lists `child` (which must lead its own group).
     pub fn new(child: Child) -> GroupChild {
-        let id = child.id() as i32;
-        {
-            let mut live = locked(&LIVE);
-            live.insert(id);
-            // Started while a pause was being set up (after `signal_all` took its list):
-            // stop it too. Under the lock, so either this or `signal_all` sees it.
-            if crate::process::pause::is_paused()
-                && let Some(pid) = Pid::from_raw(id)
-            {
-                let _ = kill_process_group(pid, Signal::STOP);
-            }
-        }
-        GroupChild(child)
-    }
-}
-
-impl Drop for GroupChild {
-    fn drop(&mut self) {
-        let id = self.0.id() as i32;
-        locked(&LIVE).remove(&id);
+        let listed = Listed::new(child.id() as i32);
+        GroupChild(child, listed)
     }
 }
 

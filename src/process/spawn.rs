@@ -4,7 +4,7 @@
 //! Knows nothing of job files or items. Never installs a SIGCHLD handler: wait-timeout owns it.
 
 use std::collections::VecDeque;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Mutex};
@@ -15,6 +15,7 @@ use rustix::process::{self, Pid, Signal, kill_process_group};
 use wait_timeout::ChildExt;
 
 use super::Limits;
+use super::lines::LineSplitter;
 use crate::process::groups::GroupChild;
 
 /// How much of a child's stderr is kept for error messages.
@@ -39,12 +40,17 @@ pub fn spawn_in_group(
     limits: &Limits,
     tether: Tether,
 ) -> io::Result<GroupChild> {
+    spawn_raw(cmd, limits, tether).map(GroupChild::new)
+}
+
+/// `spawn_in_group` without the listing: the caller lists the group itself.
+pub(super) fn spawn_raw(cmd: &mut Command, limits: &Limits, tether: Tether) -> io::Result<Child> {
     cmd.process_group(0)
         .env("RUNJOBS_PARENT_PID", std::process::id().to_string());
     let limits = *limits;
     if tether == Tether::Loose && limits == Limits::default() {
         // Nothing to do in the child before exec: std can use posix_spawn.
-        return cmd.spawn().map(GroupChild::new);
+        return cmd.spawn();
     }
     let tethered = tether == Tether::DieWithRunjobs;
     #[allow(
@@ -77,7 +83,7 @@ pub fn spawn_in_group(
             Ok(())
         });
     }
-    cmd.spawn().map(GroupChild::new)
+    cmd.spawn()
 }
 
 /// Stops the child's whole process group: SIGTERM, up to `grace` for it to exit (cut short
@@ -140,7 +146,7 @@ fn signal_name(sig: i32) -> &'static str {
 pub struct StderrTail(Arc<Mutex<VecDeque<u8>>>);
 
 impl StderrTail {
-    fn push(&self, bytes: &[u8]) {
+    pub(super) fn push(&self, bytes: &[u8]) {
         let mut tail = self.0.lock().expect("stderr tail lock is never poisoned");
         tail.extend(bytes);
         let excess = tail.len().saturating_sub(STDERR_TAIL_BYTES);
@@ -170,53 +176,23 @@ pub fn drain_stderr(
         .expect("spawning a thread only fails when the system is out of resources")
 }
 
-/// Reads `stderr` to its end: keeps the tail, hands each line to `on_line`.
-pub fn relay_stderr(stderr: impl Read, tail: &StderrTail, on_line: &dyn Fn(String)) {
-    let mut reader = BufReader::new(stderr);
-    let mut line = Vec::new();
+/// Reads `stderr` to its end: keeps the tail, hands each line to `on_line` (cut as
+/// `LineSplitter` cuts them).
+pub fn relay_stderr(mut stderr: impl Read, tail: &StderrTail, on_line: &dyn Fn(String)) {
+    let mut lines = LineSplitter::default();
+    let mut emit = |text: String| {
+        tail.push(text.as_bytes());
+        tail.push(b"\n");
+        on_line(text);
+    };
+    let mut buf = [0u8; 8192];
     loop {
-        line.clear();
-        // One line is relayed up to `LINE_CAP` bytes, so a runaway line can flood neither a
-        // terminal nor a cron mail, nor grow our memory: the rest is counted and dropped.
-        match (&mut reader)
-            .take(LINE_CAP as u64)
-            .read_until(b'\n', &mut line)
-        {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let mut text = String::from_utf8_lossy(&line).trim_end().to_owned();
-                if !line.ends_with(b"\n") && line.len() == LINE_CAP {
-                    let dropped = skip_line(&mut reader);
-                    if dropped > 0 {
-                        text.push_str(&format!("…[line cut: {dropped} more bytes]"));
-                    }
-                }
-                tail.push(text.as_bytes());
-                tail.push(b"\n");
-                on_line(text);
-            }
+        match stderr.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => lines.feed(&buf[..n], &mut emit),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
         }
     }
-}
-
-/// Bytes of one relayed stderr line at most.
-pub const LINE_CAP: usize = 8 * 1024;
-
-/// Reads past the rest of the current line; returns how many bytes that was.
-fn skip_line(reader: &mut impl BufRead) -> u64 {
-    let mut dropped = 0;
-    loop {
-        let (done, used) = match reader.fill_buf() {
-            Ok([]) | Err(_) => return dropped,
-            Ok(buf) => match memchr::memchr(b'\n', buf) {
-                Some(at) => (true, at + 1),
-                None => (false, buf.len()),
-            },
-        };
-        reader.consume(used);
-        dropped += used as u64 - u64::from(done);
-        if done {
-            return dropped;
-        }
-    }
+    lines.finish(&mut emit);
 }

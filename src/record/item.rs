@@ -178,11 +178,15 @@ pub struct OkRecord<'a> {
     /// Nanoseconds since the run started.
     pub started_ns: u64,
     pub duration_ns: u64,
+    /// CPU time the item used, when the worker measured it.
+    pub cpu_ns: Option<u64>,
 }
 
 /// Renders one worker's `ok` records.
 pub struct OkRecordWriter {
-    /// `,"worker":PID}` and the line's end: the same for every record of the worker.
+    /// `,"worker":PID`: the same for every record of the worker.
+    worker: Vec<u8>,
+    /// `}` and the line's end.
     end: Vec<u8>,
 }
 
@@ -190,11 +194,11 @@ impl OkRecordWriter {
     /// Records ending in `line_end`: `LINE_END`, or `JOURNAL_LINE_END` for records a worker
     /// appends to the journal itself.
     pub fn new(worker: u32, line_end: &[u8]) -> OkRecordWriter {
-        let mut end = b",\"worker\":".to_vec();
-        end.extend_from_slice(itoa::Buffer::new().format(worker).as_bytes());
-        end.extend_from_slice(b"}");
+        let mut pid = b",\"worker\":".to_vec();
+        pid.extend_from_slice(itoa::Buffer::new().format(worker).as_bytes());
+        let mut end = b"}".to_vec();
         end.extend_from_slice(line_end);
-        OkRecordWriter { end }
+        OkRecordWriter { worker: pid, end }
     }
 
     /// Appends the record's line, the output written by `output`: the same bytes
@@ -222,6 +226,11 @@ impl OkRecordWriter {
         write_seconds(out, Seconds::Nanos(record.started_ns));
         out.extend_from_slice(b",\"duration_s\":");
         write_seconds(out, Seconds::Nanos(record.duration_ns));
+        out.extend_from_slice(&self.worker);
+        if let Some(cpu) = record.cpu_ns {
+            out.extend_from_slice(b",\"cpu_s\":");
+            write_seconds(out, Seconds::Nanos(cpu));
+        }
         out.extend_from_slice(&self.end);
     }
 }
@@ -424,13 +433,14 @@ mod tests {
     fn a_workers_ok_record_is_the_line_runjobs_would_write() {
         let writer = OkRecordWriter::new(4242, LINE_END);
         let journal_writer = OkRecordWriter::new(4242, JOURNAL_LINE_END);
-        for attempts in [1, 2] {
+        for (attempts, cpu_ns) in [(1, None), (2, None), (1, Some(1_250_000))] {
             let ours = OkRecord {
                 index: 12,
                 input: br#"{"a":[1,"x\"y"]}"#,
                 attempts,
                 started_ns: 1_759_400,
                 duration_ns: 2_000,
+                cpu_ns,
             };
             let mut line = Vec::new();
             writer.write_line(&mut line, &ours, |out| out.extend_from_slice(b"[1,2]"));
@@ -438,7 +448,7 @@ mod tests {
                 attempts,
                 started_s: 0.001_759,
                 duration_s: 0.000_002,
-                cpu_s: None,
+                cpu_s: cpu_ns.map(|n| n as f64 / 1e9),
                 max_rss_kib: None,
                 reused_from: None,
                 ..record(Status::Ok, 0.0)

@@ -208,6 +208,7 @@ fn indexed_run(index: &Path, line: history::IndexLine) -> RunReport {
         summary: line.summary.unwrap_or_default(),
         tasks: Vec::new(),
         slowest: Vec::new(),
+        biggest_memory: Vec::new(),
         failures: Vec::new(),
         more_failures: 0,
     }

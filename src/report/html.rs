@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::compare::History;
 use super::item::status_name;
-use super::show::{counts, seconds};
+use super::show::{counts, kib_text, seconds};
 use super::summary::{ItemLine, RunReport};
 use super::timeline::{HISTOGRAM_BINS, PER_DECADE, Timeline};
 use crate::record::Status;
@@ -68,6 +68,7 @@ pub fn run_page(report: &RunReport, timeline: &mut Timeline) -> String {
         report.more_failures,
     );
     items_table(&mut page, "Slowest items", &report.slowest, 0);
+    items_table(&mut page, "Biggest memory users", &report.biggest_memory, 0);
     tail(page)
 }
 
@@ -347,13 +348,13 @@ fn items_table(page: &mut String, title: &str, items: &[ItemLine], more: u64) {
     }
     let _ = writeln!(
         page,
-        "<h2>{}</h2>\n<table class=\"sortable\"><thead><tr><th>task</th><th>index</th><th>input</th><th>status</th><th>duration</th><th>attempts</th><th>error</th></tr></thead><tbody>",
+        "<h2>{}</h2>\n<table class=\"sortable\"><thead><tr><th>task</th><th>index</th><th>input</th><th>status</th><th>duration</th><th>attempts</th><th>CPU</th><th>max RSS</th><th>error</th></tr></thead><tbody>",
         esc(title)
     );
     for item in items {
         let _ = writeln!(
             page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"status-{}\">{}</td><td data-v=\"{}\">{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"status-{}\">{}</td><td data-v=\"{}\">{}</td><td>{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td><td><pre>{}</pre></td></tr>",
             esc(&item.task),
             item.index,
             esc(&item.input),
@@ -362,6 +363,10 @@ fn items_table(page: &mut String, title: &str, items: &[ItemLine], more: u64) {
             item.duration_s,
             seconds(item.duration_s),
             item.attempts,
+            item.cpu_s.unwrap_or(0.0),
+            item.cpu_s.map_or_else(String::new, seconds),
+            item.max_rss_kib.unwrap_or(0),
+            item.max_rss_kib.map_or_else(String::new, kib_text),
             esc(item.error.as_deref().unwrap_or(""))
         );
     }

@@ -27,6 +27,8 @@ pub struct ItemResult {
     pub worker: Option<u32>,
     /// The host that ran it (cluster runs).
     pub node: Option<String>,
+    pub cpu_s: Option<f64>,
+    pub max_rss_kib: Option<u64>,
     pub reused_from: Option<String>,
 }
 

@@ -32,6 +32,12 @@ pub fn print(report: &RunReport) {
             out!("  {}", item_line(item));
         }
     }
+    if !report.biggest_memory.is_empty() {
+        out!("\n{}", bold.apply_to("biggest memory users"));
+        for item in &report.biggest_memory {
+            out!("  {}", item_line(item));
+        }
+    }
     if !report.failures.is_empty() {
         out!("\n{}", bold.apply_to("failures"));
         for item in &report.failures {
@@ -76,6 +82,12 @@ fn print_task(task: &TaskReport) {
     if task.reused > 0 {
         notes.push(format!("{} reused from an earlier run", task.reused));
     }
+    if task.cpu_s > 0.0 {
+        notes.push(format!("CPU {}", seconds(task.cpu_s)));
+    }
+    if let Some(kib) = task.peak_rss_kib {
+        notes.push(format!("peak memory {}", kib_text(kib)));
+    }
     if !notes.is_empty() {
         out!("    {}", notes.join(", "));
     }
@@ -101,13 +113,25 @@ fn item_line(item: &ItemLine) -> String {
     } else {
         String::new()
     };
+    let mut used = String::new();
+    if let Some(cpu) = item.cpu_s {
+        used += &format!(", CPU {}", seconds(cpu));
+    }
+    if let Some(kib) = item.max_rss_kib {
+        used += &format!(", max RSS {}", kib_text(kib));
+    }
     format!(
-        "{}[{}] (input {}): {status} in {}{retries}",
+        "{}[{}] (input {}): {status} in {}{retries}{used}",
         item.task,
         item.index,
         item.input,
         seconds(item.duration_s)
     )
+}
+
+/// KiB as a person reads them: `812 KiB`, `218 MiB`, `1.5 GiB`.
+pub fn kib_text(kib: u64) -> String {
+    crate::process::machine::human_bytes(kib.saturating_mul(1024))
 }
 
 pub fn status_style(status: &str) -> Style {

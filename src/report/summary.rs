@@ -1,6 +1,7 @@
 //! The summary of one run a reviewer reads first: per task its counts, wall and busy time,
-//! utilisation, retried and flaky items; the slowest items; every failure with its input and
-//! the first lines of its error. Built while the file streams by, in bounded memory.
+//! utilisation, CPU time and peak memory, retried and flaky items; the slowest items and the
+//! biggest memory users; every failure with its input and the first lines of its error.
+//! Built while the file streams by, in bounded memory.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -15,6 +16,8 @@ use crate::record::{Status, Summary};
 
 /// The slowest items kept.
 pub const SLOWEST: usize = 10;
+/// The biggest memory users kept.
+pub const BIGGEST: usize = 10;
 /// The failures kept with their errors (the rest are counted).
 pub const FAILURES: usize = 20;
 /// Lines of an error shown.
@@ -35,6 +38,8 @@ pub struct RunReport {
     pub summary: Summary,
     pub tasks: Vec<TaskReport>,
     pub slowest: Vec<ItemLine>,
+    /// The items with the highest `max_rss_kib`, highest first.
+    pub biggest_memory: Vec<ItemLine>,
     pub failures: Vec<ItemLine>,
     /// Failures beyond those listed.
     pub more_failures: u64,
@@ -61,6 +66,10 @@ pub struct TaskReport {
     pub flaky: u64,
     /// Items taken from an earlier run by `--resume` (not timed here).
     pub reused: u64,
+    /// CPU time of the items that record it (`cpu_s`), summed.
+    pub cpu_s: f64,
+    /// The largest `max_rss_kib` of its items, when any records one.
+    pub peak_rss_kib: Option<u64>,
 }
 
 /// An item worth naming: a slow one or a failure.
@@ -72,6 +81,10 @@ pub struct ItemLine {
     pub status: Status,
     pub duration_s: f64,
     pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_rss_kib: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -86,6 +99,8 @@ impl ItemLine {
             status: r.status,
             duration_s: r.duration_s,
             attempts: r.attempts,
+            cpu_s: r.cpu_s,
+            max_rss_kib: r.max_rss_kib,
             error,
         }
     }
@@ -104,27 +119,28 @@ pub struct Summarize {
     busy: HashMap<u32, f64>,
     /// The end of the run's last item.
     span: f64,
-    slowest: BinaryHeap<Reverse<Slow>>,
+    slowest: BinaryHeap<Reverse<Ranked>>,
+    biggest: BinaryHeap<Reverse<Ranked>>,
     failures: Vec<ItemLine>,
     more_failures: u64,
 }
 
-/// An item by its duration, for the heap of the slowest.
+/// An item by a figure (its duration, its memory), for the heaps of the top items.
 #[derive(Debug)]
-struct Slow(f64, ItemLine);
+struct Ranked(f64, ItemLine);
 
-impl PartialEq for Slow {
+impl PartialEq for Ranked {
     fn eq(&self, other: &Self) -> bool {
         self.0.total_cmp(&other.0).is_eq()
     }
 }
-impl Eq for Slow {}
-impl PartialOrd for Slow {
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Slow {
+impl Ord for Ranked {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.total_cmp(&other.0)
     }
@@ -170,6 +186,9 @@ impl Summarize {
         };
         let mut slowest: Vec<ItemLine> = self.slowest.into_iter().map(|Reverse(s)| s.1).collect();
         slowest.sort_by(|a, b| b.duration_s.total_cmp(&a.duration_s));
+        let mut biggest_memory: Vec<ItemLine> =
+            self.biggest.into_iter().map(|Reverse(s)| s.1).collect();
+        biggest_memory.sort_by_key(|line| Reverse(line.max_rss_kib));
         RunReport {
             version: 1,
             file: file.to_owned(),
@@ -181,6 +200,7 @@ impl Summarize {
             summary,
             tasks: self.tasks,
             slowest,
+            biggest_memory,
             failures: self.failures,
             more_failures: self.more_failures,
         }
@@ -210,6 +230,8 @@ impl ResultsVisitor for Summarize {
             retried: 0,
             flaky: 0,
             reused: 0,
+            cpu_s: 0.0,
+            peak_rss_kib: None,
         });
     }
 
@@ -238,13 +260,18 @@ impl ResultsVisitor for Summarize {
             if let Some(pid) = r.worker {
                 *self.busy.entry(pid).or_default() += r.duration_s;
             }
+            report.cpu_s += r.cpu_s.unwrap_or(0.0);
+            report.peak_rss_kib = report.peak_rss_kib.max(r.max_rss_kib);
+        }
+        if r.reused_from.is_none()
+            && let Some(rss) = r.max_rss_kib
+            && top(&self.biggest, BIGGEST, rss as f64)
+        {
+            let line = ItemLine::of(task, &r, r.error.as_deref().map(first_lines));
+            keep(&mut self.biggest, BIGGEST, Ranked(rss as f64, line));
         }
         let failed = r.status.is_failure();
-        let slow_enough = self.slowest.len() < SLOWEST
-            || self
-                .slowest
-                .peek()
-                .is_some_and(|Reverse(s)| r.duration_s > s.0);
+        let slow_enough = top(&self.slowest, SLOWEST, r.duration_s);
         if !(failed || slow_enough) || r.status == Status::Skipped {
             return Ok(());
         }
@@ -257,12 +284,22 @@ impl ResultsVisitor for Summarize {
             }
         }
         if slow_enough && r.reused_from.is_none() {
-            self.slowest.push(Reverse(Slow(r.duration_s, line)));
-            if self.slowest.len() > SLOWEST {
-                self.slowest.pop();
-            }
+            keep(&mut self.slowest, SLOWEST, Ranked(r.duration_s, line));
         }
         Ok(())
+    }
+}
+
+/// Whether `figure` makes the `most` kept in `heap`.
+fn top(heap: &BinaryHeap<Reverse<Ranked>>, most: usize, figure: f64) -> bool {
+    heap.len() < most || heap.peek().is_some_and(|Reverse(r)| figure > r.0)
+}
+
+/// Keeps `item` among the `most` top ones of `heap`.
+fn keep(heap: &mut BinaryHeap<Reverse<Ranked>>, most: usize, item: Ranked) {
+    heap.push(Reverse(item));
+    if heap.len() > most {
+        heap.pop();
     }
 }
 

@@ -17,11 +17,11 @@ use super::target::OutputTarget;
 use crate::cli::RunArgs;
 use crate::cron::history::{self, IndexLine};
 use crate::exec::control::{RunControl, Stop};
-use crate::exec::{Event, Executor, SlowItems, TaskRun};
+use crate::exec::{Event, Executor, Gate, SlowItems, TaskRun};
 use crate::exit_code;
 use crate::items::expand::{self, Items};
 use crate::items::{IntRun, Source, function_hash};
-use crate::job::{FailureLimit, InputSpec, Job, Task, normalize};
+use crate::job::{Admit, FailureLimit, InputSpec, Job, Task, normalize};
 use crate::output::{self, Destination, Sink};
 use crate::process::interrupt::Interrupt;
 use crate::process::lock::{self, LockError};
@@ -33,6 +33,8 @@ use crate::record::{Rendered, RunFooter, RunHeader, RunStatus, Summary, TaskHead
 
 /// The collecting thread wakes at least this often.
 const TICK: Duration = Duration::from_secs(1);
+/// With admission gates, this often: a run held back says so at once.
+const GATE_TICK: Duration = Duration::from_millis(100);
 /// Result batches that may wait for the collecting thread.
 const EVENTS_IN_FLIGHT: usize = 64;
 
@@ -89,7 +91,12 @@ pub fn run_job(
     } else {
         job.max_failures
     };
-    let control = RunControl::new(interrupt, job.deadline, limit);
+    // `--memfree` and `--load` override `[admit]` bound by bound.
+    let admit = Admit {
+        memfree: args.memfree.or(job.admit.memfree),
+        load: args.load.or(job.admit.load),
+    };
+    let control = RunControl::new(interrupt, job.deadline, limit).with_gate(Gate::new(admit));
     let progress = Progress::new(args.progress, args.quiet);
     let starting = HookRun {
         status: "running",
@@ -329,7 +336,8 @@ impl JobRun<'_> {
             let until_deadline = control
                 .deadline()
                 .map(|d| d.saturating_sub(pause::active_since(self.run_start)));
-            let wait = until_deadline.map_or(TICK, |d| d.clamp(Duration::from_millis(10), TICK));
+            let tick = if control.has_gate() { GATE_TICK } else { TICK };
+            let wait = until_deadline.map_or(tick, |d| d.clamp(Duration::from_millis(10), tick));
             match received.recv_timeout(wait) {
                 Ok(event) => self.on_event(event, tally),
                 Err(RecvTimeoutError::Timeout) => self.progress.tick(),
@@ -339,6 +347,7 @@ impl JobRun<'_> {
             control.check_deadline(pause::active_since(self.run_start));
             let (running, fresh) = slow.now();
             self.progress.slow(tally.task_index, &running, &fresh);
+            self.progress.waiting(tally.task_index, control.waiting());
             self.progress.tick();
         }
     }

@@ -12,7 +12,7 @@ use crate::cli::RunArgs;
 use crate::exec::LocalPool;
 use crate::exec::slurm::{self, SlurmExecutor};
 use crate::exit_code;
-use crate::job::{self, ExecutorKind, Job};
+use crate::job::{self, Admit, ExecutorKind, Job};
 use crate::output::Destination;
 use crate::process::interrupt::Interrupt;
 use crate::record::journal;
@@ -110,7 +110,15 @@ pub fn run(args: &RunArgs) -> u8 {
             ExecutorKind::Local => {
                 run_job(job, target, args, &interrupt, previous.as_ref(), &LocalPool)
             }
-            ExecutorKind::Slurm => match SlurmExecutor::new(job, args.timeout, rescued.clone()) {
+            ExecutorKind::Slurm => match SlurmExecutor::new(
+                job,
+                args.timeout,
+                Admit {
+                    memfree: args.memfree.or(job.admit.memfree),
+                    load: args.load.or(job.admit.load),
+                },
+                rescued.clone(),
+            ) {
                 Ok(slurm) => run_job(job, target, args, &interrupt, previous.as_ref(), &slurm),
                 Err(e) => {
                     say!(

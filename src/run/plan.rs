@@ -19,7 +19,7 @@ const FIRST_ITEMS: usize = 3;
 pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>, what: DryRun) {
     if what == DryRun::All {
         for task in &job.tasks {
-            print_items(job, task, usize::MAX, "");
+            print_items(task, usize::MAX, "");
         }
         return;
     }
@@ -31,6 +31,21 @@ pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>,
         out!("  schedule: {schedule}");
     }
     out!("  folder: {}", job.dir.display());
+    let bounds: Vec<String> = [
+        job.admit
+            .memfree
+            .map(|b| format!("memfree = {}", crate::process::machine::human_bytes(b))),
+        job.admit.load.map(|l| format!("load = {l} per CPU")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !bounds.is_empty() {
+        out!(
+            "  admit: {} (new items wait until the machine has them)",
+            bounds.join(", ")
+        );
+    }
     let destination = target.destination(&job.name, SystemTime::now());
     let shown = match &destination {
         Destination::File(path) => path.display().to_string(),
@@ -86,13 +101,13 @@ pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>,
             plural(task.workers),
             task.retry.count
         );
-        print_items(job, task, FIRST_ITEMS, "    ");
+        print_items(task, FIRST_ITEMS, "    ");
     }
 }
 
 /// Up to `most` items of `task` as they would run: `TASK #INDEX` and the argv of a command
 /// (shell-quoted), or the function and its input. A pipeline's later task has no items yet.
-fn print_items(job: &Job, task: &Task, most: usize, indent: &str) {
+fn print_items(task: &Task, most: usize, indent: &str) {
     if matches!(task.inputs, InputSpec::From(_)) {
         if most != usize::MAX {
             out!("{indent}(its items are the outputs of an earlier task)");
@@ -110,8 +125,8 @@ fn print_items(job: &Job, task: &Task, most: usize, indent: &str) {
         let what = match (&input, &task.function.kind) {
             (Err(e), _) => format!("(an input that cannot be read: {e})"),
             (Ok(input), FunctionKind::Command(spec)) => {
-                match command::build(spec, task, &job.name, index as u64, input) {
-                    Ok(built) => argv_text(&built.command),
+                match command::build(spec, task, index as u64, input) {
+                    Ok(built) => argv_text(&built.argv),
                     Err(e) => format!("(cannot build the command: {e})"),
                 }
             }
@@ -122,17 +137,15 @@ fn print_items(job: &Job, task: &Task, most: usize, indent: &str) {
 }
 
 /// A command's argv as a shell would read it back.
-fn argv_text(command: &std::process::Command) -> String {
-    std::iter::once(command.get_program())
-        .chain(command.get_args())
+fn argv_text(argv: &[String]) -> String {
+    argv.iter()
         .map(|arg| {
-            let arg = arg.to_string_lossy();
             let plain = !arg.is_empty()
                 && arg
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
             if plain {
-                arg.into_owned()
+                arg.clone()
             } else {
                 format!("'{}'", arg.replace('\'', r"'\''"))
             }

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::builtins::{self, Options};
 use crate::exit_code;
+use crate::process;
 use crate::record::{JOURNAL_LINE_END, LINE_END, OkRecord, OkRecordWriter};
 use crate::worker::protocol;
 
@@ -350,6 +351,7 @@ fn serve(
         journal_records: OkRecordWriter::new(std::process::id(), JOURNAL_LINE_END),
         run_start,
         last_end: protocol::monotonic_nanos(),
+        last_slow: false,
         reply: Vec::with_capacity(256),
     };
     let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
@@ -394,8 +396,13 @@ struct Runner<'a> {
     run_start: u64,
     /// When the previous item ended.
     last_end: u64,
+    /// The previous item took long (`SLOW_NANOS` or more).
+    last_slow: bool,
     reply: Vec<u8>,
 }
+
+/// An item this long makes the next one's CPU time worth measuring.
+const SLOW_NANOS: u64 = 1_000_000;
 
 impl Runner<'_> {
     /// Runs one request line (one item, or a run of them). An item whose line was already
@@ -408,6 +415,10 @@ impl Runner<'_> {
         } else {
             self.last_end
         };
+        // An item's CPU time costs two clock reads: it is taken for an item that came alone
+        // (the worker waited for its line) or follows a slow one, which is where slow items
+        // are; a stream of quick pipelined items is not slowed down to measure microseconds.
+        let cpu_start = (after_read || self.last_slow).then(process::thread_cpu_nanos);
         if let Some(run) = protocol::parse_run_request(line) {
             let mut text = itoa::Buffer::new();
             self.run_item(
@@ -415,17 +426,18 @@ impl Runner<'_> {
                 1,
                 text.format(run.start).as_bytes(),
                 Ok(Value::from(run.start)),
-                started,
+                (started, cpu_start),
             );
             for k in 1..run.count {
                 let input = run.input(k);
                 let started = self.last_end;
+                let cpu_start = self.last_slow.then(process::thread_cpu_nanos);
                 self.run_item(
                     run.first + k,
                     1,
                     text.format(input).as_bytes(),
                     Ok(Value::from(input)),
-                    started,
+                    (started, cpu_start),
                 );
             }
             return Ok(());
@@ -437,19 +449,21 @@ impl Runner<'_> {
             ));
         };
         let input = protocol::parse_input(request.input);
-        self.run_item(request.id, request.attempt, request.input, input, started);
+        let start = (started, cpu_start);
+        self.run_item(request.id, request.attempt, request.input, input, start);
         Ok(())
     }
 
     /// Runs item `id` (attempt `attempt`), whose input is `input` (`input_text` as JSON), and
-    /// puts its answer in the outbox.
+    /// puts its answer in the outbox. It started at `started` (this thread's CPU time then,
+    /// when it is measured).
     fn run_item(
         &mut self,
         id: u64,
         attempt: u32,
         input_text: &[u8],
         input: Result<Value, String>,
-        started: u64,
+        (started, cpu_start): (u64, Option<u64>),
     ) {
         let result = input.and_then(|value| self.builtin.call(&value, self.options));
         if self.builtin.name == "print_number"
@@ -459,8 +473,10 @@ impl Runner<'_> {
             // stderr, as stdout carries the protocol). runjobs relays the line.
             say!("{text}");
         }
+        let cpu_ns = cpu_start.map(|at| process::thread_cpu_nanos().saturating_sub(at));
         self.last_end = protocol::monotonic_nanos();
         let nanos = self.last_end.saturating_sub(started);
+        self.last_slow = nanos >= SLOW_NANOS;
         match result {
             Ok(output) => {
                 let record = OkRecord {
@@ -469,6 +485,7 @@ impl Runner<'_> {
                     attempts: attempt,
                     started_ns: started.saturating_sub(self.run_start),
                     duration_ns: nanos,
+                    cpu_ns,
                 };
                 self.outbox.push_ok(id, nanos, |out, journaled| {
                     let writer = if journaled {

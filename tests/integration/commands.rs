@@ -310,3 +310,33 @@ fn relayed_stderr_lines_are_capped_and_tag_names_their_task_and_item() {
         "{said}"
     );
 }
+
+#[test]
+fn programs_are_found_on_the_path_the_command_gets() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("tools");
+    let tool = write(&bin, "greet", "#!/bin/sh\necho \"hello $1\"\n");
+    let mut perms = std::fs::metadata(&tool).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&tool, perms).unwrap();
+    // A non-executable file of the same name earlier on PATH is passed over, as execvp does.
+    write(&dir.path().join("early"), "greet", "not a program\n");
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &format!(
+            "[functions.greet]\ncommand = [\"greet\", \"{{input}}\"]\nenv = {{ PATH = \"{}:{}:/usr/bin:/bin\" }}\n\
+             [[task]]\nfunction = \"greet\"\nworkers = 2\ninputs = [\"a\", \"b\", \"c\"]\n",
+            dir.path().join("early").display(),
+            bin.display()
+        ),
+    );
+    let out = dir.path().join("out.json");
+    let output = runjobs().arg(&job).arg("-o").arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let doc = read_json(&out);
+    assert_eq!(
+        outputs(&doc, 0),
+        [json!("hello a"), json!("hello b"), json!("hello c")]
+    );
+}

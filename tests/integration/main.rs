@@ -2,6 +2,7 @@
 
 mod util;
 
+mod admit;
 mod commands;
 mod crashes;
 mod cron;
@@ -16,5 +17,6 @@ mod resume;
 mod run;
 mod slurm;
 mod unwritable;
+mod usage;
 mod validate;
 mod workers;

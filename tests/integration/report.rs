@@ -473,3 +473,40 @@ fn a_cluster_runs_workers_on_two_nodes_with_one_pid_get_a_lane_each() {
     assert_eq!(html.matches("class=\"lane\"").count(), 2, "{html}");
     assert!(html.contains(">pid 4242 on node-a<") && html.contains(">pid 4242 on node-b<"));
 }
+
+#[test]
+fn the_report_names_the_biggest_memory_users_and_sums_cpu_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // A real run: each item touches INPUT MiB.
+    let job = write(
+        dir.path(),
+        "mem.toml",
+        "[functions.m]\ncommand = [\"python3\", \"-c\", \"import sys; b = b'x' * (int(sys.argv[1]) << 20)\", \"{input}\"]\n\
+         [[task]]\nfunction = \"m\"\nworkers = 2\ninputs = [40, 160, 80]\n",
+    );
+    let out = dir.path().join("mem.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(0);
+    let doc = report_json(&out);
+    let biggest: Vec<u64> = doc["biggest_memory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(biggest, [1, 2, 0], "{doc}");
+    let peak = doc["tasks"][0]["peak_rss_kib"].as_u64().unwrap();
+    assert!(peak >= 160 * 1024, "{doc}");
+    assert!(doc["tasks"][0]["cpu_s"].as_f64().unwrap() > 0.0, "{doc}");
+    let (code, text, err) = report(&[out.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    let section = text
+        .split("biggest memory users\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"));
+    let first = section.lines().next().unwrap();
+    assert!(
+        first.contains("m[1] (input 160)") && first.contains("max RSS"),
+        "{text}"
+    );
+    assert!(text.contains("peak memory"), "{text}");
+}

@@ -1,19 +1,42 @@
 //! `command = [...]`: one process per item, like xargs and GNU parallel. Renders the argv
-//! templates for an item and builds its `Command`. The argv is executed directly: no shell
-//! ever sees an input, and with `shell = true` the input reaches the script as `$1`, never
-//! spliced into its text.
+//! templates for an item, and says what environment the task's processes get. The argv is
+//! executed directly: no shell ever sees an input, and with `shell = true` the input reaches
+//! the script as `$1`, never spliced into its text.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
 use crate::job::{CommandSpec, StdinMode, Task};
 
-/// A command ready to spawn for one item, and what to write to its stdin.
+/// The variables that differ from item to item (the rest are in `task_env`).
+pub const ITEM_VARS: [&str; 2] = ["RUNJOBS_INPUT", "RUNJOBS_INDEX"];
+
+/// A command ready to start for one item.
 pub struct ItemCommand {
-    pub command: Command,
+    /// The program, then its arguments.
+    pub argv: Vec<String>,
+    /// `RUNJOBS_INPUT` and `RUNJOBS_INDEX`, the values of `ITEM_VARS`.
+    pub vars: [String; 2],
+    /// What to write to its stdin.
     pub stdin: Option<Vec<u8>>,
+}
+
+impl ItemCommand {
+    /// `ITEM_VARS` with their values.
+    pub fn item_env(&self) -> [(&str, &str); 2] {
+        [(ITEM_VARS[0], &self.vars[0]), (ITEM_VARS[1], &self.vars[1])]
+    }
+}
+
+/// The environment every process of the task gets on top of runjobs' own: the task's `env`,
+/// then `RUNJOBS_TASK` and `RUNJOBS_JOB` (later pairs win).
+pub fn task_env<'a>(task: &'a Task, job: &'a str) -> Vec<(&'a str, &'a str)> {
+    task.env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain([("RUNJOBS_TASK", task.name.as_str()), ("RUNJOBS_JOB", job)])
+        .collect()
 }
 
 /// The input as text: a string as-is, anything else as compact JSON.
@@ -24,56 +47,47 @@ pub fn input_text(input: &Value) -> String {
     }
 }
 
-/// Builds the process for item `index` with `input`.
+/// Builds the process for item `index` of `task` with `input`.
 pub fn build(
     spec: &CommandSpec,
     task: &Task,
-    job: &str,
     index: u64,
     input: &Value,
 ) -> Result<ItemCommand, String> {
     let text = input_text(input);
-    let rendered: Vec<String> = if spec.shell {
+    let argv: Vec<String> = if spec.shell {
+        // `sh -c SCRIPT NAME ARG...`: NAME becomes $0, the input $1, extra arguments $2...
         // The script is used verbatim; only the extra arguments are templates.
-        let mut args = vec![spec.argv.first().cloned().unwrap_or_default()];
+        let mut argv = vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            spec.argv.first().cloned().unwrap_or_default(),
+            format!("runjobs:{}", task.name),
+            text.clone(),
+        ];
         for arg in spec.argv.iter().skip(1) {
-            args.push(render(arg, input, index)?);
+            argv.push(render(arg, input, index)?);
         }
-        args
+        argv
     } else {
         spec.argv
             .iter()
             .map(|arg| render(arg, input, index))
             .collect::<Result<_, _>>()?
     };
-    let mut command = if spec.shell {
-        let mut cmd = Command::new("sh");
-        // `sh -c SCRIPT NAME ARG...`: NAME becomes $0, the input $1, extra arguments $2...
-        cmd.arg("-c")
-            .arg(&rendered[0])
-            .arg(format!("runjobs:{}", task.name))
-            .arg(&text);
-        cmd.args(&rendered[1..]);
-        cmd
-    } else {
-        let (program, args) = rendered.split_first().ok_or("the command is empty")?;
-        let mut cmd = Command::new(program);
-        cmd.args(args);
-        cmd
-    };
-    command
-        .current_dir(&task.cwd)
-        .envs(&task.env)
-        .env("RUNJOBS_INPUT", &text)
-        .env("RUNJOBS_INDEX", index.to_string())
-        .env("RUNJOBS_TASK", &task.name)
-        .env("RUNJOBS_JOB", job);
+    if argv.is_empty() {
+        return Err("the command is empty".to_owned());
+    }
     let stdin = match spec.stdin {
         StdinMode::Null => None,
         StdinMode::Json => Some(format!("{input}\n").into_bytes()),
         StdinMode::Text => Some(format!("{text}\n").into_bytes()),
     };
-    Ok(ItemCommand { command, stdin })
+    Ok(ItemCommand {
+        argv,
+        vars: [text, index.to_string()],
+        stdin,
+    })
 }
 
 /// Fills the placeholders of one argument: `{input}`, `{input.KEY}`, `{index}`, and for

@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use super::queue::{WorkItem, WorkQueue};
 use crate::exec::TaskRun;
 use crate::job::{Backoff, RetryOn, RetryPolicy};
+use crate::process::Usage;
 use crate::record::{ItemRecord, Status};
 
 /// The end of one attempt at one item.
@@ -86,6 +87,8 @@ pub struct AttemptInfo {
     pub ended: Instant,
     /// Seconds it took.
     pub duration: f64,
+    /// What its process used, where that is known for the attempt alone.
+    pub usage: Option<Usage>,
 }
 
 /// Ends an attempt: a failure with attempts left (and of a kind the policy retries) goes back
@@ -132,8 +135,8 @@ pub fn conclude(
         started_s: started,
         duration_s: info.duration,
         worker: info.pid,
-        cpu_s: None,
-        max_rss_kib: None,
+        cpu_s: info.usage.map(|u| u.cpu_s),
+        max_rss_kib: info.usage.and_then(|u| u.max_rss_kib),
         node: None,
         reused_from: None,
     });

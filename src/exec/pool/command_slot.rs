@@ -1,20 +1,17 @@
 //! One pool slot running a `command` function: a new process (in its own process group) per
 //! item, like xargs -P and GNU parallel.
 //!
-//! The pipes are drained on threads started before waiting, so a child (or a grandchild)
-//! filling a pipe never blocks the run; captured stdout is capped with a truncation mark.
+//! The slot's thread starts each process (`Launcher`) and watches it to its end (`ItemChild`):
+//! one poll loop drains its pipes as they fill, so a child (or a grandchild) filling a pipe
+//! never blocks the run; captured stdout is capped with a truncation mark.
 
 use std::collections::VecDeque;
-use std::io::{Read, Write};
-use std::process::{Child, ChildStderr, ChildStdout, ExitStatus, Stdio};
-use std::sync::mpsc::{self, SyncSender};
+use std::process::ExitStatus;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process_group};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use wait_timeout::ChildExt;
 
 use super::attempt::{self, Attempt, AttemptInfo, Failure};
 use super::queue::{Taken, WorkItem, WorkQueue};
@@ -23,7 +20,7 @@ use crate::exec::TaskRun;
 use crate::exec::function::command::{self, ItemCommand};
 use crate::job::{CommandSpec, StdoutMode};
 use crate::process::pause;
-use crate::process::{self, StderrTail, Tether};
+use crate::process::{self, Ending, Finished, Launcher, Supervisor, Usage};
 use crate::record::ItemRecord;
 
 /// How often a waiting slot looks at the run's stop conditions.
@@ -56,9 +53,20 @@ impl<'a> CommandSlot<'a> {
     }
 
     pub fn run(mut self, queue: &WorkQueue) {
-        let drainers = Drainers::new(self.ctx.events.clone());
+        let env = command::task_env(self.ctx.task, self.ctx.job);
+        let task = self.ctx.task;
+        let mut launcher = Launcher::new(env, &command::ITEM_VARS, &task.cwd, task.limits)
+            .map_err(|e| format!("cannot prepare the command's processes: {e}"));
+        let mut buf = vec![0u8; 64 * 1024];
         let mut batch = VecDeque::with_capacity(1);
         while self.ctx.control.may_dispatch() {
+            // A closed admission gate holds new items back (running ones go on).
+            if let Some(until) = self.ctx.control.admission_closed()
+                && queue.has_work()
+            {
+                thread::sleep(until.saturating_duration_since(Instant::now()).min(POLL));
+                continue;
+            }
             match queue.take(1, &mut batch) {
                 Taken::Items(_) => {}
                 Taken::WaitUntil(at) => {
@@ -68,16 +76,23 @@ impl<'a> CommandSlot<'a> {
                 Taken::Exhausted => break,
             }
             while let Some(item) = batch.pop_front() {
-                self.run_item(item, queue, &drainers);
+                self.run_item(item, queue, &mut launcher, &mut buf);
             }
             // One report per item: commands are slow enough that batching buys nothing.
             self.ctx.report(std::mem::take(&mut self.finished));
         }
     }
 
-    fn run_item(&mut self, mut item: WorkItem, queue: &WorkQueue, drainers: &Drainers) {
+    fn run_item(
+        &mut self,
+        mut item: WorkItem,
+        queue: &WorkQueue,
+        launcher: &mut Result<Launcher, String>,
+        buf: &mut [u8],
+    ) {
         item.attempts += 1;
         let started = Instant::now();
+        let fail = |message: String| Attempt::Failed(Failure::Error(message));
         let input = match &item.input {
             Ok(input) => input,
             Err(message) => {
@@ -85,124 +100,59 @@ impl<'a> CommandSlot<'a> {
                 return self.conclude(queue, item, Attempt::Failed(failure), None, started);
             }
         };
-        let built = command::build(self.spec, self.ctx.task, self.ctx.job, item.index, input);
-        let ItemCommand { mut command, stdin } = match built {
-            Ok(built) => built,
+        let launcher = match launcher {
+            Ok(launcher) => launcher,
             Err(message) => {
-                return self.conclude(
-                    queue,
-                    item,
-                    Attempt::Failed(Failure::Error(message)),
-                    None,
-                    started,
-                );
+                let attempt = fail(message.clone());
+                return self.conclude(queue, item, attempt, None, started);
             }
         };
-        command
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let program = command.get_program().to_string_lossy().into_owned();
-        let mut child =
-            match process::spawn_in_group(&mut command, &self.ctx.task.limits, Tether::Loose) {
-                Ok(child) => child,
-                Err(e) => {
-                    let failure = Failure::Error(format!("cannot run `{program}`: {e}"));
-                    return self.conclude(queue, item, Attempt::Failed(failure), None, started);
-                }
-            };
-        let pid = child.id();
-        let feeder = stdin.and_then(|data| {
-            let mut pipe = child.stdin.take()?;
-            // A child that never reads its stdin must not block us: write on a thread.
-            Some(thread::spawn(move || {
-                let _ = pipe.write_all(&data);
-            }))
-        });
-        let tail = StderrTail::default();
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let tag = self
-            .ctx
-            .tag
-            .then(|| format!("[{} #{}]", self.ctx.task.name, item.index));
-        drainers.start(stdout, stderr, tail.clone(), tag);
-
-        let ended = self.wait(&mut child, started, item.index, input);
-        // Whatever the item left running in its group (a backgrounded grandchild holding
-        // the pipes) goes now, or the readers would wait for it.
-        let _ = kill_process_group(Pid::from_child(&child), Signal::KILL);
-        let captured = drainers.finish();
-        if let Some(feeder) = feeder {
-            let _ = feeder.join();
-        }
-        let attempt = match ended {
-            Ended::Exited(status) if status.success() => self.output(captured),
-            Ended::Exited(status) => Attempt::Failed(self.failure(status, &tail)),
-            Ended::TimedOut(timeout) => Attempt::Failed(Failure::TimedOut(format!(
-                "timed out after {}; its process group was killed",
-                humantime::format_duration(timeout)
-            ))),
-            Ended::Interrupted => {
-                Attempt::Failed(Failure::Interrupted(self.ctx.control.stopped_message()))
+        let built = command::build(self.spec, self.ctx.task, item.index, input);
+        let built: ItemCommand = match built {
+            Ok(built) => built,
+            Err(message) => return self.conclude(queue, item, fail(message), None, started),
+        };
+        let stdin = built.stdin.as_deref();
+        let child = match launcher.launch(&built.argv, &built.item_env(), stdin.is_some()) {
+            Ok(child) => child,
+            Err(e) => {
+                let attempt = fail(format!("cannot run `{}`: {e}", built.argv[0]));
+                return self.conclude(queue, item, attempt, None, started);
             }
         };
-        self.conclude(queue, item, attempt, Some(pid), started);
-    }
-
-    /// Waits for the child, its timeout or an interrupt; stops its group on the latter two.
-    /// An item that runs long is shown as slow meanwhile.
-    fn wait(&self, child: &mut Child, started: Instant, index: u64, input: &Value) -> Ended {
-        let mut slow = false;
-        let ended = self.wait_for(child, started, || {
-            slow = self
-                .ctx
-                .slow
-                .check(self.slot, self.ctx.task_index, index, input, started);
-        });
-        if slow {
+        let pid = child.pid();
+        let mut watcher = Watcher {
+            slot: self,
+            started,
+            index: item.index,
+            input,
+            slow: false,
+        };
+        let finished = child.watch(stdin.unwrap_or_default(), STDOUT_CAP, &mut watcher, buf);
+        if watcher.slow {
             self.ctx.slow.clear(self.slot);
         }
-        ended
+        let usage = finished.usage;
+        let attempt = self.attempt(finished);
+        self.conclude_with(queue, item, attempt, Some(pid), started, usage);
     }
 
-    fn wait_for(&self, child: &mut Child, started: Instant, mut waiting: impl FnMut()) -> Ended {
-        loop {
-            // Time paused (Ctrl-Z) does not count.
-            let deadline = self
-                .ctx
-                .task
-                .timeout
-                .map(|t| pause::shifted(started, started + t));
-            let now = Instant::now();
-            if let Some(deadline) = deadline
-                && now >= deadline
-            {
-                self.stop(child);
-                return Ended::TimedOut(self.ctx.task.timeout.unwrap_or_default());
-            }
-            if self.ctx.control.must_stop_running() {
-                self.stop(child);
-                return Ended::Interrupted;
-            }
-            let wait = deadline.map_or(POLL, |d| d.saturating_duration_since(now).min(POLL));
-            match child.wait_timeout(wait) {
-                Ok(Some(status)) => return Ended::Exited(status),
-                Ok(None) => waiting(),
-                Err(_) => {
-                    return Ended::Exited(process::stop_group(child, Duration::ZERO, &|| true));
-                }
+    /// What a watched child's end makes of the attempt.
+    fn attempt(&self, finished: Finished) -> Attempt {
+        match finished.ending {
+            Ending::Exited if finished.status.success() => self.output(Captured {
+                bytes: finished.stdout,
+                dropped: finished.stdout_dropped,
+            }),
+            Ending::Exited => Attempt::Failed(self.failure(finished.status, &finished.stderr_tail)),
+            Ending::TimedOut => Attempt::Failed(Failure::TimedOut(format!(
+                "timed out after {}; its process group was killed",
+                humantime::format_duration(self.ctx.task.timeout.unwrap_or_default())
+            ))),
+            Ending::Stopped => {
+                Attempt::Failed(Failure::Interrupted(self.ctx.control.stopped_message()))
             }
         }
-    }
-
-    fn stop(&self, child: &mut Child) {
-        let control = self.ctx.control;
-        process::stop_group(child, self.ctx.task.kill_grace, &|| control.forced());
     }
 
     /// A successful exit: stdout becomes the output as `stdout = ...` says.
@@ -255,12 +205,11 @@ impl<'a> CommandSlot<'a> {
     }
 
     /// A non-zero exit or a death by signal, with the tail of stderr.
-    fn failure(&self, status: ExitStatus, tail: &StderrTail) -> Failure {
+    fn failure(&self, status: ExitStatus, stderr: &str) -> Failure {
         let mut message = process::describe_status(status);
-        let stderr = tail.text();
         if !stderr.is_empty() {
             message.push_str("; stderr: ");
-            message.push_str(&stderr);
+            message.push_str(stderr);
         }
         if let Some(bytes) = self.ctx.task.limits.memory {
             message.push_str(&format!(
@@ -282,114 +231,75 @@ impl<'a> CommandSlot<'a> {
         pid: Option<u32>,
         started: Instant,
     ) {
+        self.conclude_with(queue, item, attempt, pid, started, None);
+    }
+
+    fn conclude_with(
+        &mut self,
+        queue: &WorkQueue,
+        item: WorkItem,
+        attempt: Attempt,
+        pid: Option<u32>,
+        started: Instant,
+        usage: Option<Usage>,
+    ) {
         let ended = Instant::now();
         let duration = ended.saturating_duration_since(started).as_secs_f64();
         let info = AttemptInfo {
             pid,
             ended,
             duration,
+            usage,
         };
         attempt::conclude(self.ctx, queue, item, attempt, info, &mut self.finished);
     }
 }
 
-/// How waiting for a child ended.
-enum Ended {
-    Exited(ExitStatus),
-    TimedOut(Duration),
-    Interrupted,
+/// What a command's process asks of the run while it runs.
+struct Watcher<'s, 'a> {
+    slot: &'s CommandSlot<'a>,
+    started: Instant,
+    index: u64,
+    input: &'s Value,
+    /// It was shown on the board of slow items.
+    slow: bool,
 }
 
-/// Two long-lived threads per slot that drain each item's stdout and stderr (started before
-/// waiting, so a full pipe never blocks the child). A thread per pipe per item would cost
-/// more than running a small command.
-struct Drainers {
-    stdout: mpsc::Sender<ChildStdout>,
-    captured: mpsc::Receiver<Captured>,
-    stderr: mpsc::Sender<(ChildStderr, StderrTail, Option<String>)>,
-    relayed: mpsc::Receiver<()>,
-}
-
-impl Drainers {
-    fn new(events: SyncSender<Event>) -> Drainers {
-        let (stdout, stdout_jobs) = mpsc::channel::<ChildStdout>();
-        let (captured_tx, captured) = mpsc::channel();
-        thread::Builder::new()
-            .name("command-stdout".into())
-            .spawn(move || {
-                for pipe in stdout_jobs {
-                    if captured_tx.send(capture(pipe)).is_err() {
-                        return;
-                    }
-                }
-            })
-            .expect("spawning a thread only fails when the system is out of resources");
-        let (stderr, stderr_jobs) = mpsc::channel::<(ChildStderr, StderrTail, Option<String>)>();
-        let (relayed_tx, relayed) = mpsc::channel();
-        thread::Builder::new()
-            .name("command-stderr".into())
-            .spawn(move || {
-                for (pipe, tail, tag) in stderr_jobs {
-                    let relay = |line: String| {
-                        let line = match &tag {
-                            Some(tag) => format!("{tag} {line}"),
-                            None => line,
-                        };
-                        let _ = events.send(Event::Log(line));
-                    };
-                    process::relay_stderr(pipe, &tail, &relay);
-                    if relayed_tx.send(()).is_err() {
-                        return;
-                    }
-                }
-            })
-            .expect("spawning a thread only fails when the system is out of resources");
-        Drainers {
-            stdout,
-            captured,
-            stderr,
-            relayed,
-        }
+impl Supervisor for Watcher<'_, '_> {
+    fn deadline(&self) -> Option<Instant> {
+        // Time paused (Ctrl-Z) does not count.
+        let started = self.started;
+        let timeout = self.slot.ctx.task.timeout?;
+        Some(pause::shifted(started, started + timeout))
     }
 
-    /// Drains an item's pipes; `tag` prefixes each line it writes to stderr (`--tag`).
-    fn start(
-        &self,
-        stdout: ChildStdout,
-        stderr: ChildStderr,
-        tail: StderrTail,
-        tag: Option<String>,
-    ) {
-        // The threads live as long as `self`, so these sends cannot fail.
-        let _ = self.stdout.send(stdout);
-        let _ = self.stderr.send((stderr, tail, tag));
+    fn must_stop(&self) -> bool {
+        self.slot.ctx.control.must_stop_running()
     }
 
-    /// Waits until both pipes reached their end (every holder closed them).
-    fn finish(&self) -> Captured {
-        let _ = self.relayed.recv();
-        self.captured.recv().unwrap_or(Captured {
-            bytes: Vec::new(),
-            dropped: 0,
-        })
+    fn forced(&self) -> bool {
+        self.slot.ctx.control.forced()
     }
-}
 
-/// Reads a child's stdout to the end, keeping the first `STDOUT_CAP` bytes.
-fn capture(mut stdout: impl Read) -> Captured {
-    let mut bytes = Vec::new();
-    let mut dropped = 0u64;
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        match stdout.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let room = STDOUT_CAP.saturating_sub(bytes.len());
-                let kept = n.min(room);
-                bytes.extend_from_slice(&buf[..kept]);
-                dropped += (n - kept) as u64;
-            }
-        }
+    fn grace(&self) -> Duration {
+        self.slot.ctx.task.kill_grace
     }
-    Captured { bytes, dropped }
+
+    fn waiting(&mut self) {
+        let ctx = self.slot.ctx;
+        let slot = self.slot.slot;
+        self.slow = ctx
+            .slow
+            .check(slot, ctx.task_index, self.index, self.input, self.started);
+    }
+
+    fn line(&mut self, line: String) {
+        let ctx = self.slot.ctx;
+        let line = if ctx.tag {
+            format!("[{} #{}] {line}", ctx.task.name, self.index)
+        } else {
+            line
+        };
+        let _ = ctx.events.send(Event::Log(line));
+    }
 }

@@ -26,7 +26,7 @@ use crate::exec::function::{self, Protocol};
 use crate::exec::{Event, SLOW_AFTER, TaskRun};
 use crate::job::FunctionKind;
 use crate::process::groups::GroupChild;
-use crate::process::{self, StderrTail, Tether, pause};
+use crate::process::{self, StderrTail, Tether, Usage, pause};
 use crate::record::ItemRecord;
 use crate::worker::protocol;
 
@@ -54,6 +54,9 @@ struct LiveWorker {
     /// Items sent to this worker so far (for `max_items_per_worker`).
     items_sent: u64,
     protocol: Protocol,
+    /// The worker's CPU time when it was last heard from or last set to work from idle: what
+    /// it used since went into the item it answers next.
+    cpu_mark: Option<f64>,
 }
 
 pub struct MessageSlot<'a> {
@@ -137,14 +140,27 @@ impl<'a> MessageSlot<'a> {
         let mut waiting_for = None;
         // Nothing joins a suspect item: a crash while it is in flight must be its own.
         let busy = !self.in_flight.is_empty();
-        if room > 0
+        let wants = room > 0
             && self.in_flight.len() <= self.limit / 2
             && !self.in_flight.holds_suspect()
-            && self.ctx.control.may_dispatch()
-            && let Taken::WaitUntil(at) =
-                queue.take_work(room, self.takes_runs, busy, &mut self.to_send)
-        {
-            waiting_for = Some(at);
+            && self.ctx.control.may_dispatch();
+        if wants {
+            // A closed admission gate holds new items back (those in flight go on).
+            match self
+                .ctx
+                .control
+                .admission_closed()
+                .filter(|_| queue.has_work())
+            {
+                Some(until) => waiting_for = Some(until),
+                None => {
+                    if let Taken::WaitUntil(at) =
+                        queue.take_work(room, self.takes_runs, busy, &mut self.to_send)
+                    {
+                        waiting_for = Some(at);
+                    }
+                }
+            }
         }
         self.fail_unreadable_inputs(queue);
         if self.to_send.is_empty() {
@@ -168,6 +184,7 @@ impl<'a> MessageSlot<'a> {
         let now = Instant::now();
         if self.in_flight.is_empty() {
             worker.last_heard = now;
+            worker.cpu_mark = process::process_cpu_seconds(worker.pid);
         }
         if worker.protocol == Protocol::Batched {
             let items = self.to_send.iter().filter_map(|work| match work {
@@ -300,6 +317,20 @@ impl<'a> MessageSlot<'a> {
     fn on_chunk(&mut self, chunk: Chunk, queue: &WorkQueue) {
         self.end_slow();
         let pid = self.worker.as_ref().map(|w| w.pid);
+        // The worker runs its items one after another, so what it used between two answers
+        // went into the item answered: known when a chunk answers a single item.
+        let mark = self
+            .worker
+            .as_mut()
+            .and_then(|w| std::mem::replace(&mut w.cpu_mark, chunk.cpu_s));
+        let single = matches!(chunk.replies.as_slice(), [Ok(Answer::One(_))]);
+        let usage = match (single, mark, chunk.cpu_s) {
+            (true, Some(before), Some(now)) => Some(Usage {
+                cpu_s: (now - before).max(0.0),
+                max_rss_kib: None,
+            }),
+            _ => None,
+        };
         for answer in chunk.replies {
             let reply = match answer {
                 Ok(Answer::One(reply)) => reply,
@@ -346,7 +377,7 @@ impl<'a> MessageSlot<'a> {
                 Ok(output) => Attempt::Ok(output),
                 Err(message) => Attempt::Failed(Failure::Error(message)),
             };
-            self.conclude(queue, item, attempt, pid, chunk.at, duration);
+            self.conclude_with(queue, item, attempt, (pid, chunk.at, duration), usage);
         }
         if let Some(worker) = self.worker.as_mut() {
             worker.last_heard = chunk.at;
@@ -565,10 +596,23 @@ impl<'a> MessageSlot<'a> {
         ended: Instant,
         duration: f64,
     ) {
+        self.conclude_with(queue, item, attempt, (pid, ended, duration), None);
+    }
+
+    /// `conclude`, with what the worker used for the item when that is known.
+    fn conclude_with(
+        &mut self,
+        queue: &WorkQueue,
+        item: WorkItem,
+        attempt: Attempt,
+        (pid, ended, duration): (Option<u32>, Instant, f64),
+        usage: Option<Usage>,
+    ) {
         let info = AttemptInfo {
             pid,
             ended,
             duration,
+            usage,
         };
         attempt::conclude(self.ctx, queue, item, attempt, info, &mut self.finished);
     }
@@ -637,7 +681,7 @@ impl<'a> MessageSlot<'a> {
         let (tx, replies) = mpsc::channel();
         let reader = thread::Builder::new()
             .name(format!("worker-{pid}-stdout"))
-            .spawn(move || read_replies(stdout, protocol, journal, tx))
+            .spawn(move || read_replies(stdout, pid, protocol, journal, tx))
             .map_err(|e| format!("cannot start a reader thread: {e}"))?;
         let stderr_tail = StderrTail::default();
         let events = self.ctx.events.clone();
@@ -665,6 +709,7 @@ impl<'a> MessageSlot<'a> {
             last_heard: Instant::now(),
             items_sent: 0,
             protocol,
+            cpu_mark: None,
         })
     }
 }

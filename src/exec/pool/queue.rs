@@ -187,6 +187,31 @@ impl WorkQueue {
         }
     }
 
+    /// Whether anything is left to take, now or after a delay (an item of a lazy source is
+    /// read ahead to know).
+    pub fn has_work(&self) -> bool {
+        let mut state = self.lock();
+        if !state.front.is_empty() || !state.delayed.is_empty() {
+            return true;
+        }
+        match &mut state.source {
+            Source::Ints(run) => run.count > 0,
+            Source::Items(items) => match items.next() {
+                Some((index, input)) => {
+                    state.front.push_back(WorkItem {
+                        index,
+                        input,
+                        attempts: 0,
+                        ready_at: None,
+                        suspect: false,
+                    });
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
     /// Puts items back: ready ones at the front, keeping their order; delayed ones aside.
     pub fn put_back(&self, items: impl DoubleEndedIterator<Item = WorkItem>) {
         let mut state = self.lock();

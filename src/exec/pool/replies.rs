@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use crate::exec::function::Protocol;
+use crate::process::process_cpu_seconds;
 use crate::record::{JournalRange, Rendered};
 use crate::worker::protocol::{self, FrameHeader, Reply};
 
@@ -18,6 +19,8 @@ use crate::worker::protocol::{self, FrameHeader, Reply};
 pub(super) struct Chunk {
     pub replies: Vec<Result<Answer, String>>,
     pub at: Instant,
+    /// The worker's CPU time then (seconds), when it could be read.
+    pub cpu_s: Option<f64>,
 }
 
 pub(super) enum Answer {
@@ -46,6 +49,7 @@ pub(super) enum Records {
 /// the sender: the slot sees that as the worker going away.
 pub(super) fn read_replies(
     stdout: ChildStdout,
+    pid: u32,
     protocol: Protocol,
     journal: Option<Arc<File>>,
     tx: mpsc::Sender<Chunk>,
@@ -96,6 +100,7 @@ pub(super) fn read_replies(
             let chunk = Chunk {
                 replies: std::mem::take(&mut replies),
                 at: Instant::now(),
+                cpu_s: process_cpu_seconds(pid),
             };
             if tx.send(chunk).is_err() {
                 return;
@@ -106,6 +111,7 @@ pub(super) fn read_replies(
         let _ = tx.send(Chunk {
             replies,
             at: Instant::now(),
+            cpu_s: process_cpu_seconds(pid),
         });
     }
 }

@@ -23,7 +23,7 @@ use self::follow::{Ended, Follower};
 use self::spool::{ItemsWriter, Manifest, ShardRange, Spool, write_whole};
 use super::{Event, Executor, TaskRun};
 use crate::items::Source;
-use crate::job::{Job, SlurmSettings};
+use crate::job::{Admit, Job, SlurmSettings};
 use crate::record::{ItemRecord, Status};
 
 pub use shard::shard_main;
@@ -66,6 +66,8 @@ pub struct SlurmExecutor {
     spools: Mutex<Vec<(PathBuf, bool)>>,
     /// Spools of earlier runs whose shard journals `--resume` read.
     rescued: Vec<PathBuf>,
+    /// The admission bounds, for each shard to apply on its node.
+    admit: Admit,
 }
 
 impl SlurmExecutor {
@@ -74,9 +76,11 @@ impl SlurmExecutor {
     pub fn new(
         job: &Job,
         timeout: Option<Duration>,
+        admit: Admit,
         rescued: Vec<PathBuf>,
     ) -> io::Result<SlurmExecutor> {
         Ok(SlurmExecutor {
+            admit,
             rescued,
             settings: job.executor.slurm.clone(),
             job_file: std::path::absolute(&job.file)?,
@@ -325,6 +329,8 @@ impl SlurmExecutor {
             timeout_ms: self
                 .timeout
                 .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            memfree: self.admit.memfree,
+            load: self.admit.load,
             shards: ranges.clone(),
         };
         spool

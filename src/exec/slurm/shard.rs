@@ -14,11 +14,12 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::spool::{Manifest, ShardRange, Spool, write_whole};
+use crate::exec::admit::Gate;
 use crate::exec::control::{RunControl, Stop};
 use crate::exec::{Event, Executor, LocalPool, SlowItems, TaskRun};
 use crate::exit_code;
 use crate::items::{Source, function_hash};
-use crate::job::{self, Job};
+use crate::job::{self, Admit, Job};
 use crate::process::{groups, interrupt::Interrupt};
 use crate::record::journal::Journal;
 use crate::record::{ItemRecord, Rendered, Status, TaskHeader};
@@ -144,7 +145,12 @@ fn run_shard(spool: &Spool, k: usize) -> Result<Ended, String> {
             .div_euclid(1000) as f64
             / 1e6,
     };
-    let control = RunControl::new(&interrupt, job.deadline, job.max_failures);
+    let admit = Admit {
+        memfree: manifest.memfree,
+        load: manifest.load,
+    };
+    let control =
+        RunControl::new(&interrupt, job.deadline, job.max_failures).with_gate(Gate::new(admit));
     control.add_items(range.count);
     let items = spool
         .shard_items(range)

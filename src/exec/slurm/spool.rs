@@ -46,6 +46,12 @@ pub struct Manifest {
     pub workers: usize,
     /// `--timeout` given to the submitting runjobs, which the job file copy does not hold.
     pub timeout_ms: Option<u64>,
+    /// The admission bounds the submitting runjobs ran under (`[admit]`, `--memfree`,
+    /// `--load`): each shard holds its items back by its own node's figures.
+    #[serde(default)]
+    pub memfree: Option<u64>,
+    #[serde(default)]
+    pub load: Option<f64>,
     pub shards: Vec<ShardRange>,
 }
 

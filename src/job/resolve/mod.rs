@@ -28,12 +28,14 @@ use super::schema::memory_limit;
 use super::span::{At, Source};
 use crate::builtins;
 
+mod admit;
 mod functions;
 mod options;
 mod output;
 mod tasks;
 mod templates;
 
+pub use admit::memfree_problem;
 pub use output::{output_placeholder_problems, writable};
 use templates::*;
 
@@ -95,6 +97,7 @@ pub fn resolve(file: JobFile, src: &Source<'_>) -> Result<Job, Vec<Diagnostic>> 
     let output = r.output();
     let hooks = r.hooks();
     let executor = r.executor();
+    let admit = r.admit();
     let job_options = r.options(&[], file.options());
     let deadline = file
         .deadline
@@ -136,6 +139,7 @@ pub fn resolve(file: JobFile, src: &Source<'_>) -> Result<Job, Vec<Diagnostic>> 
         tasks,
         deadline,
         max_failures,
+        admit,
     })
 }
 
