@@ -106,7 +106,9 @@ impl Previous {
         // Named by its journal (the file a user finds after a crash): read just that.
         if output.extension().is_some_and(|e| e == "journal") {
             if !output.exists() {
-                return Ok(None);
+                // A run without a journal (`--no-journal`) may still have shard journals.
+                let found = previous.read_shard_journals(output, shard_journals)?;
+                return Ok(found.then_some(previous));
             }
             previous
                 .read(output)

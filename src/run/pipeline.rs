@@ -74,14 +74,10 @@ pub fn run(args: &RunArgs) -> u8 {
         );
         return exit_code::INVALID;
     }
-    let rescue = plans
-        .first()
-        .map(|(job, _)| shard_journals_for(job, args))
-        .unwrap_or_default();
-    let rescued: Vec<PathBuf> = rescue
-        .iter()
-        .filter_map(|group| Some(group.first()?.parent()?.to_owned()))
-        .collect();
+    let (rescue, rescued) = match plans.first() {
+        Some((job, _)) if args.resume.is_some() => rescue_of(job, args),
+        _ => Default::default(),
+    };
     let previous = match load_previous(args, plans.len(), &rescue) {
         Ok(previous) => previous,
         Err(code) => return code,
@@ -209,20 +205,21 @@ fn check_slurm(job: &Job, target: &OutputTarget) -> Result<(), String> {
     slurm::check(&job.executor.slurm, base)
 }
 
-/// `--resume OUTPUT` of a Slurm job: the shard journals of OUTPUT's submissions, which hold
-/// what shards finished after a runjobs killed with SIGKILL stopped following them.
-fn shard_journals_for(job: &Job, args: &RunArgs) -> Vec<Vec<PathBuf>> {
-    let Some(resumed) = &args.resume else {
-        return Vec::new();
-    };
-    let results = journal::results_path_of(resumed).unwrap_or_else(|| resumed.clone());
+/// `--resume OUTPUT` of a Slurm job: the shard journals of OUTPUT's submissions (they hold
+/// what shards finished after a runjobs killed with SIGKILL stopped following them), and
+/// every earlier submission's spool, journals or not (one cancelled before any shard ran has
+/// none), for a clean resumed run to remove.
+fn rescue_of(job: &Job, args: &RunArgs) -> (Vec<Vec<PathBuf>>, Vec<PathBuf>) {
+    let root = spool_root_of_resumed(job, args);
+    (slurm::shard_journals(&root), slurm::submissions(&root))
+}
+
+/// The spool root beside `--resume OUTPUT` (or beside the results of a journal).
+fn spool_root_of_resumed(job: &Job, args: &RunArgs) -> PathBuf {
+    let resumed = args.resume.clone().unwrap_or_default();
+    let results = journal::results_path_of(&resumed).unwrap_or(resumed);
     let results = std::path::absolute(&results).unwrap_or(results);
-    slurm::shard_journals(&slurm::spool_root(
-        &job.executor.slurm,
-        &job.name,
-        &job.dir,
-        Some(&results),
-    ))
+    slurm::spool_root(&job.executor.slurm, &job.name, &job.dir, Some(&results))
 }
 
 fn apply_overrides(job: &mut Job, args: &RunArgs) {

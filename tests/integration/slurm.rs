@@ -767,3 +767,31 @@ fn a_controller_that_stops_answering_is_waited_for_only_so_long() {
     // The spool stays: its journals are what `--resume` would take from shards that ran.
     assert!(dir.path().join("out.json.slurm").exists());
 }
+
+#[test]
+fn a_relative_output_path_is_the_current_folders_not_the_job_folders() {
+    let Some(_cluster) = cluster() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        &dir.path().join("jobs"),
+        "job.toml",
+        "workers = 2\n[[task]]\nfunction = \"square\"\ninputs = [1, 2, 3]\n[executor]\nkind = \"slurm\"\n",
+    );
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let run = runjobs()
+        .current_dir(&work)
+        .arg(&job)
+        .args(["-o", "out/rel.json"])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let doc = read_json(&work.join("out/rel.json"));
+    assert_eq!(outputs(&doc, 0), [1, 4, 9].map(Value::from));
+    assert!(!work.join("out/rel.json.slurm").exists());
+    assert!(
+        !dir.path().join("jobs/out").exists(),
+        "nothing went to the job's folder"
+    );
+}

@@ -8,7 +8,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::time::{Duration, Instant};
 
 use super::spool::Spool;
-use super::submit::{CLIENT_TIMEOUT, run_tool};
+use super::submit::{CLIENT_TIMEOUT, JobId, run_tool};
 use crate::record::ItemRecord;
 use crate::record::journal::{Entry, read_entries};
 
@@ -30,6 +30,10 @@ const TERMINAL: [&str; 11] = [
 /// An array task `squeue` stopped listing is taken as gone only after this long (a listing
 /// can race with a task's start).
 const VANISHED_AFTER: Duration = Duration::from_secs(3);
+
+/// How long a shard Slurm calls COMPLETED may take to show its `done` mark: on NFS another
+/// node's new file can stay unseen for the attribute cache's time (up to a minute).
+const MARK_GRACE: Duration = Duration::from_secs(60);
 
 /// How a shard ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,12 +57,14 @@ struct Shard {
     state: Option<(String, String)>,
     /// When `squeue` last listed it.
     last_listed: Option<Instant>,
+    /// Since when Slurm calls it COMPLETED while its `done` mark is not seen yet.
+    completed_since: Option<Instant>,
 }
 
 /// The array being followed.
 pub struct Follower<'a> {
     spool: &'a Spool,
-    pub job: u64,
+    pub job: JobId,
     shards: Vec<Shard>,
     started: Instant,
     /// When `squeue` last answered.
@@ -70,7 +76,7 @@ pub struct Follower<'a> {
 }
 
 impl<'a> Follower<'a> {
-    pub fn new(spool: &'a Spool, job: u64, shards: usize) -> Follower<'a> {
+    pub fn new(spool: &'a Spool, job: JobId, shards: usize) -> Follower<'a> {
         let now = Instant::now();
         Follower {
             spool,
@@ -82,6 +88,7 @@ impl<'a> Follower<'a> {
                     drained: false,
                     state: None,
                     last_listed: None,
+                    completed_since: None,
                 })
                 .collect(),
             started: now,
@@ -147,11 +154,13 @@ impl<'a> Follower<'a> {
         if self.all_ended() {
             return;
         }
-        let args = ["-h", "-r", "-t", "all", "-o", "%K|%T|%r", "-j"]
-            .iter()
-            .map(|a| a.into())
-            .chain([self.job.to_string().into()])
-            .collect::<Vec<std::ffi::OsString>>();
+        let mut args = self.job.cluster_args();
+        args.extend(
+            ["-h", "-r", "-t", "all", "-o", "%K|%T|%r", "-j"]
+                .iter()
+                .map(|a| a.into()),
+        );
+        args.push(self.job.id.to_string().into());
         let now = Instant::now();
         match run_tool("squeue", &args, CLIENT_TIMEOUT) {
             Ok(listing) => {
@@ -185,22 +194,39 @@ impl<'a> Follower<'a> {
             let reason = fields.next().unwrap_or_default();
             listed.insert(index, (state.to_owned(), reason.to_owned()));
         }
-        let job = self.job;
+        let job = self.job.id;
+        let spool = self.spool;
         for (k, shard) in self.shards.iter_mut().enumerate() {
             if shard.ended.is_some() {
+                continue;
+            }
+            // The shard may have written its mark while `squeue` ran.
+            if let Some(done) = read_done(spool, k) {
+                shard.ended = Some(Ended::Done(done));
                 continue;
             }
             match listed.remove(&k) {
                 Some((state, reason)) => {
                     shard.last_listed = Some(now);
-                    if TERMINAL.contains(&state.as_str()) {
+                    if state == "COMPLETED" {
+                        // It exited 0, which it does only after writing its mark.
+                        let since = *shard.completed_since.get_or_insert(now);
+                        if now.duration_since(since) >= MARK_GRACE {
+                            shard.ended = Some(Ended::Slurm(state.clone()));
+                        }
+                    } else if TERMINAL.contains(&state.as_str()) {
                         shard.ended = Some(Ended::Slurm(state.clone()));
                     }
                     shard.state = Some((state, reason));
                 }
                 None => {
                     let since = shard.last_listed.unwrap_or(self.started);
-                    if now.duration_since(since) >= VANISHED_AFTER {
+                    // A COMPLETED shard whose mark is not seen yet gets the mark's grace.
+                    let grace = match shard.completed_since {
+                        Some(_) => MARK_GRACE,
+                        None => VANISHED_AFTER,
+                    };
+                    if now.duration_since(shard.completed_since.unwrap_or(since)) >= grace {
                         let last = shard.state.as_ref().map_or_else(
                             || "never listed".to_owned(),
                             |(state, _)| format!("last seen {state}"),
@@ -210,6 +236,20 @@ impl<'a> Follower<'a> {
                         )));
                     }
                 }
+            }
+        }
+    }
+
+    /// Shards given up on (or ended by Slurm's word) whose `done` mark is there after all
+    /// count as done, and their journals are read once more.
+    pub fn settle(&mut self) {
+        for k in 0..self.shards.len() {
+            if matches!(self.shards[k].ended, Some(Ended::Done(_))) {
+                continue;
+            }
+            if let Some(done) = read_done(self.spool, k) {
+                self.shards[k].ended = Some(Ended::Done(done));
+                self.shards[k].drained = false;
             }
         }
     }
@@ -279,7 +319,14 @@ mod tests {
     fn a_listing_ends_the_tasks_in_terminal_states() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::new(dir.path().to_owned());
-        let mut follower = Follower::new(&spool, 42, 3);
+        let mut follower = Follower::new(
+            &spool,
+            JobId {
+                id: 42,
+                cluster: None,
+            },
+            3,
+        );
         let now = Instant::now();
         follower.note_listing(
             "0|RUNNING|None\n1|CANCELLED by 0|None\n2|PENDING|JobArrayTaskLimit\n",

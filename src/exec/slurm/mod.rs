@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use self::follow::{Ended, Follower};
 use self::spool::{ItemsWriter, Manifest, ShardRange, Spool, write_whole};
+use self::submit::JobId;
 use super::{Event, Executor, TaskRun};
 use crate::items::Source;
 use crate::job::{Admit, Job, SlurmSettings};
@@ -153,6 +154,20 @@ pub fn describe(job: &Job, results: Option<&Path>) -> String {
     )
 }
 
+/// The submissions' folders under a spool root (each holds a manifest).
+pub fn submissions(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("manifest.json").is_file())
+        .collect();
+    found.sort();
+    found
+}
+
 /// The shard journals under a spool root, one group per submission: what `--resume` reads
 /// besides the results file and its journal (they hold what shards finished after a runjobs
 /// killed with SIGKILL stopped following them).
@@ -184,6 +199,8 @@ pub fn shard_journals(root: &Path) -> Vec<Vec<PathBuf>> {
 impl Executor for SlurmExecutor {
     fn run_task(&self, ctx: &TaskRun<'_>, _total: Option<u64>, items: Source) {
         let root = spool_root(&self.settings, ctx.job, &self.job_dir, ctx.results);
+        // The array tasks start in the job's folder: a relative `-o` must not move the spool.
+        let root = std::path::absolute(&root).unwrap_or(root);
         let stamp = ctx
             .header
             .started_at
@@ -217,22 +234,25 @@ impl SlurmExecutor {
     /// Spools, submits and follows one task; true when every shard ended well (its spool
     /// may go once the results are written).
     fn submit_and_follow(&self, ctx: &TaskRun<'_>, spool: &Spool, items: Source) -> bool {
-        let spooled = match self.spool_items(ctx, spool, items) {
+        let mut items = items;
+        let mut pushed = Vec::new();
+        let spooled = match self.spool_items(ctx, spool, &mut items, &mut pushed) {
             Ok(Some(spooled)) => spooled,
             Ok(None) => {
                 let _ = std::fs::remove_dir_all(&spool.dir);
                 return true;
             }
-            Err((e, done)) => {
+            Err(e) => {
                 let why = format!(
                     "not submitted: cannot write the spool `{}`: {e}",
                     spool.dir.display()
                 );
-                if let Some((ranges, _)) = done {
-                    report_rest(ctx, spool, &ranges, &Forwarded::default(), |_| {
-                        (Status::Failed, why.clone())
-                    });
-                }
+                log(ctx, format!("slurm: task `{}`: {why}", ctx.task.name));
+                // Every item fails, those already spooled (their inputs are in the spool
+                // no longer) and those not reached.
+                let spooled = pushed.into_iter().map(|i| (i, Value::Null));
+                let rest = items.map(|(i, input)| (i, input.unwrap_or(Value::Null)));
+                fail_all(ctx, spooled.chain(rest), &why);
                 return false;
             }
         };
@@ -251,6 +271,13 @@ impl SlurmExecutor {
             deadline: self.deadline,
             chdir: &self.job_dir,
         };
+        if ctx.control.stop().is_some() {
+            // Stopped while spooling: nothing goes to the cluster.
+            report_rest(ctx, spool, &ranges, &Forwarded::default(), |_| {
+                (Status::Skipped, ctx.control.skipped_message())
+            });
+            return false;
+        }
         let submitted = Instant::now();
         let job = match submit::sbatch(&request.sbatch_args()) {
             Ok(id) => id,
@@ -278,21 +305,29 @@ impl SlurmExecutor {
     }
 
     /// Writes the items, the job and the manifest; `None` when there is nothing to submit.
-    #[allow(clippy::type_complexity)]
+    /// `pushed` gets the index of every item written to the spool.
     fn spool_items(
         &self,
         ctx: &TaskRun<'_>,
         spool: &Spool,
-        items: Source,
-    ) -> Result<Option<(Vec<ShardRange>, u64)>, (io::Error, Option<(Vec<ShardRange>, u64)>)> {
-        std::fs::create_dir_all(&spool.dir).map_err(|e| (e, None))?;
-        let mut writer = ItemsWriter::create(&spool.items()).map_err(|e| (e, None))?;
+        items: &mut Source,
+        pushed: &mut Vec<u64>,
+    ) -> io::Result<Option<(Vec<ShardRange>, u64)>> {
+        std::fs::create_dir_all(&spool.dir)?;
+        let mut writer = ItemsWriter::create(&spool.items())?;
         let mut bad = Vec::new();
         let mut max_index = 0;
-        for (index, item) in items {
+        for (index, item) in items.by_ref() {
             max_index = max_index.max(index);
             match item {
-                Ok(input) => writer.push(index, &input).map_err(|e| (e, None))?,
+                Ok(input) => {
+                    if let Err(e) = writer.push(index, &input) {
+                        report(ctx, bad);
+                        fail_all(ctx, [(index, input)], "not submitted");
+                        return Err(e);
+                    }
+                    pushed.push(index);
+                }
                 // An input that cannot be read fails by itself, as in a local run.
                 Err(message) => bad.push(record(index, Value::Null, Status::Failed, message)),
             }
@@ -310,11 +345,8 @@ impl SlurmExecutor {
             .shards
             .unwrap_or(ctx.task.workers as u64)
             .min(count);
-        let ranges = writer
-            .finish(usize::try_from(wanted).unwrap_or(usize::MAX))
-            .map_err(|e| (e, None))?;
-        let done = Some((ranges.clone(), max_index));
-        std::fs::copy(&self.job_file, spool.job_copy()).map_err(|e| (e, done.clone()))?;
+        let ranges = writer.finish(usize::try_from(wanted).unwrap_or(usize::MAX))?;
+        std::fs::copy(&self.job_file, spool.job_copy())?;
         let manifest = Manifest {
             layout: spool::LAYOUT,
             job_file: self.job_file.clone(),
@@ -333,15 +365,13 @@ impl SlurmExecutor {
             load: self.admit.load,
             shards: ranges.clone(),
         };
-        spool
-            .write_manifest(&manifest)
-            .map_err(|e| (e, done.clone()))?;
+        spool.write_manifest(&manifest)?;
         let script = format!(
             "#!/bin/sh\n# One shard of a runjobs task, run by Slurm as an array task.\nexec {} __shard --spool {}\n",
             shell_quote(&self.binary),
             shell_quote(&spool.dir)
         );
-        write_whole(&spool.script(), script.as_bytes()).map_err(|e| (e, done.clone()))?;
+        write_whole(&spool.script(), script.as_bytes())?;
         Ok(Some((ranges, max_index)))
     }
 
@@ -351,16 +381,17 @@ impl SlurmExecutor {
         &self,
         ctx: &TaskRun<'_>,
         spool: &Spool,
-        job: u64,
+        job: JobId,
         ranges: &[ShardRange],
         max_index: u64,
         submitted: Instant,
     ) -> bool {
-        let mut follower = Follower::new(spool, job, ranges.len());
+        let mut follower = Follower::new(spool, job.clone(), ranges.len());
         let mut forwarded = Forwarded::new(max_index);
         let mut next_poll = Instant::now();
-        let mut cancelled = None;
-        let (mut first_running, mut said_waiting) = (false, false);
+        // When runjobs cancelled the array, and which shards had ended by then.
+        let mut cancelled: Option<(Instant, Vec<bool>)> = None;
+        let mut said = Said::default();
         let silent = silent_limit();
         let take = |records: Vec<ItemRecord>, forwarded: &mut Forwarded| {
             let fresh: Vec<ItemRecord> = records
@@ -375,50 +406,25 @@ impl SlurmExecutor {
         loop {
             follower.read_journals(|_, records| take(records, &mut forwarded));
             follower.check_done();
-            if !said_waiting && !follower.any_started && submitted.elapsed() >= SAY_WAITING_AFTER {
-                said_waiting = true;
-                let (_, pending, reason) = follower.counts();
-                let reason = reason.map(|r| format!(" ({r})")).unwrap_or_default();
-                log(
-                    ctx,
-                    format!(
-                        "slurm: job array {job}: {pending} shards still wait in the queue{reason}"
-                    ),
-                );
-            }
-            if !first_running && follower.any_started {
-                first_running = true;
-                log(
-                    ctx,
-                    format!(
-                        "slurm: job array {job}: the first shard runs {:.1} s after submission",
-                        submitted.elapsed().as_secs_f64()
-                    ),
-                );
-            }
+            said.announce(ctx, &follower, submitted);
             let now = Instant::now();
             if now >= next_poll {
                 follower.poll();
                 next_poll = now + POLL_EVERY;
             }
             if follower.all_ended() {
-                follower.read_journals(|_, records| take(records, &mut forwarded));
                 break;
             }
-            match cancelled {
+            match &cancelled {
                 None => {
-                    if let Some(stop) = ctx.control.stop() {
-                        if let Err(e) = submit::scancel(job) {
-                            log(
-                                ctx,
-                                format!("slurm: warning: cannot cancel job array {job}: {e}"),
-                            );
-                        }
-                        cancelled = Some((stop, now));
+                    if ctx.control.stop().is_some() {
+                        cancel(ctx, &job);
+                        let ended = (0..ranges.len()).map(|k| follower.ended(k).is_some());
+                        cancelled = Some((now, ended.collect()));
                         next_poll = now;
                     }
                 }
-                Some((_, at)) if now.duration_since(at) >= CANCEL_WAIT => {
+                Some((at, _)) if now.duration_since(*at) >= CANCEL_WAIT => {
                     follower.give_up(&format!(
                         "job array {job} did not stop within {} of `scancel`",
                         humantime::format_duration(CANCEL_WAIT)
@@ -432,16 +438,67 @@ impl SlurmExecutor {
                     "`squeue` has not answered for {}: {why}",
                     humantime::format_duration(silent)
                 ));
+                // Best effort: shards nobody follows any more should not run on.
+                cancel(ctx, &job);
             }
             thread::sleep(READ_EVERY);
         }
-        let clean = cancelled.is_none()
-            && (0..ranges.len()).all(|k| matches!(follower.ended(k), Some(Ended::Done(None))));
-        report_rest(ctx, spool, ranges, &forwarded, |k| {
-            why_unfinished(ctx, spool, job, k, cancelled.is_some(), follower.ended(k))
+        // A shard may have finished its journal and its mark just as Slurm reported it
+        // ended: take what is there now.
+        follower.settle();
+        follower.read_journals(|_, records| take(records, &mut forwarded));
+        let unfinished = report_rest(ctx, spool, ranges, &forwarded, |k| {
+            let stopped = cancelled
+                .as_ref()
+                .is_some_and(|(_, ended)| !ended.get(k).copied().unwrap_or(false));
+            why_unfinished(ctx, spool, &job, k, stopped, follower.ended(k))
         });
-        // Interrupted: the journals stay for `--resume`.
-        clean && ctx.control.stop().is_none()
+        let all_done =
+            (0..ranges.len()).all(|k| matches!(follower.ended(k), Some(Ended::Done(None))));
+        // Anything unfinished keeps the spool: its logs, and its journals for `--resume`.
+        cancelled.is_none() && all_done && unfinished == 0 && ctx.control.stop().is_none()
+    }
+}
+
+/// `scancel`, saying so when it fails.
+fn cancel(ctx: &TaskRun<'_>, job: &JobId) {
+    if let Err(e) = submit::scancel(job) {
+        log(
+            ctx,
+            format!("slurm: warning: cannot cancel job array {job}: {e}"),
+        );
+    }
+}
+
+/// What the follower has said about the array's start.
+#[derive(Default)]
+struct Said {
+    waiting: bool,
+    running: bool,
+}
+
+impl Said {
+    fn announce(&mut self, ctx: &TaskRun<'_>, follower: &Follower<'_>, submitted: Instant) {
+        let job = &follower.job;
+        if !self.waiting && !follower.any_started && submitted.elapsed() >= SAY_WAITING_AFTER {
+            self.waiting = true;
+            let (_, pending, reason) = follower.counts();
+            let reason = reason.map(|r| format!(" ({r})")).unwrap_or_default();
+            log(
+                ctx,
+                format!("slurm: job array {job}: {pending} shards still wait in the queue{reason}"),
+            );
+        }
+        if !self.running && follower.any_started {
+            self.running = true;
+            log(
+                ctx,
+                format!(
+                    "slurm: job array {job}: the first shard runs {:.1} s after submission",
+                    submitted.elapsed().as_secs_f64()
+                ),
+            );
+        }
     }
 }
 
@@ -449,7 +506,7 @@ impl SlurmExecutor {
 fn why_unfinished(
     ctx: &TaskRun<'_>,
     spool: &Spool,
-    job: u64,
+    job: &JobId,
     k: usize,
     cancelled: bool,
     ended: Option<&Ended>,
@@ -475,6 +532,19 @@ fn why_unfinished(
     }
 }
 
+/// Fails every item of `items` with `why`.
+fn fail_all(ctx: &TaskRun<'_>, items: impl IntoIterator<Item = (u64, Value)>, why: &str) {
+    let mut batch = Vec::new();
+    for (index, input) in items {
+        ctx.control.record_failure();
+        batch.push(record(index, input, Status::Failed, why.to_owned()));
+        if batch.len() >= BATCH {
+            report(ctx, std::mem::take(&mut batch));
+        }
+    }
+    report(ctx, batch);
+}
+
 /// Reports every spooled item that has no result yet, each with its shard's reason.
 fn report_rest(
     ctx: &TaskRun<'_>,
@@ -482,8 +552,9 @@ fn report_rest(
     ranges: &[ShardRange],
     forwarded: &Forwarded,
     reason: impl Fn(usize) -> (Status, String),
-) {
+) -> u64 {
     let mut batch = Vec::new();
+    let mut unfinished = 0;
     for (k, range) in ranges.iter().enumerate() {
         let Ok(items) = spool.shard_items(*range) else {
             continue;
@@ -496,6 +567,7 @@ fn report_rest(
             if status.is_failure() {
                 ctx.control.record_failure();
             }
+            unfinished += 1;
             batch.push(record(
                 index,
                 input.unwrap_or(Value::Null),
@@ -508,6 +580,7 @@ fn report_rest(
         }
     }
     report(ctx, batch);
+    unfinished
 }
 
 fn report(ctx: &TaskRun<'_>, records: Vec<ItemRecord>) {

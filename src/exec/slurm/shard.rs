@@ -189,7 +189,19 @@ fn run_shard(spool: &Spool, k: usize) -> Result<Ended, String> {
         collect(&received, &shard, &control, run_start, &mut write);
     });
     groups::stop_guard();
+    // The journal moved to a fallback folder (the spool failed): the submitting runjobs
+    // cannot see what went there, so this shard did not do its part.
+    let moved = journal.moved_from().map(|(from, why)| {
+        format!(
+            "cannot write `{}` ({why}); its results went to `{}` on this node instead",
+            from.display(),
+            journal.path().display()
+        )
+    });
     drop(journal);
+    if let Some(moved) = moved {
+        return Err(moved);
+    }
     if let Some(e) = failed_write {
         return Err(format!("cannot write `{}`: {e}", journal_path.display()));
     }

@@ -4,6 +4,7 @@
 
 use std::ffi::OsString;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
@@ -14,8 +15,11 @@ use wait_timeout::ChildExt;
 use super::spool::Spool;
 use crate::job::{SlurmSettings, did_you_mean};
 
-/// How long one call of a Slurm client may take.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long `sbatch` may take (a busy controller accepts jobs slowly).
+const SUBMIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one call of `squeue`, `scancel` or `sinfo` may take: short enough that a
+/// controller that stopped answering does not hold up a stop or the silent limit for long.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The Slurm commands a submission uses.
 const CLIENTS: [&str; 3] = ["sbatch", "squeue", "scancel"];
@@ -140,18 +144,53 @@ fn minutes_for(deadline: Duration) -> String {
     (deadline.as_secs().div_ceil(60) + 1).to_string()
 }
 
+/// A submitted job: its id, and its cluster when `sbatch` named one (`--clusters`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobId {
+    pub id: u64,
+    pub cluster: Option<String>,
+}
+
+impl JobId {
+    /// `-M CLUSTER` for `squeue` and `scancel`, when the job is on another cluster.
+    pub fn cluster_args(&self) -> Vec<OsString> {
+        match &self.cluster {
+            Some(cluster) => vec!["-M".into(), cluster.into()],
+            None => Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.id)
+    }
+}
+
 /// Submits; returns the job id.
-pub fn sbatch(args: &[OsString]) -> Result<u64, String> {
-    let out = run_tool("sbatch", args, CLIENT_TIMEOUT)?;
-    // `--parsable` prints `ID` or `ID;CLUSTER`.
-    let id = out.trim().split(';').next().unwrap_or_default();
-    id.parse()
-        .map_err(|_| format!("sbatch printed `{}`, not a job id", out.trim()))
+pub fn sbatch(args: &[OsString]) -> Result<JobId, String> {
+    parse_parsable(&run_tool("sbatch", args, SUBMIT_TIMEOUT)?)
+}
+
+/// What `sbatch --parsable` prints: `ID` or `ID;CLUSTER`.
+fn parse_parsable(out: &str) -> Result<JobId, String> {
+    let mut parts = out.trim().splitn(2, ';');
+    let id = parts.next().unwrap_or_default().trim();
+    let id = id
+        .parse()
+        .map_err(|_| format!("sbatch printed `{}`, not a job id", out.trim()))?;
+    let cluster = parts.next().map(str::trim).filter(|c| !c.is_empty());
+    Ok(JobId {
+        id,
+        cluster: cluster.map(str::to_owned),
+    })
 }
 
 /// Cancels the job (every array task); errors are the caller's to report.
-pub fn scancel(job: u64) -> Result<(), String> {
-    run_tool("scancel", &[job.to_string().into()], CLIENT_TIMEOUT).map(drop)
+pub fn scancel(job: &JobId) -> Result<(), String> {
+    let mut args = job.cluster_args();
+    args.push(job.id.to_string().into());
+    run_tool("scancel", &args, CLIENT_TIMEOUT).map(drop)
 }
 
 /// Runs a Slurm client with a time limit; its standard output, or why it failed (with the
@@ -159,6 +198,9 @@ pub fn scancel(job: u64) -> Result<(), String> {
 pub fn run_tool(program: &str, args: &[OsString], limit: Duration) -> Result<String, String> {
     let mut child = Command::new(program)
         .args(args)
+        // Its own process group: a Ctrl-C at the terminal is for runjobs, which decides
+        // what to cancel; a client it interrupted may have done its work already.
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -265,6 +307,16 @@ mod tests {
                 "/shared/spool/shard.sh",
             ]
         );
+    }
+
+    #[test]
+    fn a_job_on_another_cluster_keeps_its_cluster() {
+        let here = parse_parsable("812\n").unwrap();
+        assert_eq!((here.id, here.cluster_args().len()), (812, 0));
+        let there = parse_parsable("813;gpu\n").unwrap();
+        assert_eq!(there.id, 813);
+        assert_eq!(there.cluster_args(), ["-M", "gpu"].map(OsString::from));
+        assert!(parse_parsable("sbatch: error: nope").is_err());
     }
 
     #[test]
