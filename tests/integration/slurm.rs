@@ -795,3 +795,20 @@ fn a_relative_output_path_is_the_current_folders_not_the_job_folders() {
         "nothing went to the job's folder"
     );
 }
+
+#[test]
+fn a_shard_slurm_will_never_start_fails_its_items_and_the_array_is_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let squeue = "echo '0|PENDING|PartitionTimeLimit'; echo '1|PENDING|PartitionTimeLimit'";
+    let (run, doc) = run_on_fake_cluster(dir.path(), squeue, &[]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    for r in results(&doc, 0) {
+        let error = r["error"].as_str().unwrap();
+        assert!(
+            error.contains("pending for `PartitionTimeLimit`"),
+            "{error}"
+        );
+    }
+    let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+    assert!(calls.lines().any(|l| l == "scancel 4242"), "{calls}");
+}

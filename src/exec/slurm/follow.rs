@@ -27,6 +27,20 @@ const TERMINAL: [&str; 11] = [
     "SPECIAL_EXIT",
 ];
 
+/// Reasons a pending array task waits for that never come by themselves: the task is given
+/// up at once (and the array cancelled) rather than waited for without end.
+const HOPELESS: [&str; 9] = [
+    "PartitionTimeLimit",
+    "PartitionNodeLimit",
+    "BadConstraints",
+    "InvalidAccount",
+    "InvalidQOS",
+    "JobHeldAdmin",
+    "ReqNodeNotAvail, UnavailableNodes",
+    "AssocMaxWallDurationPerJobLimit",
+    "QOSMaxWallDurationPerJobLimit",
+];
+
 /// An array task `squeue` stopped listing is taken as gone only after this long (a listing
 /// can race with a task's start).
 const VANISHED_AFTER: Duration = Duration::from_secs(3);
@@ -216,6 +230,10 @@ impl<'a> Follower<'a> {
                         }
                     } else if TERMINAL.contains(&state.as_str()) {
                         shard.ended = Some(Ended::Slurm(state.clone()));
+                    } else if state == "PENDING" && HOPELESS.contains(&reason.as_str()) {
+                        shard.ended = Some(Ended::Lost(format!(
+                            "Slurm will not start array task {job}_{k}: it is pending for `{reason}`"
+                        )));
                     }
                     shard.state = Some((state, reason));
                 }
@@ -268,6 +286,13 @@ impl<'a> Follower<'a> {
         }
     }
 
+    /// Some shard was given up while Slurm may still hold it.
+    pub fn any_lost(&self) -> bool {
+        self.shards
+            .iter()
+            .any(|s| matches!(s.ended, Some(Ended::Lost(_))))
+    }
+
     pub fn all_ended(&self) -> bool {
         self.shards.iter().all(|s| s.ended.is_some())
     }
@@ -316,6 +341,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_task_pending_for_a_reason_that_never_clears_is_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path().to_owned());
+        let job = JobId {
+            id: 7,
+            cluster: None,
+        };
+        let mut follower = Follower::new(&spool, job, 2);
+        let now = Instant::now();
+        follower.note_listing("0|PENDING|Priority\n1|PENDING|PartitionTimeLimit\n", now);
+        assert_eq!(follower.ended(0), None, "Priority clears by itself");
+        assert!(follower.any_lost());
+        match follower.ended(1) {
+            Some(Ended::Lost(why)) => assert!(why.contains("`PartitionTimeLimit`"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn a_listing_ends_the_tasks_in_terminal_states() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::new(dir.path().to_owned());
@@ -332,6 +376,7 @@ mod tests {
             "0|RUNNING|None\n1|CANCELLED by 0|None\n2|PENDING|JobArrayTaskLimit\n",
             now,
         );
+        assert!(!follower.any_lost());
         assert_eq!(follower.ended(0), None);
         assert_eq!(follower.ended(1), Some(&Ended::Slurm("CANCELLED".into())));
         assert_eq!(follower.counts(), (1, 1, Some("JobArrayTaskLimit".into())));

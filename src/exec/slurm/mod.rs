@@ -443,6 +443,10 @@ impl SlurmExecutor {
             }
             thread::sleep(READ_EVERY);
         }
+        if cancelled.is_none() && follower.any_lost() {
+            // Shards given up on must not run later with nobody to follow them.
+            cancel(ctx, &job);
+        }
         // A shard may have finished its journal and its mark just as Slurm reported it
         // ended: take what is there now.
         follower.settle();
