@@ -435,17 +435,13 @@ fn command_and_python_functions_run_on_the_cluster() {
     assert_eq!(outputs(&doc, 0), [1, 4, 9, 16].map(Value::from));
 }
 
-/// Fake Slurm commands in a folder of their own: each records its arguments; `sinfo` lists
-/// the partition `debug`; `sbatch` fails like a cluster that refuses the job.
-fn fake_slurm(dir: &Path, with_sbatch: bool) -> PathBuf {
-    let bin = dir.join(if with_sbatch {
-        "fake-bin"
-    } else {
-        "fake-bin-no-sbatch"
-    });
+/// Fake Slurm commands in `dir/folder`: each appends its name and arguments to `dir/calls`,
+/// then runs its `sh` body.
+fn fake_commands(dir: &Path, folder: &str, commands: &[(&str, &str)]) -> PathBuf {
+    let bin = dir.join(folder);
     std::fs::create_dir_all(&bin).unwrap();
     let calls = dir.join("calls");
-    let script = |name: &str, body: &str| {
+    for (name, body) in commands {
         let path = write(
             &bin,
             name,
@@ -455,17 +451,29 @@ fn fake_slurm(dir: &Path, with_sbatch: bool) -> PathBuf {
             ),
         );
         Command::new("chmod").arg("+x").arg(&path).status().unwrap();
-    };
-    if with_sbatch {
-        script(
-            "sbatch",
-            "echo 'sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified' >&2; exit 1",
-        );
     }
-    script("squeue", "exit 0");
-    script("scancel", "exit 0");
-    script("sinfo", "echo debug");
     bin
+}
+
+/// Fake Slurm commands: `sinfo` lists the partition `debug`; `sbatch` (if any) fails like a
+/// cluster that refuses the job.
+fn fake_slurm(dir: &Path, with_sbatch: bool) -> PathBuf {
+    let refuse = "echo 'sbatch: error: Batch job submission failed: Invalid account or \
+                  account/partition combination specified' >&2; exit 1";
+    let mut commands = vec![
+        ("squeue", "exit 0"),
+        ("scancel", "exit 0"),
+        ("sinfo", "echo debug"),
+    ];
+    if with_sbatch {
+        commands.push(("sbatch", refuse));
+    }
+    let folder = if with_sbatch {
+        "fake-bin"
+    } else {
+        "fake-bin-no-sbatch"
+    };
+    fake_commands(dir, folder, &commands)
 }
 
 #[test]
@@ -680,26 +688,16 @@ fn the_jobs_deadline_cancels_the_array_and_skips_what_did_not_finish() {
 
 /// Fake Slurm commands that accept a submission and then say what `squeue` says.
 fn fake_cluster(dir: &Path, squeue: &str) -> PathBuf {
-    let bin = dir.join("fake-cluster");
-    std::fs::create_dir_all(&bin).unwrap();
-    let calls = dir.join("calls");
-    for (name, body) in [
-        ("sbatch", "echo 4242"),
-        ("squeue", squeue),
-        ("scancel", "exit 0"),
-        ("sinfo", "echo debug"),
-    ] {
-        let path = write(
-            &bin,
-            name,
-            &format!(
-                "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
-                calls.display()
-            ),
-        );
-        Command::new("chmod").arg("+x").arg(&path).status().unwrap();
-    }
-    bin
+    fake_commands(
+        dir,
+        "fake-cluster",
+        &[
+            ("sbatch", "echo 4242"),
+            ("squeue", squeue),
+            ("scancel", "exit 0"),
+            ("sinfo", "echo debug"),
+        ],
+    )
 }
 
 fn run_on_fake_cluster(dir: &Path, squeue: &str, env: &[(&str, &str)]) -> (Output, Value) {

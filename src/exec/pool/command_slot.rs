@@ -97,27 +97,27 @@ impl<'a> CommandSlot<'a> {
             Ok(input) => input,
             Err(message) => {
                 let failure = Failure::BadInput(message.clone());
-                return self.conclude(queue, item, Attempt::Failed(failure), None, started);
+                return self.conclude(queue, item, Attempt::Failed(failure), started);
             }
         };
         let launcher = match launcher {
             Ok(launcher) => launcher,
             Err(message) => {
                 let attempt = fail(message.clone());
-                return self.conclude(queue, item, attempt, None, started);
+                return self.conclude(queue, item, attempt, started);
             }
         };
         let built = command::build(self.spec, self.ctx.task, item.index, input);
         let built: ItemCommand = match built {
             Ok(built) => built,
-            Err(message) => return self.conclude(queue, item, fail(message), None, started),
+            Err(message) => return self.conclude(queue, item, fail(message), started),
         };
         let stdin = built.stdin.as_deref();
         let child = match launcher.launch(&built.argv, &built.item_env(), stdin.is_some()) {
             Ok(child) => child,
             Err(e) => {
                 let attempt = fail(format!("cannot run `{}`: {e}", built.argv[0]));
-                return self.conclude(queue, item, attempt, None, started);
+                return self.conclude(queue, item, attempt, started);
             }
         };
         let pid = child.pid();
@@ -223,15 +223,9 @@ impl<'a> CommandSlot<'a> {
         }
     }
 
-    fn conclude(
-        &mut self,
-        queue: &WorkQueue,
-        item: WorkItem,
-        attempt: Attempt,
-        pid: Option<u32>,
-        started: Instant,
-    ) {
-        self.conclude_with(queue, item, attempt, pid, started, None);
+    /// Ends an attempt that never got a process (it could not be prepared or started).
+    fn conclude(&mut self, queue: &WorkQueue, item: WorkItem, attempt: Attempt, started: Instant) {
+        self.conclude_with(queue, item, attempt, None, started, None);
     }
 
     fn conclude_with(
