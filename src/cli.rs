@@ -201,6 +201,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "OUTPUT")]
     pub resume: Option<PathBuf>,
 
+    /// Start a new run that takes the ok results of FROM (a results file of any format, or a
+    /// journal) that are still the answer (same function, input and file state) and runs the
+    /// rest; FROM is only read. `[output] reuse = "latest"` does this from the previous run.
+    #[arg(long, value_name = "FROM", conflicts_with = "resume")]
+    pub reuse: Option<PathBuf>,
+
     /// Where the items run: worker processes on this machine, or a Slurm job array
     /// (overrides `[executor] kind`).
     #[arg(long, value_enum, value_name = "KIND")]

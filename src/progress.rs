@@ -106,7 +106,7 @@ impl Progress {
             return;
         };
         for record in records {
-            counts.summary.add(record.status);
+            counts.summary.add_record(record);
         }
         self.show(task, records.len() as u64);
     }

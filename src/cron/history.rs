@@ -133,15 +133,16 @@ fn split_template(template: &str, job: &str) -> Option<(PathBuf, String)> {
     Some((folder.to_path_buf(), name))
 }
 
-/// Removes all but the newest `keep` results files of `template` (by modification time),
-/// never `written` and never a file the template could not have named. Returns what went.
-pub fn prune(template: &Path, job: &str, written: &Path, keep: u64) -> io::Result<Vec<PathBuf>> {
+/// The results files `template` named, newest first (by modification time; the name breaks
+/// ties, as timestamps sort as text). `None` when the template names no time, or a folder
+/// per run.
+fn runs_of(template: &Path, job: &str) -> io::Result<Option<Vec<(SystemTime, PathBuf)>>> {
     let template = template.to_string_lossy();
     let Some((folder, name)) = split_template(&template, job) else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let Some(pieces) = pieces(&name) else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let mut runs: Vec<(SystemTime, PathBuf)> = fs::read_dir(&folder)?
         .flatten()
@@ -149,8 +150,32 @@ pub fn prune(template: &Path, job: &str, written: &Path, keep: u64) -> io::Resul
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .filter(|(_, p)| p.is_file())
         .collect();
-    // Newest first; the name breaks ties (timestamps sort as text).
     runs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+    Ok(Some(runs))
+}
+
+/// The newest earlier results file of `template` (`reuse = "latest"`): the newest file it
+/// named, or, when it names no time, the one file it names. `None` when there is none yet.
+pub fn newest(template: &Path, job: &str) -> Option<PathBuf> {
+    match runs_of(template, job) {
+        Ok(Some(runs)) => runs.into_iter().next().map(|(_, path)| path),
+        // A folder that does not exist yet: a first run.
+        Err(_) => None,
+        Ok(None) => {
+            let path = PathBuf::from(template.to_string_lossy().replace("{job}", job));
+            // Its journal alone (a killed run) is worth reading too.
+            let journal = crate::record::journal::path_for(&path);
+            (path.is_file() || journal.is_file()).then_some(path)
+        }
+    }
+}
+
+/// Removes all but the newest `keep` results files of `template` (by modification time),
+/// never `written` and never a file the template could not have named. Returns what went.
+pub fn prune(template: &Path, job: &str, written: &Path, keep: u64) -> io::Result<Vec<PathBuf>> {
+    let Some(runs) = runs_of(template, job)? else {
+        return Ok(Vec::new());
+    };
     let mut removed = Vec::new();
     for (_, path) in runs.into_iter().skip(keep as usize) {
         if path != written {

@@ -2,6 +2,7 @@
 //! executor takes them from, and the function half of an item's identity.
 
 pub mod expand;
+pub mod fingerprint;
 mod function_hash;
 mod source;
 

@@ -62,6 +62,32 @@ pub struct OutputDef {
     pub path: Option<String>,
     pub format: Option<String>,
     pub keep: Option<u64>,
+    /// `reuse = "latest"`: each run reuses from the newest earlier results file.
+    pub reuse: Option<ReuseDef>,
+}
+
+/// `[output] reuse`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReuseDef {
+    Latest,
+}
+
+/// `fingerprint = "mtime" | "content" | "path"` of a function or task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FingerprintDef {
+    Mtime,
+    Content,
+    Path,
+}
+
+/// `input = "value" | "path"` of a function or task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputKindDef {
+    Value,
+    Path,
 }
 
 /// `[executor]`: where the items run (the schema checks every value's shape).
@@ -129,6 +155,8 @@ pub struct FunctionDef {
     pub cwd: Option<String>,
     pub limits: Option<LimitsDef>,
     pub max_items_per_worker: Option<u64>,
+    pub fingerprint: Option<FingerprintDef>,
+    pub input: Option<InputKindDef>,
 }
 
 impl FunctionDef {
@@ -142,6 +170,8 @@ impl FunctionDef {
             cwd: self.cwd.as_deref(),
             limits: self.limits.as_ref(),
             max_items_per_worker: self.max_items_per_worker,
+            fingerprint: self.fingerprint,
+            input: self.input,
         }
     }
 }
@@ -250,6 +280,8 @@ pub struct TaskDef {
     pub cwd: Option<String>,
     pub limits: Option<LimitsDef>,
     pub max_items_per_worker: Option<u64>,
+    pub fingerprint: Option<FingerprintDef>,
+    pub input: Option<InputKindDef>,
 }
 
 impl TaskDef {
@@ -263,6 +295,8 @@ impl TaskDef {
             cwd: self.cwd.as_deref(),
             limits: self.limits.as_ref(),
             max_items_per_worker: self.max_items_per_worker,
+            fingerprint: self.fingerprint,
+            input: self.input,
         }
     }
 }
@@ -290,6 +324,8 @@ pub struct OptionsDef<'a> {
     pub cwd: Option<&'a str>,
     pub limits: Option<&'a LimitsDef>,
     pub max_items_per_worker: Option<u64>,
+    pub fingerprint: Option<FingerprintDef>,
+    pub input: Option<InputKindDef>,
 }
 
 /// `inputs = [...]` or `inputs = { <one source key> = ... }`.

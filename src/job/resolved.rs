@@ -72,6 +72,8 @@ pub struct OutputPlan {
     pub format: Option<Format>,
     /// Keep only the newest N results files of the template.
     pub keep: Option<u64>,
+    /// `reuse = "latest"`: every run reuses from the newest earlier results file.
+    pub reuse_latest: bool,
 }
 
 /// `[hooks]`: argv run around a run; `{job}` is filled in.
@@ -139,6 +141,27 @@ pub struct Task {
     pub limits: Limits,
     /// Recycle a long-lived worker after this many items (Pool's `maxtasksperchild`).
     pub max_items_per_worker: Option<u64>,
+    /// How the files its inputs name are fingerprinted, when they name files (SPEC §8);
+    /// `None` when they do not, or with `fingerprint = "path"`.
+    pub file_state: Option<FileStateRule>,
+}
+
+/// The inputs of a task name files, whose state is part of each item's identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStateRule {
+    pub mode: FileStateMode,
+    /// What a relative input path is relative to: the job folder for a `glob` (its
+    /// matches are written relative to it), else where the function runs.
+    pub base: PathBuf,
+}
+
+/// `fingerprint = "mtime"` or `"content"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStateMode {
+    /// Size and modification time (nanoseconds).
+    Mtime,
+    /// SHA-256 of the bytes.
+    Content,
 }
 
 /// When and how a failed item is tried again.

@@ -258,7 +258,14 @@ const INPUTS_HELP: &str = "for example `inputs = [1, 2, 3]`, `inputs = { range =
                            `inputs = { lines = \"urls.txt\" }`";
 const DURATION_HELP: &str = "use a duration such as \"500ms\", \"10s\", \"2m\" or \"1h 30m\"";
 /// Options a function or task may set but the job may not.
-const PER_FUNCTION: [&str; 4] = ["env", "cwd", "limits", "max_items_per_worker"];
+const PER_FUNCTION: [&str; 6] = [
+    "env",
+    "cwd",
+    "limits",
+    "max_items_per_worker",
+    "fingerprint",
+    "input",
+];
 const KIND_KEYS: &str = "`builtin`, `command`, `worker` or `python`";
 const KINDS_HELP: &str = "`builtin = \"square\"` runs a runjobs builtin, \
                           `command = [\"prog\", \"{input}\"]` a program per item, \

@@ -105,7 +105,7 @@ fn render(
 fn write_task(sink: &mut dyn Sink, records: BTreeMap<u64, &ItemRecord>) -> io::Result<()> {
     let mut summary = Summary::default();
     for record in records.values() {
-        summary.add(record.status);
+        summary.add_record(record);
         let rendered = Rendered::of(std::slice::from_ref(*record));
         sink.results(record.index, Run::Here(rendered))?;
     }

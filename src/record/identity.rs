@@ -5,6 +5,9 @@
 //! SHA-256 (truncated to 128 bits), so it is stable across runs, machines and runjobs
 //! versions that keep this encoding.
 
+use std::sync::Arc;
+use std::time::SystemTime;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -21,6 +24,31 @@ pub fn item_key(function_hash: &str, input: &Value) -> ItemKey {
     let mut key = [0u8; 16];
     key.copy_from_slice(&digest[..16]);
     ItemKey(u128::from_be_bytes(key))
+}
+
+/// What an input says about a file, as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileState {
+    /// The input is not a path (not a string): its identity is its value alone.
+    NotAPath,
+    /// The file it names cannot be read now: nothing computed from it can stand in.
+    Unreadable,
+    Known {
+        fingerprint: Arc<str>,
+        /// For results written before fingerprints were kept: they stand in only if the
+        /// file was last changed before their run started (make's rule).
+        modified: SystemTime,
+    },
+}
+
+impl FileState {
+    /// The fingerprint a result computed now would carry.
+    pub fn fingerprint(&self) -> Option<&Arc<str>> {
+        match self {
+            FileState::Known { fingerprint, .. } => Some(fingerprint),
+            _ => None,
+        }
+    }
 }
 
 /// See [`item_key`].

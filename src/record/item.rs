@@ -61,10 +61,17 @@ pub struct ItemRecord {
     /// The host that ran the last attempt (cluster runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<Arc<str>>,
-    /// `--resume` took this result from an earlier run (which started at this time) instead
-    /// of running the item again; the other fields are that run's.
+    /// The state of the file the input names, as it was when the item ran (SPEC §8):
+    /// `mtime:SIZE:NANOS` or `sha256:HEX`. Only for inputs that name files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Arc<str>>,
+    /// `--resume`, `--reuse` or `reuse` took this result from this results file (or
+    /// journal) instead of running the item again; the other fields are the earlier run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused_from: Option<Arc<str>>,
+    /// With `reused_from`: when the run that computed the result started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed_at: Option<Arc<str>>,
 }
 
 /// Seconds rounded to microseconds: finer digits are noise and bloat large files.
@@ -106,7 +113,9 @@ impl ItemRecord {
             cpu_s: None,
             max_rss_kib: None,
             node: None,
+            fingerprint: None,
             reused_from: None,
+            computed_at: None,
         }
     }
 
@@ -153,9 +162,16 @@ impl ItemRecord {
             out.extend_from_slice(b",\"node\":");
             serde_json::to_writer(&mut *out, &**node).expect("a string always serializes");
         }
-        if let Some(run) = &self.reused_from {
-            out.extend_from_slice(b",\"reused_from\":");
-            serde_json::to_writer(&mut *out, &**run).expect("a string always serializes");
+        let strings = [
+            (&b",\"fingerprint\":"[..], &self.fingerprint),
+            (b",\"reused_from\":", &self.reused_from),
+            (b",\"computed_at\":", &self.computed_at),
+        ];
+        for (key, value) in strings {
+            if let Some(value) = value {
+                out.extend_from_slice(key);
+                serde_json::to_writer(&mut *out, &**value).expect("a string always serializes");
+            }
         }
         out.push(b'}');
     }
@@ -283,6 +299,13 @@ impl Rendered {
         self.ends.len()
     }
 
+    /// The records, parsed back (a line that is not a record is left out).
+    pub fn records(&self) -> Vec<ItemRecord> {
+        (0..self.len())
+            .filter_map(|i| serde_json::from_slice(self.json(i)).ok())
+            .collect()
+    }
+
     /// Record `i`'s JSON, without its line's end.
     pub fn json(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
@@ -342,9 +365,30 @@ pub struct Summary {
     pub failed: u64,
     pub timed_out: u64,
     pub skipped: u64,
+    /// Of the `ok` ones, how many were taken from an earlier run (absent when none were).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reused: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Summary {
+    /// `120 ok (118 reused)`, or `4 ok`.
+    pub fn ok_text(&self) -> String {
+        match self.reused {
+            0 => format!("{} ok", self.ok),
+            reused => format!("{} ok ({reused} reused)", self.ok),
+        }
+    }
+
+    /// Counts one record.
+    pub fn add_record(&mut self, record: &ItemRecord) {
+        self.add(record.status);
+        self.reused += u64::from(record.reused_from.is_some());
+    }
+
     pub fn add(&mut self, status: Status) {
         self.total += 1;
         match status {
@@ -367,6 +411,7 @@ impl Summary {
         self.failed += other.failed;
         self.timed_out += other.timed_out;
         self.skipped += other.skipped;
+        self.reused += other.reused;
     }
 
     pub fn failures(&self) -> u64 {
@@ -393,7 +438,9 @@ mod tests {
             cpu_s: (status != Status::Skipped).then_some(seconds / 2.0),
             max_rss_kib: (status != Status::Skipped).then_some(20_480),
             node: (status == Status::Failed).then(|| "node-1".into()),
-            reused_from: (status == Status::Ok).then(|| "2026-11-24T20:00:00.000Z".into()),
+            fingerprint: (status != Status::Skipped).then(|| "mtime:3:1764000000123456789".into()),
+            reused_from: (status == Status::Ok).then(|| "out/results.json".into()),
+            computed_at: (status == Status::Ok).then(|| "2026-11-24T20:00:00.000Z".into()),
         }
     }
 
@@ -450,7 +497,9 @@ mod tests {
                 duration_s: 0.000_002,
                 cpu_s: cpu_ns.map(|n| n as f64 / 1e9),
                 max_rss_kib: None,
+                fingerprint: None,
                 reused_from: None,
+                computed_at: None,
                 ..record(Status::Ok, 0.0)
             };
             let expected = Rendered::of(&[theirs]).bytes;

@@ -478,7 +478,9 @@ mod tests {
             cpu_s: None,
             max_rss_kib: None,
             node: None,
+            fingerprint: None,
             reused_from: None,
+            computed_at: None,
         }
     }
 

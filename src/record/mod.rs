@@ -14,7 +14,7 @@ pub mod resume;
 
 pub use format::Format;
 pub use header::{RunFooter, RunHeader, RunStatus, TaskHeader, VERSION};
-pub use identity::{ItemKey, item_key};
+pub use identity::{FileState, ItemKey, item_key};
 pub use item::{
     ItemRecord, JOURNAL_LINE_END, LINE_END, OkRecord, OkRecordWriter, Rendered, Status, Summary,
 };

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 
 use super::journal;
 use super::read::{self, ResultsVisitor, TaskInfo};
-use super::{ItemKey, ItemRecord, Status, item_key};
+use super::{FileState, ItemKey, ItemRecord, Status, item_key};
 
 /// A finished result that may stand in for running its item again.
 #[derive(Debug, Clone)]
@@ -32,8 +32,33 @@ struct Done {
     cpu_s: Option<f64>,
     max_rss_kib: Option<u64>,
     node: Option<Arc<str>>,
+    /// The state of the file its input named, when it was computed (SPEC §8).
+    fingerprint: Option<Box<str>>,
     /// `started_at` of the run that computed it.
     run: Arc<str>,
+    /// The results file (or journal) it was read from.
+    from: Arc<str>,
+}
+
+impl Done {
+    /// Whether this result is still the answer for an input whose file is in `state`
+    /// (`None`: the input names no file).
+    fn still_holds(&self, state: Option<&FileState>) -> bool {
+        match state {
+            None | Some(FileState::NotAPath) => true,
+            Some(FileState::Unreadable) => false,
+            Some(FileState::Known {
+                fingerprint,
+                modified,
+            }) => match &self.fingerprint {
+                Some(then) => **then == **fingerprint,
+                // Written before fingerprints were kept: it holds if the file was last
+                // changed before the run that computed it started (make's rule).
+                None => humantime::parse_rfc3339_weak(&self.run)
+                    .is_ok_and(|started| *modified < started),
+            },
+        }
+    }
 }
 
 /// The finished computations of one identity.
@@ -90,6 +115,8 @@ pub struct Previous {
     pub torn_lines: u64,
     /// `reused_from` values seen, shared.
     runs: Vec<Arc<str>>,
+    /// The `function_hash` of every task read.
+    functions: std::collections::HashSet<String>,
     /// Results whose task has no `function_hash` (written by a runjobs from before
     /// identities): they cannot be matched, so their items run again.
     pub unidentified: u64,
@@ -163,6 +190,11 @@ impl Previous {
         Ok(found)
     }
 
+    /// Whether a task of this function was read.
+    pub fn has_function(&self, function_hash: &str) -> bool {
+        self.functions.contains(function_hash)
+    }
+
     /// How many finished computations there are to reuse.
     pub fn len(&self) -> usize {
         self.computations
@@ -206,31 +238,52 @@ impl Previous {
     }
 
     /// Takes an earlier computation of this item, if one is left: each stands in for one
-    /// item only.
-    fn claim(&self, function_hash: &str, input: &Value) -> Option<Done> {
+    /// item only. `state` is the state of the file the input names, if it names one: a
+    /// result computed from another state is not the answer any more.
+    fn claim(&self, function_hash: &str, input: &Value, state: Option<&FileState>) -> Option<Done> {
         let key = item_key(function_hash, input);
         let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
         let MapEntry::Occupied(mut entry) = done.entry(key) else {
             return None;
         };
         match entry.get_mut() {
-            Computations::Many(all) if all.len() > 1 => all.pop_front(),
+            Computations::One(one) if !one.still_holds(state) => None,
+            Computations::Many(all) if all.len() > 1 => {
+                let at = all.iter().position(|d| d.still_holds(state))?;
+                all.remove(at)
+            }
             _ => match entry.remove() {
                 Computations::One(done) => Some(done),
-                Computations::Many(mut all) => all.pop_front(),
+                Computations::Many(mut all) => all.pop_front().filter(|d| d.still_holds(state)),
             },
         }
     }
 
     /// Whether an earlier run finished this item (and claims that result: the dry run
     /// counts as the run would).
-    pub fn claim_done(&self, function_hash: &str, input: &Value) -> bool {
-        self.claim(function_hash, input).is_some()
+    pub fn claim_done(
+        &self,
+        function_hash: &str,
+        input: &Value,
+        state: Option<&FileState>,
+    ) -> bool {
+        self.claim(function_hash, input, state).is_some()
     }
 
-    /// The earlier result for this item, if it finished ok.
-    pub fn reuse(&self, function_hash: &str, index: u64, input: &Value) -> Option<ItemRecord> {
-        let done = self.claim(function_hash, input)?;
+    /// The earlier result for this item, if it finished ok and still holds for `state`.
+    pub fn reuse(
+        &self,
+        function_hash: &str,
+        index: u64,
+        input: &Value,
+        state: Option<&FileState>,
+    ) -> Option<ItemRecord> {
+        let done = self.claim(function_hash, input, state)?;
+        // An old result that still holds gains the file's state, for the next run.
+        let fingerprint = match state.and_then(FileState::fingerprint) {
+            Some(now) => Some(Arc::clone(now)),
+            None => done.fingerprint.map(Arc::from),
+        };
         Some(ItemRecord {
             index,
             input: input.clone(),
@@ -244,13 +297,15 @@ impl Previous {
             cpu_s: done.cpu_s,
             max_rss_kib: done.max_rss_kib,
             node: done.node,
-            reused_from: Some(done.run),
+            fingerprint,
+            reused_from: Some(done.from),
+            computed_at: Some(done.run),
         })
     }
 
     /// Remembers `result` if it finished ok. `run` is the `started_at` of the run it belongs
     /// to, unless the result says it was itself reused from an earlier one.
-    fn keep(&mut self, function_hash: &str, result: StoredResult, run: &Arc<str>) {
+    fn keep(&mut self, function_hash: &str, result: StoredResult, run: &Arc<str>, from: &Arc<str>) {
         if result.status != Status::Ok {
             return;
         }
@@ -258,7 +313,9 @@ impl Previous {
             // TOML leaves a null output out; JSON `null` comes as `None` too.
             RawValue::from_string("null".to_owned()).expect("null is JSON")
         });
-        let run = match result.reused_from {
+        // A reused result names the run that computed it (`computed_at`; results written
+        // before that key put the time in `reused_from`).
+        let run = match result.computed_at.or(result.reused_from) {
             Some(earlier) => self.intern(&earlier),
             None => Arc::clone(run),
         };
@@ -271,7 +328,9 @@ impl Previous {
             cpu_s: result.cpu_s,
             max_rss_kib: result.max_rss_kib,
             node: result.node.map(Arc::from),
+            fingerprint: result.fingerprint.map(String::into_boxed_str),
             run,
+            from: Arc::clone(from),
         };
         match self.view.entry(item_key(function_hash, &result.input)) {
             MapEntry::Occupied(mut known) => known.get_mut().push(done),
@@ -298,8 +357,12 @@ impl Previous {
 
     /// Reads files that are parts of one view (the shard journals of one submission).
     fn read_group(&mut self, paths: &[PathBuf]) -> Result<(), String> {
+        let from = paths
+            .first()
+            .map_or_else(String::new, |p| p.display().to_string());
         let mut loader = Loader {
             run: self.intern(""),
+            from: self.intern(&from),
             previous: self,
         };
         let mut torn = 0;
@@ -326,6 +389,8 @@ struct Loader<'a> {
     previous: &'a mut Previous,
     /// The run the results being read belong to.
     run: Arc<str>,
+    /// The file being read.
+    from: Arc<str>,
 }
 
 impl ResultsVisitor for Loader<'_> {
@@ -338,13 +403,24 @@ impl ResultsVisitor for Loader<'_> {
         }
     }
 
-    fn task(&mut self, _task: &TaskInfo) {}
+    fn task(&mut self, task: &TaskInfo) {
+        if let Some(hash) = &task.function_hash
+            && !self.previous.functions.contains(hash)
+        {
+            self.previous.functions.insert(hash.clone());
+        }
+    }
 
     fn result(&mut self, task: &TaskInfo, raw: &RawValue) -> Result<(), String> {
         let result: StoredResult =
             serde_json::from_str(raw.get()).map_err(|e| format!("a result: {e}"))?;
         match &task.function_hash {
-            Some(hash) => self.previous.keep(hash, result, &self.run),
+            Some(hash) => {
+                if !self.previous.functions.contains(hash) {
+                    self.previous.functions.insert(hash.clone());
+                }
+                self.previous.keep(hash, result, &self.run, &self.from)
+            }
             None => self.previous.unidentified += 1,
         }
         Ok(())
@@ -369,7 +445,9 @@ struct StoredResult {
     cpu_s: Option<f64>,
     max_rss_kib: Option<u64>,
     node: Option<String>,
+    fingerprint: Option<String>,
     reused_from: Option<String>,
+    computed_at: Option<String>,
 }
 
 #[cfg(test)]
@@ -379,7 +457,7 @@ mod tests {
 
     fn reused_output(previous: &Previous, hash: &str, input: Value) -> Option<String> {
         previous
-            .reuse(hash, 0, &input)
+            .reuse(hash, 0, &input, None)
             .and_then(|r| r.output)
             .map(|o| o.get().to_owned())
     }

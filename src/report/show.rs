@@ -79,9 +79,6 @@ fn print_task(task: &TaskReport) {
     if task.flaky > 0 {
         notes.push(format!("{} passed only on a retry (flaky)", task.flaky));
     }
-    if task.reused > 0 {
-        notes.push(format!("{} reused from an earlier run", task.reused));
-    }
     if task.cpu_s > 0.0 {
         notes.push(format!("CPU {}", seconds(task.cpu_s)));
     }
@@ -96,10 +93,10 @@ fn print_task(task: &TaskReport) {
 /// `4 items: 3 ok, 1 failed, 0 timed out, 0 skipped`.
 pub fn counts(s: &Summary) -> String {
     format!(
-        "{} item{}: {} ok, {} failed, {} timed out, {} skipped",
+        "{} item{}: {}, {} failed, {} timed out, {} skipped",
         s.total,
         if s.total == 1 { "" } else { "s" },
-        s.ok,
+        s.ok_text(),
         s.failed,
         s.timed_out,
         s.skipped

@@ -64,8 +64,6 @@ pub struct TaskReport {
     pub retried: u64,
     /// Items that passed only on a retry.
     pub flaky: u64,
-    /// Items taken from an earlier run by `--resume` (not timed here).
-    pub reused: u64,
     /// CPU time of the items that record it (`cpu_s`), summed.
     pub cpu_s: f64,
     /// The largest `max_rss_kib` of its items, when any records one.
@@ -229,7 +227,6 @@ impl ResultsVisitor for Summarize {
             utilisation: 0.0,
             retried: 0,
             flaky: 0,
-            reused: 0,
             cpu_s: 0.0,
             peak_rss_kib: None,
         });
@@ -252,7 +249,7 @@ impl ResultsVisitor for Summarize {
             }
         }
         if r.reused_from.is_some() {
-            report.reused += 1;
+            report.summary.reused += 1;
         } else if r.status != Status::Skipped {
             self.first_start = self.first_start.min(r.started_s);
             self.last_end = self.last_end.max(r.started_s + r.duration_s);

@@ -146,8 +146,11 @@ impl Collector {
             return;
         }
         let mut line = format!(
-            "runjobs: {}: {} ok, {} failed, {} timed out",
-            job.name, s.ok, s.failed, s.timed_out
+            "runjobs: {}: {}, {} failed, {} timed out",
+            job.name,
+            s.ok_text(),
+            s.failed,
+            s.timed_out
         );
         if s.skipped > 0 {
             line += &format!(", {} skipped", s.skipped);

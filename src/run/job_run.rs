@@ -20,6 +20,7 @@ use crate::exec::control::{RunControl, Stop};
 use crate::exec::{Event, Executor, Gate, SlowItems, TaskRun};
 use crate::exit_code;
 use crate::items::expand::{self, Items};
+use crate::items::fingerprint::Fingerprints;
 use crate::items::{IntRun, Source, function_hash};
 use crate::job::{Admit, FailureLimit, InputSpec, Job, Task, normalize};
 use crate::output::{self, Destination, Sink};
@@ -77,6 +78,20 @@ pub fn run_job(
             return exit_code::INVALID;
         }
     };
+    // Read once the lock is held: the newest earlier run is then settled.
+    let latest = match previous {
+        None => reuse::latest(job, target, args),
+        Some(_) => None,
+    };
+    let previous = previous.or(latest.as_ref());
+    if let Some(previous) = previous {
+        let hashes: Vec<String> = job
+            .tasks
+            .iter()
+            .map(|t| function_hash(t, &job.dir))
+            .collect();
+        reuse::tell_unmatched(previous, job, &hashes);
+    }
     let header = run_header(job, started_at);
     let (journal, sink) = match open_outputs(job, target, &destination, &header, args, previous) {
         Ok(opened) => opened,
@@ -232,6 +247,8 @@ struct TaskTally<'a> {
     summary: Summary,
     /// Its outputs, when a later task takes them.
     outputs: Option<Vec<(u64, Value)>>,
+    /// The fingerprints its results are stamped with, when its inputs name files.
+    fingerprints: Option<Arc<Fingerprints>>,
 }
 
 impl JobRun<'_> {
@@ -280,22 +297,27 @@ impl JobRun<'_> {
             task_index: index,
             summary: Summary::default(),
             outputs: self.feeds.contains(task.name.as_str()).then(Vec::new),
+            fingerprints: None,
         };
 
         // Bounded: when writing falls behind, the executor waits instead of piling up
         // results in memory (a 10M-item run must stay small).
         let (events, received) = mpsc::sync_channel(EVENTS_IN_FLIGHT);
         let total = items.total;
-        let mut source = source_of(items);
-        if let Some(previous) = previous {
-            source = reuse::skip_done(
-                previous,
-                function_hash.clone(),
-                source,
-                events.clone(),
-                index,
-            );
-        }
+        let earlier = reuse::Earlier {
+            previous,
+            function_hash: &function_hash,
+            file_state: task.file_state.as_ref(),
+        };
+        let (source, fingerprints) =
+            reuse::skip_done(&earlier, source_of(items), events.clone(), index);
+        // Builtin workers journal the records they render, which lack fingerprints: these
+        // come through the collector instead, which stamps them.
+        let journal = match fingerprints {
+            None => self.journal.as_ref().map(Journal::handle),
+            Some(_) => None,
+        };
+        tally.fingerprints = fingerprints;
         let slow = SlowItems::default();
         let results = self.results.clone();
         let ctx = TaskRun {
@@ -305,7 +327,7 @@ impl JobRun<'_> {
             run_start: self.run_start,
             events,
             control,
-            journal: self.journal.as_ref().map(Journal::handle),
+            journal,
             slow: &slow,
             tag: self.tag,
             header: self.header,
@@ -354,13 +376,24 @@ impl JobRun<'_> {
 
     /// Shows, journals and writes what one event reports.
     fn on_event(&mut self, event: Event, tally: &mut TaskTally) {
+        let event = match (&tally.fingerprints, event) {
+            (Some(fingerprints), Event::Finished { task, mut records }) => {
+                fingerprints.stamp(&mut records);
+                Event::Finished { task, records }
+            }
+            (Some(fingerprints), Event::Rendered { task, rendered, .. }) => Event::Finished {
+                task,
+                records: fingerprints.stamped(&rendered),
+            },
+            (_, event) => event,
+        };
         let (collector, progress, sink) = (&mut self.collector, &mut self.progress, &mut self.sink);
         let journal = &mut self.journal;
         match event {
             Event::Finished { task, records } => {
                 progress.finished(task, &records);
                 for record in &records {
-                    tally.summary.add(record.status);
+                    tally.summary.add_record(record);
                     if let (Some(outputs), Some(output)) = (&mut tally.outputs, &record.output) {
                         let value = serde_json::from_str(output.get()).unwrap_or(Value::Null);
                         outputs.push((record.index, value));

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::job_run::run_job;
-use super::plan::{plural, print_plan};
+use super::plan::print_plan;
+use super::reuse;
 use super::target::OutputTarget;
 use crate::cli::RunArgs;
 use crate::exec::LocalPool;
@@ -84,7 +85,8 @@ pub fn run(args: &RunArgs) -> u8 {
     };
     if let Some(what) = args.dry_run {
         for (job, target) in &plans {
-            print_plan(job, target, previous.as_deref(), what);
+            let latest = reuse::latest(job, target, args);
+            print_plan(job, target, previous.as_deref().or(latest.as_deref()), what);
         }
         return exit_code::OK;
     }
@@ -134,62 +136,55 @@ pub fn run(args: &RunArgs) -> u8 {
     code
 }
 
-/// `--resume OUTPUT`: the earlier results to reuse, if any; `Err(exit code)` when OUTPUT
-/// cannot be read.
+/// `--resume OUTPUT` or `--reuse FROM`: the earlier results to reuse, if any; `Err(exit
+/// code)` when they cannot be read.
 fn load_previous(
     args: &RunArgs,
     jobs: usize,
     rescue: &[Vec<PathBuf>],
 ) -> Result<Option<Arc<Previous>>, u8> {
-    match &args.resume {
-        Some(_) if jobs > 1 => {
-            say!("error: `--resume` takes the results of one job, but {jobs} jobs were given");
+    let (flag, path) = match (&args.resume, &args.reuse) {
+        (Some(path), _) => ("--resume", path),
+        (None, Some(path)) => ("--reuse", path),
+        (None, None) => return Ok(None),
+    };
+    if jobs > 1 {
+        say!("error: `{flag}` takes the results of one job, but {jobs} jobs were given");
+        return Err(exit_code::INVALID);
+    }
+    let rescue = if args.resume.is_some() { rescue } else { &[] };
+    match Previous::load(path, rescue) {
+        Ok(Some(previous)) => {
+            let verb = if args.resume.is_some() {
+                "resuming"
+            } else {
+                "reusing"
+            };
+            reuse::tell_loaded(&previous, verb, path, args.quiet);
+            Ok(Some(Arc::new(previous)))
+        }
+        Ok(None) if args.resume.is_some() => {
+            // Like GNU parallel's `--resume` with no joblog yet: a first run.
+            if !args.quiet {
+                say!(
+                    "runjobs: nothing to resume at `{}` (nor its journal); running every item",
+                    path.display()
+                );
+            }
+            Ok(None)
+        }
+        Ok(None) => {
+            // A new run from results that are not there is a mistake, not a first run.
+            say!(
+                "error: cannot reuse from `{}`: no such results file (nor its journal)",
+                path.display()
+            );
             Err(exit_code::INVALID)
         }
-        Some(path) => match Previous::load(path, rescue) {
-            Ok(Some(previous)) => {
-                if !args.quiet {
-                    let torn = match previous.torn_lines {
-                        0 => String::new(),
-                        n => format!(
-                            " ({n} unreadable journal line{} skipped: a killed run's last write)",
-                            plural(n as usize)
-                        ),
-                    };
-                    say!(
-                        "runjobs: resuming from {}: {} finished result{} to reuse{torn}",
-                        previous.sources.join(" and "),
-                        previous.len(),
-                        plural(previous.len())
-                    );
-                }
-                if previous.unidentified > 0 {
-                    say!(
-                        "warning: {} result{} in `{}` name no `function_hash` (an older \
-                         runjobs wrote them) and cannot be matched: those items run again",
-                        previous.unidentified,
-                        plural(previous.unidentified as usize),
-                        path.display()
-                    );
-                }
-                Ok(Some(Arc::new(previous)))
-            }
-            Ok(None) => {
-                // Like GNU parallel's `--resume` with no joblog yet: a first run.
-                if !args.quiet {
-                    say!(
-                        "runjobs: nothing to resume at `{}` (nor its journal); running every item",
-                        path.display()
-                    );
-                }
-                Ok(None)
-            }
-            Err(message) => {
-                say!("error: {message}");
-                Err(exit_code::INVALID)
-            }
-        },
-        None => Ok(None),
+        Err(message) => {
+            say!("error: {message}");
+            Err(exit_code::INVALID)
+        }
     }
 }
 

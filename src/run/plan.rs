@@ -7,7 +7,7 @@ use crate::cli::DryRun;
 use crate::exec::function::command;
 use crate::exec::slurm;
 use crate::items::expand::{self, Items};
-use crate::items::function_hash;
+use crate::items::{fingerprint, function_hash};
 use crate::job::{ExecutorKind, FunctionKind, InputSpec, Job, Task};
 use crate::output::Destination;
 use crate::record::resume::Previous;
@@ -68,7 +68,11 @@ pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>,
                     let (mut all, mut done) = (0u64, 0u64);
                     for input in items.iter.flatten() {
                         all += 1;
-                        done += u64::from(previous.claim_done(&hash, &input));
+                        let state = task
+                            .file_state
+                            .as_ref()
+                            .map(|r| fingerprint::read(r, &input));
+                        done += u64::from(previous.claim_done(&hash, &input, state.as_ref()));
                     }
                     match done {
                         0 => format!("{all} item{}, none done yet", plural(all as usize)),

@@ -14,6 +14,7 @@ mod policy;
 mod processes;
 mod report;
 mod resume;
+mod reuse;
 mod run;
 mod slurm;
 mod unwritable;

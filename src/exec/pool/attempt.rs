@@ -138,7 +138,10 @@ pub fn conclude(
         cpu_s: info.usage.map(|u| u.cpu_s),
         max_rss_kib: info.usage.and_then(|u| u.max_rss_kib),
         node: None,
+        // The collector stamps records of inputs that name files.
+        fingerprint: None,
         reused_from: None,
+        computed_at: None,
     });
 }
 

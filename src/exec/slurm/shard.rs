@@ -18,6 +18,7 @@ use crate::exec::admit::Gate;
 use crate::exec::control::{RunControl, Stop};
 use crate::exec::{Event, Executor, LocalPool, SlowItems, TaskRun};
 use crate::exit_code;
+use crate::items::fingerprint::Fingerprints;
 use crate::items::{Source, function_hash};
 use crate::job::{self, Admit, Job};
 use crate::process::{groups, interrupt::Interrupt};
@@ -137,7 +138,8 @@ fn run_shard(spool: &Spool, k: usize) -> Result<Ended, String> {
     if let Err(e) = groups::start_guard() {
         say!("warning: cannot start the guard process: {e}");
     }
-    let shard = Shard {
+    let mut shard = Shard {
+        fingerprints: None,
         node: node_name().into(),
         // This shard's clock starts later than the run's: `started_s` counts from the run's.
         offset_s: unix_ns()
@@ -155,6 +157,16 @@ fn run_shard(spool: &Spool, k: usize) -> Result<Ended, String> {
     let items = spool
         .shard_items(range)
         .map_err(|e| format!("cannot read the spooled items: {e}"))?;
+    // Results carry the state of the files they were computed from (SPEC §8).
+    let fingerprints = task
+        .file_state
+        .as_ref()
+        .map(|_| Arc::new(Fingerprints::default()));
+    let items: Source = match (&fingerprints, &task.file_state) {
+        (Some(f), Some(rule)) => Source::Items(Box::new(f.noting(rule.clone(), items))),
+        _ => Source::Items(Box::new(items)),
+    };
+    shard.fingerprints = fingerprints;
     let (events, received) = mpsc::sync_channel(64);
     let slow = SlowItems::default();
     let run_start = Instant::now();
@@ -183,9 +195,7 @@ fn run_shard(spool: &Spool, k: usize) -> Result<Ended, String> {
         }
     };
     thread::scope(|scope| {
-        scope.spawn(move || {
-            LocalPool.run_task(&ctx, Some(range.count), Source::Items(Box::new(items)))
-        });
+        scope.spawn(move || LocalPool.run_task(&ctx, Some(range.count), items));
         collect(&received, &shard, &control, run_start, &mut write);
     });
     groups::stop_guard();
@@ -253,6 +263,8 @@ fn collect(
 
 /// What every record of this shard gains.
 struct Shard {
+    /// The fingerprints of the items whose inputs name files, for their records.
+    fingerprints: Option<Arc<Fingerprints>>,
     node: Arc<str>,
     offset_s: f64,
 }
@@ -263,9 +275,9 @@ impl Shard {
     fn records(&self, event: Event, control: &RunControl<'_>) -> Vec<ItemRecord> {
         let mut records = match event {
             Event::Finished { records, .. } => records,
-            Event::Rendered { rendered, .. } => parsed(&rendered),
+            Event::Rendered { rendered, .. } => rendered.records(),
             Event::Journaled { range, .. } => {
-                range.rendered().map(|r| parsed(&r)).unwrap_or_default()
+                range.rendered().map(|r| r.records()).unwrap_or_default()
             }
             Event::Log(line) => {
                 say!("{line}");
@@ -278,6 +290,9 @@ impl Shard {
                 r.status != Status::Skipped && r.error.as_deref() != Some(stopped.as_str())
             });
         }
+        if let Some(fingerprints) = &self.fingerprints {
+            fingerprints.stamp(&mut records);
+        }
         for record in &mut records {
             record.node = Some(Arc::clone(&self.node));
             if record.status != Status::Skipped {
@@ -286,12 +301,6 @@ impl Shard {
         }
         records
     }
-}
-
-fn parsed(rendered: &Rendered) -> Vec<ItemRecord> {
-    (0..rendered.len())
-        .filter_map(|i| serde_json::from_slice(rendered.json(i)).ok())
-        .collect()
 }
 
 /// The node's name as Slurm knows it, else the host's.

@@ -16,13 +16,14 @@ use rustix::fs::{Access, access};
 
 use super::diag::{Diagnostic, backticked, closest, did_you_mean};
 use super::model::{
-    BackoffDef, FunctionDef, InputsDef, JobFile, LimitsDef, MaxFailuresDef, OptionsDef, RetriesDef,
-    StdinDef, StdoutDef, TaskDef, Workers,
+    BackoffDef, FingerprintDef, FunctionDef, InputKindDef, InputsDef, JobFile, LimitsDef,
+    MaxFailuresDef, OptionsDef, RetriesDef, StdinDef, StdoutDef, TaskDef, Workers,
 };
 use super::resolved::{
     Backoff, CommandSpec, DEFAULT_HOOK_TIMEOUT, DEFAULT_KILL_GRACE, ExecutorKind, ExecutorPlan,
-    FailureLimit, Format, FunctionKind, FunctionSpec, Hooks, InputSpec, Job, Limits, OutputPlan,
-    RetryOn, RetryPolicy, SlurmSettings, StdinMode, StdoutMode, Task, default_workers, normalize,
+    FailureLimit, FileStateMode, FileStateRule, Format, FunctionKind, FunctionSpec, Hooks,
+    InputSpec, Job, Limits, OutputPlan, RetryOn, RetryPolicy, SlurmSettings, StdinMode, StdoutMode,
+    Task, default_workers, normalize,
 };
 use super::schema::memory_limit;
 use super::span::{At, Source};
@@ -161,6 +162,8 @@ struct Options {
     cwd: Option<PathBuf>,
     limits: Limits,
     max_items_per_worker: Option<u64>,
+    fingerprint: Option<FingerprintDef>,
+    input: Option<InputKindDef>,
 }
 
 impl Options {
@@ -182,6 +185,8 @@ impl Options {
                 open_files: self.limits.open_files.or(lower.limits.open_files),
             },
             max_items_per_worker: self.max_items_per_worker.or(lower.max_items_per_worker),
+            fingerprint: self.fingerprint.or(lower.fingerprint),
+            input: self.input.or(lower.input),
         }
     }
 }

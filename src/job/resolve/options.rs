@@ -21,6 +21,8 @@ impl Resolver<'_> {
                 .map(|l| self.limits(&sub(at, "limits"), l))
                 .unwrap_or_default(),
             max_items_per_worker: o.max_items_per_worker,
+            fingerprint: o.fingerprint,
+            input: o.input,
         }
     }
 

@@ -47,6 +47,7 @@ impl Resolver<'_> {
             path_template,
             format,
             keep,
+            reuse_latest: out.and_then(|o| o.reuse).is_some(),
         }
     }
 

@@ -49,18 +49,22 @@ impl Resolver<'_> {
             );
             return None;
         }
+        let inputs = inputs?;
+        let cwd = options.cwd.clone().unwrap_or_else(|| self.dir.clone());
+        let file_state = file_state(&function, &inputs, &options, &cwd);
         Some(Task {
             name: name.to_string(),
             function,
-            inputs: inputs?,
+            inputs,
             workers,
             timeout: options.timeout,
             retry: options.retry.unwrap_or_else(|| RetryPolicy::count(0)),
             kill_grace: options.kill_grace.unwrap_or(DEFAULT_KILL_GRACE),
             env: options.env,
-            cwd: options.cwd.unwrap_or_else(|| self.dir.clone()),
+            cwd,
             limits: options.limits,
             max_items_per_worker: options.max_items_per_worker,
+            file_state,
         })
     }
 
@@ -208,4 +212,36 @@ impl Resolver<'_> {
         self.push(at, At::Value, msg, Some(help));
         None
     }
+}
+
+/// Whether a task's inputs name files whose state belongs in their identity (SPEC §8): they
+/// came from a `glob`, or the function takes a path (a path builtin, or `input = "path"`).
+fn file_state(
+    function: &FunctionSpec,
+    inputs: &InputSpec,
+    options: &Options,
+    cwd: &Path,
+) -> Option<FileStateRule> {
+    let mode = match options.fingerprint {
+        None | Some(FingerprintDef::Mtime) => FileStateMode::Mtime,
+        Some(FingerprintDef::Content) => FileStateMode::Content,
+        Some(FingerprintDef::Path) => return None,
+    };
+    if let InputSpec::Glob { base, .. } = inputs {
+        return Some(FileStateRule {
+            mode,
+            base: base.clone(),
+        });
+    }
+    let takes_path = match (&function.kind, options.input) {
+        (_, Some(kind)) => kind == InputKindDef::Path,
+        (FunctionKind::Builtin { name, .. }, None) => {
+            builtins::lookup(name).is_some_and(|b| b.input == "path")
+        }
+        (_, None) => false,
+    };
+    takes_path.then(|| FileStateRule {
+        mode,
+        base: cwd.to_path_buf(),
+    })
 }
