@@ -595,7 +595,17 @@ fn repeated_inputs_stay_distinct_items_across_a_stop_and_resume() {
         let out = dir.path().join("out.json");
         let mut child = spawn_marked(&job, Some(&out), &marker("repeats"));
         let deadline = Instant::now() + Duration::from_secs(20);
-        while completed(dir.path()).len() < 2 {
+        // Two results journaled, not just two commands done: a command's work can end
+        // a moment before runjobs records it, and the count below needs two recorded.
+        let journaled_ok = || {
+            std::fs::read_to_string(dir.path().join("out.json.journal"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l.trim_end_matches(',')).ok())
+                .filter(|r| r["status"] == "ok")
+                .count()
+        };
+        while journaled_ok() < 2 {
             assert!(Instant::now() < deadline, "two items never finished");
             std::thread::sleep(Duration::from_millis(10));
         }
