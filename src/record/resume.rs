@@ -137,9 +137,12 @@ impl Previous {
                 let found = previous.read_shard_journals(output, shard_journals)?;
                 return Ok(found.then_some(previous));
             }
-            previous
-                .read(output)
-                .map_err(|e| format!("cannot resume from `{}`: {e}", output.display()))?;
+            previous.read(output).map_err(|e| {
+                format!(
+                    "cannot read the earlier results in `{}`: {e}",
+                    output.display()
+                )
+            })?;
             previous.sources.push(format!("`{}`", output.display()));
             previous.read_shard_journals(output, shard_journals)?;
             return Ok(Some(previous));
@@ -147,16 +150,22 @@ impl Previous {
         let journal = journal::path_for(output);
         let mut found = false;
         if output.exists() {
-            previous
-                .read(output)
-                .map_err(|e| format!("cannot resume from `{}`: {e}", output.display()))?;
+            previous.read(output).map_err(|e| {
+                format!(
+                    "cannot read the earlier results in `{}`: {e}",
+                    output.display()
+                )
+            })?;
             previous.sources.push(format!("`{}`", output.display()));
             found = true;
         }
         if journal.exists() {
-            previous
-                .read(&journal)
-                .map_err(|e| format!("cannot resume from `{}`: {e}", journal.display()))?;
+            previous.read(&journal).map_err(|e| {
+                format!(
+                    "cannot read the earlier results in `{}`: {e}",
+                    journal.display()
+                )
+            })?;
             previous.sources.push(format!("`{}`", journal.display()));
             found = true;
         }
@@ -174,7 +183,7 @@ impl Previous {
         for group in groups.iter().filter(|g| !g.is_empty()) {
             self.read_group(group).map_err(|e| {
                 format!(
-                    "cannot resume from the shard journals beside `{}`: {e}",
+                    "cannot read the earlier results in the shard journals beside `{}`: {e}",
                     output.display()
                 )
             })?;
