@@ -24,7 +24,7 @@ RUNS=${BENCH_RUNS:-5}
 TIME_BIN=/usr/bin/time
 CHECK=("$PYTHON" "$BENCH_DIR/py/check.py")
 
-CASES=(square_1m square_1m_replace journal_1m toml_1m toml_1m_square square_spec rss_10m_jsonl rss_1m_toml report_1m true_2000_floor echo_2000_floor true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m slurm_1000)
+CASES=(square_1m square_1m_replace journal_1m toml_1m toml_1m_square square_spec rss_10m_jsonl rss_1m_toml report_1m reuse_1m true_2000_floor echo_2000_floor true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m slurm_1000)
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -286,6 +286,31 @@ case_report_1m() {
         verdict=MISSED
     fi
     add_row report_1m "$(printf '%.4f' "$wall")" - "html $((size / 1024)) KiB" "$(fmt_mib "$kb")" "< 1 s, < 200 MiB" "$verdict"
+}
+
+# reuse_1m: a new run of square_1m's job grown by one input, with `--reuse` of square_1m's
+# 1M results: time and peak RSS of reading, matching and copying them (goal: < 100 MiB);
+# the peer is the same job computing all of its items.
+case_reuse_1m() {
+    if [[ ! -x $TIME_BIN ]]; then
+        skip_case reuse_1m "$TIME_BIN not found (Debian package 'time'), no RSS"
+        return
+    fi
+    local from="$TMP/reuse-from.json" out="$TMP/reuse.json" job="$BENCH_DIR/jobs/reuse_1m.toml"
+    run_checked "reuse_1m earlier results" "$BIN" "$BENCH_DIR/jobs/square_1m.toml" -o "$from"
+    run_checked "reuse_1m fresh" "$BIN" "$job" -o "$out"
+    local fresh=$ELAPSED
+    rm -f "$out"
+    run_checked "reuse_1m reuse" "$TIME_BIN" -f '%e %M' -o "$TMP/time.out" \
+        "$BIN" "$job" -o "$out" --reuse "$from"
+    local wall=$ELAPSED time_e kb verdict
+    read -r time_e kb < <(tail -n 1 "$TMP/time.out")
+    grep -q "1000001 ok (1000000 reused)" "$LOG" || die "reuse_1m: the summary does not count 1M reused"
+    rm -f "$from" "$out"
+    if ((kb < 100 * 1024)); then verdict=ok; else verdict=MISSED; fi
+    add_row reuse_1m "$(printf '%.4f' "$wall")" "$(printf '%.4f' "$fresh")" \
+        "$(awk -v a="$fresh" -v b="$wall" 'BEGIN { printf "%.2fx", a / b }')" \
+        "$(fmt_mib "$kb")" "< 100 MiB" "$verdict"
 }
 
 # ---------------------------------------------------------------------------- main
