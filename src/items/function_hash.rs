@@ -48,7 +48,8 @@ pub fn function_hash(task: &Task, job_dir: &Path) -> String {
                 StdoutMode::Ignore => "stdout:ignore",
             });
         }
-        FunctionKind::Worker { argv } => {
+        // `batch` changes how items travel, not what they return.
+        FunctionKind::Worker { argv, .. } => {
             h.field("worker").field(&argv.len().to_string());
             for arg in argv {
                 h.field(arg).file_named(&task.cwd, arg);

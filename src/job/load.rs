@@ -390,6 +390,7 @@ mod tests {
             "worker",
             "python",
             "shell",
+            "batch",
             "stdin",
             "stdout",
             "python_exe",

@@ -142,6 +142,8 @@ pub struct FunctionDef {
     pub template: Option<String>,
     /// `command` only: run `command[0]` as a `sh -c` script.
     pub shell: Option<bool>,
+    /// `worker` only: the worker takes batch requests.
+    pub batch: Option<bool>,
     /// `command` only.
     pub stdin: Option<StdinDef>,
     /// `command` only.

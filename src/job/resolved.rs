@@ -237,6 +237,8 @@ pub enum FunctionKind {
     Worker {
         /// The program and its arguments (no templates).
         argv: Vec<String>,
+        /// It takes several items a request line (`batch = true`).
+        batch: bool,
     },
     /// A plain Python function, run by long-lived Python workers that runjobs starts.
     Python {

@@ -213,3 +213,64 @@ fn python_timeout_blames_the_hanging_item() {
     assert_eq!(failed, [40]);
     assert_eq!(results(&doc, 0)[40]["status"], "timed_out");
 }
+
+/// A worker that says `batch = true` gets several items a line and answers a line a batch;
+/// it records how many items each request line held.
+const BATCH_WORKER: &str = r#"import json, sys
+log = open("lines.log", "a")
+for line in sys.stdin:
+    request = json.loads(line)
+    inputs = request["inputs"]
+    ids = request["ids"] if "ids" in request else [request["first"] + n for n in range(len(inputs))]
+    log.write(f"{len(inputs)}\n")
+    log.flush()
+    outputs = [x * 3 if x != 13 else None for x in inputs]
+    errors = ["unlucky" if x == 13 else None for x in inputs]
+    print(json.dumps({"ids": ids, "outputs": outputs, "errors": errors}), flush=True)
+"#;
+
+#[test]
+fn a_worker_with_batch_true_takes_several_items_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "batch.py", BATCH_WORKER);
+    let inputs: Vec<i64> = (0..3000).collect();
+    let (code, doc, err) = run_in(
+        dir.path(),
+        &format!(
+            "[functions.w]\nworker = [\"python3\", \"batch.py\"]\nbatch = true\n\
+             [[task]]\nfunction = \"w\"\nworkers = 1\ninputs = {inputs:?}\n"
+        ),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let r = results(&doc, 0);
+    assert_eq!(r.len(), 3000);
+    for (result, x) in r.iter().zip(&inputs) {
+        if *x == 13 {
+            assert_eq!(result["status"], "failed", "{result}");
+            assert_eq!(result["error"], "unlucky");
+        } else {
+            assert_eq!(result["output"], x * 3, "{result}");
+        }
+    }
+    let lines = std::fs::read_to_string(dir.path().join("lines.log")).unwrap();
+    let sizes: Vec<usize> = lines.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 3000);
+    assert!(
+        sizes.len() < 3000 && sizes.iter().any(|n| *n > 1),
+        "{sizes:?}"
+    );
+
+    // On any other kind of function, `batch` is a mistake named at its line.
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[functions.c]\ncommand = [\"echo\"]\nbatch = true\n[[task]]\nfunction = \"c\"\ninputs = [1]\n",
+    );
+    let output = runjobs().arg("validate").arg(&bad).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let said = stderr(&output);
+    assert!(
+        said.contains("bad.toml:3") && said.contains("`batch` only applies to `worker`"),
+        "{said}"
+    );
+}

@@ -16,7 +16,8 @@ pub enum Protocol {
     Lean,
     /// External workers: SPEC §5's JSON lines.
     JsonLines,
-    /// runjobs' Python shim: SPEC §5's objects, several items to a line both ways
+    /// runjobs' Python shim, and workers that say `batch = true`: SPEC §5's objects, several
+    /// items to a line both ways
     /// (`{"first": N, "inputs": [...]}`): parsing one line per item costs Python more
     /// than most functions do.
     Batched,
@@ -29,8 +30,13 @@ pub fn worker_command(task: &Task, job: &str) -> Option<Result<(Command, Protoco
         FunctionKind::Builtin { name, options } => {
             builtin::command(name, options).map(|cmd| (cmd, Protocol::Lean))
         }
-        FunctionKind::Worker { argv } => {
-            worker::command(argv).map(|cmd| (cmd, Protocol::JsonLines))
+        FunctionKind::Worker { argv, batch } => {
+            let protocol = if *batch {
+                Protocol::Batched
+            } else {
+                Protocol::JsonLines
+            };
+            worker::command(argv).map(|cmd| (cmd, protocol))
         }
         FunctionKind::Python {
             file,

@@ -351,6 +351,10 @@ impl<'a> MessageSlot<'a> {
                         Some(Protocol::JsonLines) => {
                             " (expected a line like {\"id\": N, \"output\": ...}; print logs to stderr)"
                         }
+                        Some(Protocol::Batched) => {
+                            " (expected a line like {\"first\": N, \"outputs\": [...]} or \
+                             {\"ids\": [...], \"outputs\": [...]}; print logs to stderr)"
+                        }
                         _ => "",
                     };
                     let message = format!(

@@ -16,7 +16,7 @@ impl Resolver<'_> {
         } else if let Some(argv) = &f.worker {
             // The program is found where the function runs, unless a task moves it.
             let base = options.cwd.clone().unwrap_or_else(|| self.dir.clone());
-            self.worker_function(name, argv, &base)
+            self.worker_function(name, argv, &base, f.batch.unwrap_or(false))
         } else if let Some(spec) = &f.python {
             self.python_function(name, spec, f)
         } else {
@@ -53,6 +53,7 @@ impl Resolver<'_> {
         }
         let only = [
             ("shell", f.shell.is_some(), "command"),
+            ("batch", f.batch.is_some(), "worker"),
             ("stdin", f.stdin.is_some(), "command"),
             ("stdout", f.stdout.is_some(), "command"),
             ("python_exe", f.python_exe.is_some(), "python"),
@@ -181,6 +182,7 @@ impl Resolver<'_> {
         name: &str,
         argv: &[String],
         base: &Path,
+        batch: bool,
     ) -> Option<FunctionSpec> {
         let mut argv = argv.to_vec();
         let program = argv.first()?; // the schema requires one element
@@ -212,7 +214,7 @@ impl Resolver<'_> {
         }
         Some(FunctionSpec {
             label: format!("worker:{name}"),
-            kind: FunctionKind::Worker { argv },
+            kind: FunctionKind::Worker { argv, batch },
         })
     }
 

@@ -185,13 +185,13 @@ fn paths_of_workers_and_python_functions_are_resolved() {
     let job = good("external_functions.toml");
     let dir = &job.dir;
     // `./worker.py` starts at the function's `cwd` (data), and becomes absolute.
-    let FunctionKind::Worker { argv } = &task(&job, "squared").function.kind else {
+    let FunctionKind::Worker { argv, .. } = &task(&job, "squared").function.kind else {
         panic!("a worker")
     };
     let worker = dir.join("data/worker.py").to_string_lossy().into_owned();
     assert_eq!(argv, &[worker, "--verbose".to_string()]);
     // A bare program is left to PATH, its arguments to the folder it runs in.
-    let FunctionKind::Worker { argv } = &task(&job, "squared_again").function.kind else {
+    let FunctionKind::Worker { argv, .. } = &task(&job, "squared_again").function.kind else {
         panic!("a worker")
     };
     assert_eq!(argv, &["python3", "worker.py"]);
