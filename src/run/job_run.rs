@@ -279,6 +279,7 @@ impl JobRun<'_> {
             function: task.function.label.clone(),
             function_hash: function_hash.clone(),
             workers: task.workers,
+            total: items.total,
         };
         let (collector, progress, sink) = (&mut self.collector, &self.progress, &mut self.sink);
         collector.journal(&mut self.journal, |j| j.begin_task(&header), progress);
