@@ -54,6 +54,18 @@ pub enum Command {
         #[arg(required = true, value_name = "JOB|DIR")]
         jobs: Vec<PathBuf>,
     },
+    /// What runs now and how far it is (pid, done/total per task, ok/failed, rate, ETA, the
+    /// longest-running items), else each job's last run; only reads files, so it never
+    /// disturbs a run and works for any user who can read them.
+    Status {
+        /// Job files, folders of job files (default: the current folder), or results files
+        /// and journals.
+        #[arg(value_name = "JOB|DIR|OUTPUT")]
+        paths: Vec<PathBuf>,
+        /// Print the status as JSON (keys documented in the README).
+        #[arg(long)]
+        json: bool,
+    },
     /// Summarise results files: one gives its summary, several (or a folder) the history of
     /// the runs, `--diff OLD NEW` what changed between two runs.
     Report {

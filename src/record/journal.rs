@@ -390,6 +390,16 @@ pub fn read_entries(mut reader: impl BufRead, mut each: impl FnMut(Entry)) -> io
     }
 }
 
+/// The run a journal's first line names (an `Entry::Run`), read from that line alone: whose
+/// journal it is, without reading its results.
+pub fn first_run(path: &Path) -> io::Result<Option<Entry>> {
+    let mut line = Vec::new();
+    BufReader::new(File::open(path)?)
+        .take(64 * 1024)
+        .read_until(b'\n', &mut line)?;
+    Ok(parse_entry(line.trim_ascii()).filter(|e| matches!(e, Entry::Run { .. })))
+}
+
 fn parse_entry(text: &[u8]) -> Option<Entry> {
     if text.starts_with(b"{\"index\":") {
         return serde_json::from_slice::<ItemRecord>(text)
