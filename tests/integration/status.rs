@@ -386,3 +386,28 @@ fn bad_arguments_exit_2_and_name_the_file() {
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("bad.toml"), "{text}");
 }
+
+#[test]
+fn without_its_live_state_a_run_is_counted_from_its_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = naps(dir.path(), "nolive", "3");
+    // A folder where the live state's temporary file would go: the run cannot keep it.
+    std::fs::create_dir_all(dir.path().join("out/.nolive.runjobs.live.tmp")).unwrap();
+    let marker = marker("status-journal");
+    let mut child = spawn_marked(&job, None, &marker);
+    let one = wait_for_status(&job, four_done);
+    let run = &one["run"];
+    assert_eq!(one["state"], "running", "{one:#}");
+    assert_eq!(run["source"], "journal", "{one:#}");
+    assert_eq!(run["pid"], child.id(), "{one:#}");
+    assert_eq!(
+        run["tasks"][0]["total"], 6,
+        "the journal knows the total: {one:#}"
+    );
+    assert_eq!(run["tasks"][1]["state"], "pending", "{one:#}");
+    assert_eq!(one["unfinished"], Value::Array(Vec::new()), "{one:#}");
+    let (_, text) = status_text(&[&job]);
+    assert!(text.contains("counted from its journal"), "{text}");
+    assert!(child.wait().unwrap().success());
+    nothing_left(&marker);
+}
