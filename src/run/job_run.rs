@@ -298,9 +298,8 @@ impl JobRun<'_> {
         }
         self.progress.task_started(&task.name, items.total);
         let journal_path = self.journal.as_ref().map(Journal::path);
-        if let Some(warning) = self.live.task_started(index, items.total, journal_path) {
-            self.progress.println(&warning);
-        }
+        let warning = self.live.task_started(index, items.total, journal_path);
+        self.tell(warning);
         control.add_items(items.total.unwrap_or(0));
         let mut tally = TaskTally {
             task,
@@ -389,9 +388,18 @@ impl JobRun<'_> {
                 waiting,
                 journal: self.journal.as_ref().map(Journal::path),
             };
-            if let Some(warning) = self.live.tick(now) {
-                self.progress.println(&warning);
-            }
+            let warning = self.live.tick(now);
+            self.tell(warning);
+        }
+    }
+
+    /// Prints a warning about the live state, unless `-q`: the run itself is not hurt
+    /// (`status` counts the journal instead), so cron mail need not hear of it.
+    fn tell(&self, warning: Option<String>) {
+        if let Some(warning) = warning
+            && !self.progress.quiet()
+        {
+            self.progress.println(&warning);
         }
     }
 

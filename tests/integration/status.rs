@@ -91,7 +91,7 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 #[test]
 fn a_running_job_shows_its_pid_total_eta_and_longest_item_then_its_last_run() {
     let dir = tempfile::tempdir().unwrap();
-    let job = naps(dir.path(), "naps", "7");
+    let job = naps(dir.path(), "naps", "9");
     let marker = marker("status-running");
     let mut child = spawn_marked(&job, None, &marker);
     let one = wait_for_status(&job, four_done);
@@ -122,7 +122,7 @@ fn a_running_job_shows_its_pid_total_eta_and_longest_item_then_its_last_run() {
         "nap: ".to_owned(),
         "/6 done".to_owned(),
         "ETA".to_owned(),
-        "longest running: nap[4] (input 7)".to_owned(),
+        "longest running: nap[4] (input 9)".to_owned(),
         "then: pending".to_owned(),
     ] {
         assert!(text.contains(&part), "`{part}` missing from:\n{text}");
@@ -184,7 +184,7 @@ fn another_user_who_can_read_the_folder_sees_the_run() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let job = naps(dir.path(), "shared", "3");
+    let job = naps(dir.path(), "shared", "8");
     let marker = marker("status-other-user");
     let mut child = spawn_marked(&job, None, &marker);
     wait_for_status(&job, |one| one["run"]["source"] == "live");
@@ -205,7 +205,7 @@ fn another_user_who_can_read_the_folder_sees_the_run() {
 #[test]
 fn a_run_killed_with_sigkill_is_not_running_and_its_journal_is_unfinished() {
     let dir = tempfile::tempdir().unwrap();
-    let job = naps(dir.path(), "killed", "3");
+    let job = naps(dir.path(), "killed", "8");
     let marker = marker("status-sigkill");
     let mut child = spawn_marked(&job, None, &marker);
     let one = wait_for_status(&job, four_done);
@@ -324,7 +324,7 @@ fn a_folder_of_job_files_gives_each_job_and_the_json_keys_are_stable() {
 #[test]
 fn the_running_json_has_its_documented_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let job = naps(dir.path(), "keys", "6");
+    let job = naps(dir.path(), "keys", "9");
     let marker = marker("status-keys");
     let mut child = spawn_marked(&job, None, &marker);
     let one = wait_for_status(&job, has_long_item);
@@ -390,7 +390,7 @@ fn bad_arguments_exit_2_and_name_the_file() {
 #[test]
 fn without_its_live_state_a_run_is_counted_from_its_journal() {
     let dir = tempfile::tempdir().unwrap();
-    let job = naps(dir.path(), "nolive", "3");
+    let job = naps(dir.path(), "nolive", "8");
     // A folder where the live state's temporary file would go: the run cannot keep it.
     std::fs::create_dir_all(dir.path().join("out/.nolive.runjobs.live.tmp")).unwrap();
     let marker = marker("status-journal");
