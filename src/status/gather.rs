@@ -282,7 +282,15 @@ impl Look {
                 return None;
             }
         };
-        let results = journal::results_path_of(path).map(|p| absolute(&p));
+        let results_path = journal::results_path_of(path);
+        if let (Some(results), Some(started)) = (&results_path, &counted.started_at)
+            && written_since(results, started)
+        {
+            // Its last run wrote its results; the journal is kept only for what an earlier,
+            // killed run left in it, which that run's `--resume` already had its chance at.
+            return None;
+        }
+        let results = results_path.map(|p| absolute(&p));
         let pid = stale
             .filter(|l| {
                 l.journal
@@ -396,6 +404,16 @@ fn from_live(live: &LiveState) -> RunNow {
             .collect(),
         waiting: live.waiting.clone(),
     }
+}
+
+/// Whether `path` was last written at or after the RFC 3339 time `at`.
+fn written_since(path: &Path, at: &str) -> bool {
+    let Ok(at) = humantime::parse_rfc3339_weak(at) else {
+        return false;
+    };
+    path.metadata()
+        .and_then(|m| m.modified())
+        .is_ok_and(|modified| modified >= at)
 }
 
 /// The folder a file is in (`.` for a bare name).

@@ -411,3 +411,33 @@ fn without_its_live_state_a_run_is_counted_from_its_journal() {
     assert!(child.wait().unwrap().success());
     nothing_left(&marker);
 }
+
+#[test]
+fn a_journal_kept_after_a_run_that_wrote_its_results_is_not_unfinished() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "kept.toml",
+        "[[task]]\nfunction = \"square\"\ninputs = [1, \"x\"]\n",
+    );
+    // What a killed run left: its journal, with no results file.
+    let journal = write(
+        dir.path(),
+        "out/kept.json.journal",
+        "{\"journal\":1,\"job\":\"kept\",\"job_file\":\"kept.toml\",\"started_at\":\"2026-11-24T20:00:00.000Z\"}\n\
+         {\"begin_task\":{\"name\":\"square\",\"function\":\"builtin:square\",\"function_hash\":\"ab\",\"workers\":1}}\n",
+    );
+    let one = status_json(&[&job])["jobs"][0].clone();
+    assert_eq!(one["state"], "not_running", "{one:#}");
+    assert_eq!(
+        one["unfinished"][0]["started_at"], "2026-11-24T20:00:00.000Z",
+        "{one:#}"
+    );
+    // A run that fails an item keeps the journal (it holds the earlier run's lines) but
+    // wrote its own results: nothing is unfinished any more.
+    runjobs().arg(&job).assert().code(1);
+    assert!(journal.exists(), "the journal is kept");
+    let one = status_json(&[&job])["jobs"][0].clone();
+    assert_eq!(one["last_run"]["status"], "failed", "{one:#}");
+    assert_eq!(one["unfinished"], Value::Array(Vec::new()), "{one:#}");
+}
