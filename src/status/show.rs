@@ -69,8 +69,9 @@ fn task_line(task: &TaskNow) -> String {
         return format!("{name}: pending");
     }
     let of = task.total.map_or_else(String::new, |t| format!("/{t}"));
+    let reused = reused(task.reused);
     let mut line = format!(
-        "{name}: {}{of} done ({} ok, {} failed, {} timed out)",
+        "{name}: {}{of} done ({} ok{reused}, {} failed, {} timed out)",
         task.done, task.ok, task.failed, task.timed_out
     );
     if task.skipped > 0 {
@@ -125,11 +126,7 @@ fn print_unfinished(unfinished: &Unfinished) {
 }
 
 fn counts(summary: &Summary) -> String {
-    let reused = if summary.reused > 0 {
-        format!(" ({} reused)", summary.reused)
-    } else {
-        String::new()
-    };
+    let reused = reused(summary.reused);
     let mut text = format!(
         "{} ok{reused}, {} failed, {} timed out",
         summary.ok, summary.failed, summary.timed_out
@@ -138,6 +135,15 @@ fn counts(summary: &Summary) -> String {
         text += &format!(", {} skipped", summary.skipped);
     }
     text
+}
+
+/// ` (N reused)` after an ok count, when some were.
+fn reused(count: u64) -> String {
+    if count > 0 {
+        format!(" ({count} reused)")
+    } else {
+        String::new()
+    }
 }
 
 /// Seconds, humanly: `2m 5s` (under ten seconds, to a tenth).

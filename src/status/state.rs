@@ -68,7 +68,10 @@ pub struct TaskNow {
     pub failed: u64,
     pub timed_out: u64,
     pub skipped: u64,
-    /// Items a second, while it runs.
+    /// Of the `ok` ones, how many were taken from an earlier run (absent when none were).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reused: u64,
+    /// Items a second computed (reused ones cost no time), while it runs.
     pub rate_per_s: Option<f64>,
     pub eta_s: Option<f64>,
 }
@@ -120,6 +123,7 @@ impl TaskNow {
             failed: summary.failed,
             timed_out: summary.timed_out,
             skipped: summary.skipped,
+            reused: summary.reused,
             rate_per_s: None,
             eta_s: None,
         }
@@ -128,7 +132,7 @@ impl TaskNow {
     /// Sets the rate and the time left from `elapsed` seconds of running.
     pub fn set_rate(&mut self, elapsed: Option<f64>) {
         if let Some(elapsed) = elapsed.filter(|e| *e > 0.0) {
-            let rate = self.done as f64 / elapsed;
+            let rate = self.done.saturating_sub(self.reused) as f64 / elapsed;
             self.rate_per_s = Some(rate);
             if let Some(total) = self.total
                 && rate > 0.0
@@ -137,6 +141,10 @@ impl TaskNow {
             }
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The last run of a journal, counted: its start, and each task's name, total and counts.
