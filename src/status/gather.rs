@@ -101,15 +101,16 @@ pub fn of_output(path: &Path) -> Result<Found, String> {
     .gather())
 }
 
-/// The job running now whose results file is `path` (not written yet), with its lock's
-/// record: what `report` says instead of "no such file".
+/// The job running now whose results file is `path` (not written yet), with its pid and
+/// start: what `report` says instead of "no such file".
 pub fn running_output(path: &Path) -> Option<(String, Holder)> {
-    let (results, journal) = results_and_journal(path);
-    let Ok(Some(Entry::Run { job: Some(job), .. })) = journal::first_run(&journal) else {
-        return None;
+    let status = of_output(path).ok()?.status;
+    let run = status.run?;
+    let holder = Holder {
+        pid: run.pid,
+        started_at: run.started_at,
     };
-    let holder = lock::holder(&lock::path_for(&parent(&results), &job)).ok()??;
-    Some((job, holder))
+    Some((status.job, holder))
 }
 
 fn results_and_journal(path: &Path) -> (PathBuf, PathBuf) {
@@ -219,10 +220,6 @@ impl Look {
             }
             return from_live(live);
         }
-        let newest = journals
-            .iter()
-            .max_by_key(|j| j.metadata().and_then(|m| m.modified()).ok())
-            .cloned();
         let mut run = RunNow {
             pid: holder.pid,
             started_at: holder.started_at.clone(),
@@ -237,28 +234,42 @@ impl Look {
             longest_running: Vec::new(),
             waiting: None,
         };
-        let Some(path) = newest else {
-            return run;
-        };
-        journals.retain(|j| *j != path);
-        match state::count_journal(&path) {
-            Ok(counted) => {
-                let mut tasks = counted.tasks_now("running");
-                // With one task started, its rate counts from the run's start.
-                if let [only] = &mut tasks[..] {
-                    only.set_rate(run.elapsed_s);
-                }
-                run.eta_s = tasks.last().and_then(|t| t.eta_s);
-                tasks.extend(self.pending_after(&counted));
-                run.summary = counted.summary();
-                run.tasks = tasks;
-                run.source = "journal";
-                run.results = journal::results_path_of(&path).map(|p| absolute(&p));
-                run.journal = Some(absolute(&path));
+        if let Some((path, counted)) = self.journal_of(holder, journals) {
+            journals.retain(|j| *j != path);
+            let mut tasks = counted.tasks_now("running");
+            // With one task started, its rate counts from the run's start.
+            if let [only] = &mut tasks[..] {
+                only.set_rate(run.elapsed_s);
             }
-            Err(e) => self.warn(format!("cannot read `{}`: {e}", path.display())),
+            run.eta_s = tasks.last().and_then(|t| t.eta_s);
+            tasks.extend(self.pending_after(&counted));
+            run.summary = counted.summary();
+            run.tasks = tasks;
+            run.source = "journal";
+            run.results = journal::results_path_of(&path).map(|p| absolute(&p));
+            run.journal = Some(absolute(&path));
         }
         run
+    }
+
+    /// The journal the lock's holder writes, counted: the one whose last run started when
+    /// the holder did (the newest, when the lock does not say), newest first.
+    fn journal_of(&mut self, holder: &Holder, journals: &[PathBuf]) -> Option<(PathBuf, Counted)> {
+        let mut newest_first: Vec<&PathBuf> = journals.iter().collect();
+        newest_first
+            .sort_by_key(|j| std::cmp::Reverse(j.metadata().and_then(|m| m.modified()).ok()));
+        for path in newest_first {
+            match state::count_journal(path) {
+                Ok(counted)
+                    if holder.started_at.is_none() || counted.started_at == holder.started_at =>
+                {
+                    return Some((path.clone(), counted));
+                }
+                Ok(_) => {}
+                Err(e) => self.warn(format!("cannot read `{}`: {e}", path.display())),
+            }
+        }
+        None
     }
 
     /// The job file's tasks after those a journal has begun: not started yet.

@@ -58,7 +58,7 @@ fn print_running(head: &str, run: &RunNow) {
     }
     match run.source {
         "journal" => out!("  (counted from its journal: the run keeps no live state)"),
-        "lock" => out!("  (no task has started yet)"),
+        "lock" => out!("  (no progress to show yet: no live state or journal of this run)"),
         _ => {}
     }
 }
