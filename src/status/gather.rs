@@ -189,10 +189,20 @@ impl Look {
                 Vec::new()
             }
         };
+        let mut job_file = None;
         found.retain(|path| match journal::first_run(path) {
-            Ok(Some(Entry::Run { job: Some(job), .. })) => job == self.job,
+            Ok(Some(Entry::Run {
+                job: Some(job),
+                job_file: file,
+                ..
+            })) if job == self.job => {
+                job_file = job_file.take().or(file);
+                true
+            }
             _ => false,
         });
+        // Named by its lock alone, a job's file is known from its journals.
+        self.job_file = self.job_file.take().or(job_file);
         if let Some((_, named)) = &self.named
             && named.is_file()
         {

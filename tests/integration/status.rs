@@ -239,6 +239,15 @@ fn a_run_killed_with_sigkill_is_not_running_and_its_journal_is_unfinished() {
     assert!(text.contains("unfinished"), "{text}");
     assert!(text.contains(&resume), "{text}");
 
+    // The folder of results tells the same, the job file read from the journal.
+    let by_folder = status_json(&[&dir.path().join("out")])["jobs"][0].clone();
+    assert_eq!(
+        by_folder["job_file"],
+        job.display().to_string(),
+        "{by_folder:#}"
+    );
+    assert_eq!(by_folder["unfinished"][0]["resume"], resume.as_str());
+
     // Its journal's report names the job.
     let output = runjobs().arg("report").arg(&journal).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
