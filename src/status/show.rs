@@ -82,7 +82,7 @@ fn task_line(task: &TaskNow) -> String {
     {
         line += &format!(", {rate:.1}/s");
         if let Some(eta) = task.eta_s {
-            line += &format!(", ETA {}", duration(eta.ceil()));
+            line += &format!(", ETA {}", duration(eta));
         }
     }
     if task.state == "done" {
