@@ -54,6 +54,24 @@ pub enum Command {
         #[arg(required = true, value_name = "JOB|DIR")]
         jobs: Vec<PathBuf>,
     },
+    /// Show what runs now and how far it is, else each job's last run.
+    ///
+    /// For a run that holds its job's lock: its pid and start, done/total per task,
+    /// ok/failed/timed out, rate, ETA and the items running longest; otherwise the last run
+    /// from the run index, or `never run`; and journals of runs that never finished, with the
+    /// `--resume` line that continues them. It only reads files (the lock is looked up in
+    /// /proc/locks, never taken), so it never disturbs a run and works for any user who can
+    /// read them. Exits 0 when it could read everything, 1 when some file could not be read,
+    /// 2 for a bad argument.
+    Status {
+        /// Job files, folders of job files (default: the current folder), or results files
+        /// and journals.
+        #[arg(value_name = "JOB|DIR|OUTPUT")]
+        paths: Vec<PathBuf>,
+        /// Print the status as JSON (keys documented in the README).
+        #[arg(long)]
+        json: bool,
+    },
     /// Summarise results files: one gives its summary, several (or a folder) the history of
     /// the runs, `--diff OLD NEW` what changed between two runs.
     Report {

@@ -20,6 +20,7 @@ mod progress;
 mod record;
 mod report;
 mod run;
+mod status;
 mod worker;
 
 use std::process::ExitCode;
@@ -65,12 +66,10 @@ fn main() -> ExitCode {
             report::report(&outputs, diff.as_deref(), &extra)
         }
         Some(Command::Crontab { jobs }) => cron::crontab(&jobs),
+        Some(Command::Status { paths, json }) => status::status(&paths, json),
         Some(Command::Completions { shell }) => help::completions(shell),
         Some(Command::Man) => help::man(),
-        Some(Command::Functions) => {
-            run::list_functions();
-            exit_code::OK
-        }
+        Some(Command::Functions) => run::list_functions(),
     };
     exit_code::exit(code)
 }

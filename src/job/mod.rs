@@ -4,6 +4,7 @@
 mod diag;
 mod load;
 mod model;
+mod outline;
 mod resolve;
 mod resolved;
 mod schema;
@@ -16,6 +17,7 @@ mod span;
 pub use diag::{Diagnostic, JobFileErrors, Snippet, did_you_mean};
 pub(crate) use load::load_bytes;
 pub use load::{load, load_all};
+pub use outline::{Outline, outline};
 pub use resolve::{memfree_problem, output_placeholder_problems, writable};
 pub use resolved::*;
 pub use schema::memory_limit;

@@ -2,6 +2,10 @@
 //! still goes). An advisory `flock` on a file beside the results, holding the holder's pid and
 //! start time for the message the second run prints. The kernel drops the lock when the
 //! holder dies, however it dies, so a stale file never blocks anyone.
+//!
+//! Whether a run holds it now is read without taking it (`holder`): the kernel lists every
+//! lock in `/proc/locks` by the file's device and inode, which any user may read; taking the
+//! lock to see would disturb the run, and fail for a user who cannot write the file.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
@@ -74,9 +78,137 @@ pub fn acquire(path: &Path, job: &str, started_at: &str) -> Result<RunLock, Lock
     Ok(RunLock { _file: file })
 }
 
+/// The run that holds a lock now, as its lock file records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Holder {
+    pub pid: Option<u32>,
+    pub started_at: Option<String>,
+}
+
+/// The table of the kernel's file locks.
+const PROC_LOCKS: &str = "/proc/locks";
+
+/// Who holds the lock at `path` now (`None`: nobody, or there is no lock file). Only reads:
+/// the lock file's device and inode are looked up in `/proc/locks`.
+pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
+    use std::os::unix::fs::MetadataExt;
+    // The lock is taken through `open`, which follows a link: so is the file looked up.
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let record = std::fs::read_to_string(path).unwrap_or_default();
+    let recorded = parse_record(&record);
+    let table = std::fs::read_to_string(PROC_LOCKS)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot read {PROC_LOCKS}: {e}")))?;
+    let dev = meta.dev();
+    let file = FileId {
+        major: u64::from(rustix::fs::major(dev)),
+        minor: u64::from(rustix::fs::minor(dev)),
+        inode: meta.ino(),
+    };
+    Ok(is_held(&table, file, recorded.pid).then_some(recorded))
+}
+
+/// A file as `/proc/locks` names it: `MAJOR:MINOR:INODE`, the device numbers in hex.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct FileId {
+    major: u64,
+    minor: u64,
+    inode: u64,
+}
+
+/// Whether `table` (the text of `/proc/locks`) lists a granted lock on `file`. A lock on the
+/// same inode whose device differs still counts when its pid is the recorded holder's: on
+/// overlay file systems the lock sits on the underlying file's device.
+fn is_held(table: &str, file: FileId, recorded_pid: Option<u32>) -> bool {
+    table.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // `N: -> FLOCK ...` is a process waiting for the lock, not holding it.
+        if fields.get(1) == Some(&"->") {
+            return false;
+        }
+        let Some(at) = fields.iter().position(|f| f.matches(':').count() == 2) else {
+            return false;
+        };
+        let mut parts = fields[at].split(':');
+        let (Some(major), Some(minor), Some(inode)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        let found = (
+            u64::from_str_radix(major, 16).ok(),
+            u64::from_str_radix(minor, 16).ok(),
+            inode.parse::<u64>().ok(),
+        );
+        let pid = at
+            .checked_sub(1)
+            .and_then(|p| fields[p].parse::<u32>().ok());
+        match found {
+            (Some(major), Some(minor), Some(inode)) if inode == file.inode => {
+                (major == file.major && minor == file.minor)
+                    || (pid.is_some() && pid == recorded_pid)
+            }
+            _ => false,
+        }
+    })
+}
+
+/// `pid N, started T` (what `acquire` writes), as far as it reads.
+fn parse_record(text: &str) -> Holder {
+    let text = text.trim();
+    let pid = text
+        .strip_prefix("pid ")
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|pid| pid.trim().parse().ok());
+    let started_at = text
+        .split_once("started ")
+        .map(|(_, at)| at.trim().to_owned())
+        .filter(|at| !at.is_empty());
+    Holder { pid, started_at }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_lock_is_seen_without_taking_it_and_a_released_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), "nightly");
+        assert_eq!(holder(&path).unwrap(), None, "no lock file");
+        let held = acquire(&path, "nightly", "2026-11-24T20:00:00Z").unwrap();
+        let seen = holder(&path).unwrap().expect("held");
+        assert_eq!(seen.pid, Some(std::process::id()));
+        assert_eq!(seen.started_at.as_deref(), Some("2026-11-24T20:00:00Z"));
+        // Looking did not take it from the holder: a second run is still refused.
+        assert!(acquire(&path, "nightly", "later").is_err());
+        drop(held);
+        assert_eq!(holder(&path).unwrap(), None, "released");
+    }
+
+    #[test]
+    fn proc_locks_lines_match_by_device_and_inode_and_waiters_do_not_count() {
+        let file = FileId {
+            major: 0xfe,
+            minor: 0,
+            inode: 5317274,
+        };
+        let held = "1: FLOCK  ADVISORY  WRITE 5804 fe:00:5317274 0 EOF\n";
+        assert!(is_held(held, file, None));
+        let other_device = "1: FLOCK  ADVISORY  WRITE 5804 08:01:5317274 0 EOF\n";
+        assert!(!is_held(other_device, file, None));
+        assert!(
+            is_held(other_device, file, Some(5804)),
+            "the recorded holder"
+        );
+        let other_inode = "1: FLOCK  ADVISORY  WRITE 5804 fe:00:5317275 0 EOF\n";
+        assert!(!is_held(other_inode, file, Some(5804)));
+        let waiting = "3: -> FLOCK  ADVISORY  WRITE 7910 fe:00:5317274 0 EOF\n";
+        assert!(!is_held(waiting, file, None));
+        assert!(!is_held("garbage\n\n", file, None));
+    }
 
     #[test]
     fn a_second_holder_is_refused_with_the_first_ones_record() {

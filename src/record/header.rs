@@ -41,4 +41,8 @@ pub struct TaskHeader {
     /// The function's identity (see `identity`): what `--resume` matches results by.
     pub function_hash: String,
     pub workers: usize,
+    /// How many items the task has, known when it starts (`runjobs status` shows done of
+    /// total from it); journals of an older runjobs have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }

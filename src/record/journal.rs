@@ -341,9 +341,12 @@ struct TaskLine<'a> {
 /// A line of a journal, read back.
 #[derive(Debug)]
 pub enum Entry {
-    /// A run began (its `started_at`).
+    /// A run began: when, and the job it ran (journals of an older runjobs may lack the
+    /// job's name).
     Run {
         started_at: String,
+        job: Option<String>,
+        job_file: Option<String>,
     },
     Task(TaskHeader),
     Record(ItemRecord),
@@ -352,6 +355,8 @@ pub enum Entry {
 #[derive(Deserialize)]
 struct MetaLine {
     started_at: Option<String>,
+    job: Option<String>,
+    job_file: Option<String>,
     begin_task: Option<TaskHeader>,
 }
 
@@ -385,6 +390,16 @@ pub fn read_entries(mut reader: impl BufRead, mut each: impl FnMut(Entry)) -> io
     }
 }
 
+/// The run a journal's first line names (an `Entry::Run`), read from that line alone: whose
+/// journal it is, without reading its results.
+pub fn first_run(path: &Path) -> io::Result<Option<Entry>> {
+    let mut line = Vec::new();
+    BufReader::new(File::open(path)?)
+        .take(64 * 1024)
+        .read_until(b'\n', &mut line)?;
+    Ok(parse_entry(line.trim_ascii()).filter(|e| matches!(e, Entry::Run { .. })))
+}
+
 fn parse_entry(text: &[u8]) -> Option<Entry> {
     if text.starts_with(b"{\"index\":") {
         return serde_json::from_slice::<ItemRecord>(text)
@@ -398,8 +413,14 @@ fn parse_entry(text: &[u8]) -> Option<Entry> {
         }) => Some(Entry::Task(task)),
         Ok(MetaLine {
             started_at: Some(started_at),
+            job,
+            job_file,
             ..
-        }) => Some(Entry::Run { started_at }),
+        }) => Some(Entry::Run {
+            started_at,
+            job,
+            job_file,
+        }),
         _ => None,
     }
 }
@@ -461,6 +482,7 @@ mod tests {
             function: "builtin:square".into(),
             function_hash: "abc".into(),
             workers: 2,
+            total: Some(3),
         }
     }
 
@@ -507,7 +529,9 @@ mod tests {
         let skipped =
             read_entries(BufReader::new(File::open(&path).unwrap()), |e| seen.push(e)).unwrap();
         assert_eq!(skipped, 1);
-        assert!(matches!(&seen[0], Entry::Run { started_at } if started_at.starts_with("2026")));
+        assert!(
+            matches!(&seen[0], Entry::Run { started_at, job, .. } if started_at.starts_with("2026") && job.as_deref() == Some("j"))
+        );
         assert!(matches!(&seen[1], Entry::Task(t) if t.name == "t"));
         assert!(
             matches!(&seen[3], Entry::Record(r) if r.index == 1 && r.output.as_ref().unwrap().get() == "1")

@@ -1,7 +1,8 @@
 //! Records: the per-item result record and its rendered JSON lines, the run and task
 //! headers, the results file formats, the journal, the identity of an item, reading earlier
-//! results back for `--resume`, and where results go when their folder fails. The lowest
-//! layer: the executor, the writers and the pipeline all use it, and it imports none of them.
+//! results back for `--resume`, the live state of a run in progress, and where results go
+//! when their folder fails. The lowest layer: the executor, the writers and the pipeline all
+//! use it, and it imports none of them.
 
 pub mod fallback;
 mod format;
@@ -9,6 +10,7 @@ mod header;
 mod identity;
 mod item;
 pub mod journal;
+pub mod live;
 pub mod read;
 pub mod resume;
 

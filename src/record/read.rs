@@ -40,7 +40,8 @@ impl From<TaskHeader> for TaskInfo {
     }
 }
 
-/// The run as its file describes it. A journal of a killed run has only `started_at`.
+/// The run as its file describes it. A journal of a killed run has only the job, its file and
+/// `started_at`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RunInfo {
     pub job: Option<String>,
@@ -427,9 +428,16 @@ fn read_journal(path: &Path, visitor: &mut dyn ResultsVisitor) -> Result<FileInf
     let mut task = TaskInfo::default();
     let mut bad = None;
     info.torn_lines = journal::read_entries(BufReader::new(file), |entry| match entry {
-        Entry::Run { started_at } => {
+        Entry::Run {
+            started_at,
+            job,
+            job_file,
+        } => {
             visitor.run(&started_at);
             info.run.started_at = Some(started_at);
+            // A journal of several runs is the same job's; the last one that names it wins.
+            info.run.job = job.or(info.run.job.take());
+            info.run.job_file = job_file.or(info.run.job_file.take());
         }
         Entry::Task(header) => {
             task = TaskInfo::from(header);

@@ -87,6 +87,9 @@ fn is_results_file(path: &Path) -> bool {
 
 /// Reads `path` into `visitor`; the error names the file.
 fn read_into(path: &Path, visitor: &mut dyn ResultsVisitor) -> Result<read::FileInfo, String> {
+    if !path.exists() {
+        return Err(not_written(path));
+    }
     let info =
         read::read(path, visitor).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     if info.run.started_at.is_none() {
@@ -96,6 +99,33 @@ fn read_into(path: &Path, visitor: &mut dyn ResultsVisitor) -> Result<read::File
         ));
     }
     Ok(info)
+}
+
+/// Why the results file `path` is not there: its run is going (`status` says how far), or
+/// ended without writing it (its journal says what finished), or it never existed.
+fn not_written(path: &Path) -> String {
+    let shown = path.display();
+    if let Some((job, holder)) = crate::status::running_output(path) {
+        let pid = holder
+            .pid
+            .map_or_else(|| "pid unknown".to_owned(), |p| format!("pid {p}"));
+        let started = holder
+            .started_at
+            .map_or_else(String::new, |at| format!(", started {at}"));
+        return format!(
+            "`{shown}` is not written yet: job `{job}` is running ({pid}{started}); \
+             `runjobs status {shown}` shows how far it is"
+        );
+    }
+    let journal = crate::record::journal::path_for(path);
+    if journal.is_file() {
+        return format!(
+            "`{shown}` was never written: its run did not finish; `runjobs report {}` shows \
+             what its journal holds",
+            journal.display()
+        );
+    }
+    format!("cannot read `{shown}`: no such file")
 }
 
 fn summarize(path: &Path) -> Result<RunReport, String> {

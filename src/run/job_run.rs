@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::collector::Collector;
 use super::hooks::{self, HookRun};
+use super::live::{self, Live};
 use super::reuse;
 use super::target::OutputTarget;
 use crate::cli::RunArgs;
@@ -129,6 +130,7 @@ pub fn run_job(
         Destination::File(path) => Some(path.clone()),
         Destination::Stdout => None,
     };
+    let live = Live::new(&lock_path, job, &header.started_at, results.as_deref());
     let mut run = JobRun {
         job,
         run_start,
@@ -143,6 +145,7 @@ pub fn run_job(
         feeds: feeds(job),
         kept: HashMap::new(),
         tag: args.tag,
+        live,
     };
     for (index, task) in job.tasks.iter().enumerate() {
         run.run_task(index, task, &control, previous);
@@ -238,6 +241,8 @@ struct JobRun<'a> {
     kept: HashMap<String, Vec<Value>>,
     /// `--tag`.
     tag: bool,
+    /// What `runjobs status` reads while the run goes.
+    live: Live,
 }
 
 /// One task's tally while it runs.
@@ -279,6 +284,7 @@ impl JobRun<'_> {
             function: task.function.label.clone(),
             function_hash: function_hash.clone(),
             workers: task.workers,
+            total: items.total,
         };
         let (collector, progress, sink) = (&mut self.collector, &self.progress, &mut self.sink);
         collector.journal(&mut self.journal, |j| j.begin_task(&header), progress);
@@ -291,6 +297,9 @@ impl JobRun<'_> {
             self.progress.println(&line);
         }
         self.progress.task_started(&task.name, items.total);
+        let journal_path = self.journal.as_ref().map(Journal::path);
+        let warning = self.live.task_started(index, items.total, journal_path);
+        self.tell(warning);
         control.add_items(items.total.unwrap_or(0));
         let mut tally = TaskTally {
             task,
@@ -369,8 +378,28 @@ impl JobRun<'_> {
             control.check_deadline(pause::active_since(self.run_start));
             let (running, fresh) = slow.now();
             self.progress.slow(tally.task_index, &running, &fresh);
-            self.progress.waiting(tally.task_index, control.waiting());
+            let waiting = control.waiting();
+            self.progress.waiting(tally.task_index, waiting.clone());
             self.progress.tick();
+            let now = live::Now {
+                task: tally.task_index,
+                summary: &tally.summary,
+                running: &running,
+                waiting,
+                journal: self.journal.as_ref().map(Journal::path),
+            };
+            let warning = self.live.tick(now);
+            self.tell(warning);
+        }
+    }
+
+    /// Prints a warning about the live state, unless `-q`: the run itself is not hurt
+    /// (`status` counts the journal instead), so cron mail need not hear of it.
+    fn tell(&self, warning: Option<String>) {
+        if let Some(warning) = warning
+            && !self.progress.quiet()
+        {
+            self.progress.println(&warning);
         }
     }
 
@@ -447,6 +476,7 @@ impl JobRun<'_> {
         let sink = &mut self.sink;
         self.collector.write(|| sink.end_task(&tally.summary));
         self.collector.summary.merge(&tally.summary);
+        self.live.task_ended(index, &tally.summary);
         if let Some(mut outputs) = tally.outputs {
             outputs.sort_by_key(|(i, _)| *i);
             let values = outputs.into_iter().map(|(_, v)| v).collect();
@@ -532,6 +562,7 @@ impl JobRun<'_> {
             _ => ("on_failure", self.job.hooks.on_failure.as_ref()),
         };
         hooks::run(self.job, hook.0, hook.1, &ended, progress);
+        self.live.finish();
         match status {
             RunStatus::Interrupted => exit_code::INTERRUPTED,
             _ if collector.write_error.is_some() => exit_code::ITEMS_FAILED,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::cli::RunArgs;
-use crate::job::{Format, Job, normalize};
+use crate::job::{Format, Job, Outline, normalize};
 use crate::output::Destination;
 use crate::process::lock;
 
@@ -25,6 +25,22 @@ pub struct OutputTarget {
     /// The job file's own `[output] path` (not `-o` or `--resume`'s): its history is kept
     /// (`keep`, the `latest` link).
     pub own: bool,
+}
+
+/// The lock of a job's runs into its own `[output] path` (no `-o`): where `runjobs status`
+/// looks for the job's run, its live state and its run index.
+pub fn own_lock_path(job: &Outline) -> PathBuf {
+    lock_beside(Some(&job.path_template), &job.dir, &job.name)
+}
+
+/// The overlap lock's file: beside the results (the template's folder, so runs writing
+/// timestamped files still share it), or beside the job file for standard output.
+fn lock_beside(template: Option<&Path>, job_dir: &Path, job: &str) -> PathBuf {
+    let folder = template
+        .and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty() && !p.to_string_lossy().contains('{'))
+        .map_or_else(|| job_dir.to_owned(), normalize);
+    lock::path_for(&folder, job)
 }
 
 impl OutputTarget {
@@ -74,16 +90,9 @@ impl OutputTarget {
         }
     }
 
-    /// The overlap lock's file: beside the results (the template's folder, so runs writing
-    /// timestamped files still share it), or beside the job file for standard output.
+    /// The overlap lock's file (see `lock_beside`).
     pub fn lock_path(&self, job: &Job) -> PathBuf {
-        let folder = self
-            .template
-            .as_deref()
-            .and_then(Path::parent)
-            .filter(|p| !p.as_os_str().is_empty() && !p.to_string_lossy().contains('{'))
-            .map_or_else(|| job.dir.clone(), normalize);
-        lock::path_for(&folder, &job.name)
+        lock_beside(self.template.as_deref(), &job.dir, &job.name)
     }
 
     pub fn destination(&self, job: &str, now: SystemTime) -> Destination {

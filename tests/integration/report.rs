@@ -112,6 +112,7 @@ fn a_stopped_run_reports_its_skipped_items_and_a_journal_reads_as_unfinished() {
     let doc = report_json(&journal);
     assert_eq!(doc["status"], "unfinished", "{doc}");
     assert_eq!(doc["summary"]["total"], 2);
+    assert_eq!(doc["job"], "job", "a journal names its job: {doc}");
 }
 
 #[test]

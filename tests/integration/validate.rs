@@ -188,6 +188,7 @@ fn completions_and_the_man_page_come_from_the_command_line_definitions() {
         "functions",
         "report",
         "crontab",
+        "status",
         "completions",
         "man",
     ];

@@ -132,6 +132,7 @@ fn run_shard(spool: &Spool, k: usize) -> Result<Ended, String> {
         function: task.function.label.clone(),
         function_hash: hash.clone(),
         workers: task.workers,
+        total: Some(range.count),
     };
     journal.begin_task(&header).map_err(|e| e.to_string())?;
     let interrupt = Interrupt::install().map_err(|e| format!("cannot handle signals: {e}"))?;

@@ -41,7 +41,7 @@ pub use output::{output_placeholder_problems, writable};
 use templates::*;
 
 /// The output path when `[output] path` is not set.
-const DEFAULT_OUTPUT: &str = "out/{job}.json";
+pub(super) const DEFAULT_OUTPUT: &str = "out/{job}.json";
 /// The placeholders an output path may use; the writer fills them in.
 const PLACEHOLDERS: [&str; 3] = ["job", "date", "timestamp"];
 /// The placeholders a command argument may use, besides `{input.KEY}`.
