@@ -92,6 +92,11 @@ pub enum Command {
         /// Also write the items as JUnit XML test cases to FILE (one results file).
         #[arg(long, value_name = "FILE", conflicts_with = "diff")]
         junit: Option<PathBuf>,
+        /// Also write the items as CSV to FILE, one row an item (one results file): task,
+        /// index, input, status, output, error, attempts, duration_s, cpu_s, max_rss_kib,
+        /// worker, started_at, reused_from.
+        #[arg(long, value_name = "FILE", conflicts_with = "diff")]
+        csv: Option<PathBuf>,
     },
 }
 

@@ -57,11 +57,13 @@ fn main() -> ExitCode {
             json,
             html,
             junit,
+            csv,
         }) => {
             let extra = report::Extra {
                 json,
                 html: html.as_deref(),
                 junit: junit.as_deref(),
+                csv: csv.as_deref(),
             };
             report::report(&outputs, diff.as_deref(), &extra)
         }

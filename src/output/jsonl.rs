@@ -1,6 +1,7 @@
-//! JSON Lines results: one object per finished item as it finishes (with `task` and
-//! `index`), then a last line with the run's status and summary, each task's function
-//! identity and its header. Nothing is held in memory.
+//! JSON Lines results: one object per finished item as it finishes (`"record": "item"`,
+//! with `task` and `index`), then a last line (`"record": "run"`) with the run's status and
+//! summary, each task's function identity and its header. Every line says which it is, so
+//! a data tool keeps the items with one filter. Nothing is held in memory.
 
 use std::io::{self, Write};
 
@@ -10,6 +11,9 @@ use super::Run;
 use super::{OutputFile, Sink};
 use crate::record::Summary;
 use crate::record::{RunFooter, RunHeader, TaskHeader};
+
+/// How each item's line starts, before its task's name.
+const ITEM_PREFIX: &[u8] = b"{\"record\":\"item\",\"task\":";
 
 pub struct JsonlSink {
     file: OutputFile,
@@ -37,7 +41,7 @@ impl JsonlSink {
 
 impl Sink for JsonlSink {
     fn begin_task(&mut self, header: &TaskHeader) -> io::Result<()> {
-        self.task_prefix = b"{\"task\":".to_vec();
+        self.task_prefix = ITEM_PREFIX.to_vec();
         serde_json::to_writer(&mut self.task_prefix, &header.name).map_err(io::Error::other)?;
         self.task_prefix.push(b',');
         self.function_hashes
@@ -50,7 +54,7 @@ impl Sink for JsonlSink {
         self.line.clear();
         run.with_rendered(|rendered| {
             for i in 0..rendered.len() {
-                // `{"task":"x",` then the record's members.
+                // `{"record":"item","task":"x",` then the record's members.
                 self.line.extend_from_slice(&self.task_prefix);
                 self.line.extend_from_slice(&rendered.json(i)[1..]);
                 self.line.push(b'\n');
@@ -67,6 +71,7 @@ impl Sink for JsonlSink {
     fn finish(mut self: Box<Self>, footer: &RunFooter) -> io::Result<()> {
         #[derive(Serialize)]
         struct Last<'a> {
+            record: &'static str,
             #[serde(flatten)]
             header: &'a RunHeader,
             #[serde(flatten)]
@@ -77,6 +82,7 @@ impl Sink for JsonlSink {
         serde_json::to_writer(
             &mut self.file,
             &Last {
+                record: "run",
                 header: &self.header,
                 footer,
                 function_hashes: &self.function_hashes,

@@ -403,14 +403,18 @@ fn last_line(file: &mut File) -> std::io::Result<Vec<u8>> {
     }
 }
 
-/// The task a JSON Lines result names: read straight from our own `{"task":"NAME",` start,
-/// else parsed.
+/// The task a JSON Lines result names: read straight from our own
+/// `{"record":"item","task":"NAME",` start (or `{"task":"NAME",`, as files written before
+/// `record` have it), else parsed. The last line (`"record": "run"`) names none.
 fn task_of(line: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
     struct TaskOf {
         task: Option<String>,
     }
-    if let Some(rest) = line.strip_prefix(b"{\"task\":\"")
+    let rest = line
+        .strip_prefix(b"{\"record\":\"item\",\"task\":\"")
+        .or_else(|| line.strip_prefix(b"{\"task\":\""));
+    if let Some(rest) = rest
         && let Some(end) = memchr::memchr2(b'"', b'\\', rest)
         && rest[end] == b'"'
     {

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::compare::{self, Diff, Flips, Group, History, HistoryLine, Outcomes};
+use super::csv_rows::CsvRows;
 use super::html;
 use super::junit::Junit;
 use super::show::{self, counts, seconds, status_style};
@@ -17,9 +18,10 @@ pub struct Extra<'a> {
     pub json: bool,
     pub html: Option<&'a Path>,
     pub junit: Option<&'a Path>,
+    pub csv: Option<&'a Path>,
 }
 
-/// `runjobs report OUTPUT... [--json] [--html FILE] [--junit FILE]` and `runjobs report
+/// `runjobs report OUTPUT... [--json] [--html FILE] [--junit FILE] [--csv FILE]` and `runjobs report
 /// --diff OLD NEW [--json]`.
 pub fn report(outputs: &[PathBuf], diff: Option<&[PathBuf]>, extra: &Extra) -> u8 {
     let json = extra.json;
@@ -28,8 +30,13 @@ pub fn report(outputs: &[PathBuf], diff: Option<&[PathBuf]>, extra: &Extra) -> u
         Some(_) => Err("`--diff` takes two results files: OLD NEW".to_owned()),
         None => files_of(outputs).and_then(|files| match files.as_slice() {
             [(one, _)] if !history::is_index(one) => one_run(one, extra),
-            many if extra.junit.is_some() => Err(format!(
-                "`--junit` takes one results file, but {} were given",
+            many if extra.junit.is_some() || extra.csv.is_some() => Err(format!(
+                "`--{}` takes one results file, but {} were given",
+                if extra.junit.is_some() {
+                    "junit"
+                } else {
+                    "csv"
+                },
                 many.len()
             )),
             many => history(many, extra),
@@ -148,6 +155,12 @@ fn one_run(path: &Path, extra: &Extra) -> Result<u8, String> {
         let mut junit = Junit::new(report.job.as_deref().unwrap_or("runjobs"));
         read_into(path, &mut junit)?;
         write_file(junit_file, &junit.finish()?)?;
+    }
+    if let Some(csv_file) = extra.csv {
+        let mut rows = CsvRows::create(csv_file)?;
+        read_into(path, &mut rows)?;
+        rows.finish()
+            .map_err(|e| format!("cannot write `{}`: {e}", csv_file.display()))?;
     }
     print_json_or(extra.json, &report, || show::print(&report));
     Ok(exit_code::OK)

@@ -5,6 +5,7 @@
 
 mod command;
 mod compare;
+mod csv_rows;
 mod html;
 mod item;
 mod junit;

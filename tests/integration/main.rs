@@ -18,6 +18,7 @@ mod reuse;
 mod run;
 mod slurm;
 mod status;
+mod tables;
 mod unwritable;
 mod usage;
 mod validate;
