@@ -17,6 +17,7 @@ mod resume;
 mod reuse;
 mod run;
 mod slurm;
+mod unattended;
 mod unwritable;
 mod usage;
 mod validate;

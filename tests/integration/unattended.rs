@@ -1,0 +1,125 @@
+//! Unattended runs (cron, a closed terminal, a shared folder): the modes of what a run
+//! creates under the umask, SIGHUP, symlinks planted beside the results, and two live runs
+//! writing one output.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::*;
+
+/// The permission bits of `path` (followed, for a link).
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Runs `runjobs ARGS` under `umask` (set in the shell that then execs runjobs).
+fn run_with_umask(umask: &str, dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+        .arg(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// A job keeping its history (`latest`, the run index) whose one item prints the mode of the
+/// journal its run is writing.
+const JOURNAL_MODE_JOB: &str = "[output]\npath = \"out/{job}-{timestamp}.json\"\nkeep = 3\n\
+    [functions.journal_mode]\n\
+    command = [\"sh\", \"-c\", \"stat -c %a out/*.json.journal\"]\n\
+    [[task]]\nfunction = \"journal_mode\"\ninputs = [1]\n";
+
+/// Every file and folder a run and `report` create, under `umask`: (path, mode).
+fn created_modes(umask: &str) -> Vec<(String, u32)> {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "private.toml", JOURNAL_MODE_JOB);
+    let output = run_with_umask(umask, dir.path(), &["private.toml"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let latest = dir.path().join("out/private-latest.json");
+    let doc = read_json(&latest);
+    let journal = results(&doc, 0)[0]["output"].as_str().unwrap().to_owned();
+    let journal = u32::from_str_radix(&journal, 8).unwrap();
+    let report = run_with_umask(
+        umask,
+        dir.path(),
+        &[
+            "report",
+            "out/private-latest.json",
+            "--html",
+            "report/r.html",
+            "--junit",
+            "junit.xml",
+        ],
+    );
+    assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
+    let out = dir.path().join("out");
+    let results_file = cron_files(&out, "private-2");
+    let mut modes = vec![
+        ("journal".to_owned(), journal),
+        ("latest".to_owned(), mode(&latest)),
+        ("folder out".to_owned(), mode(&out)),
+        ("folder report".to_owned(), mode(&dir.path().join("report"))),
+    ];
+    for (name, path) in [
+        ("results", results_file),
+        ("lock", out.join(".private.runjobs.lock")),
+        ("run index", out.join("private.history.jsonl")),
+        ("html", dir.path().join("report/r.html")),
+        ("junit", dir.path().join("junit.xml")),
+    ] {
+        modes.push((name.to_owned(), mode(&path)));
+    }
+    modes
+}
+
+/// The one file in `folder` whose name starts with `prefix`.
+fn cron_files(folder: &Path, prefix: &str) -> std::path::PathBuf {
+    let found: Vec<_> = std::fs::read_dir(folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+#[test]
+fn every_file_and_folder_a_run_creates_obeys_the_umask() {
+    for (name, mode) in created_modes("077") {
+        assert_eq!(mode & 0o077, 0, "{name} is {mode:o} under umask 077");
+        assert_eq!(mode & 0o600, 0o600, "{name} is {mode:o} under umask 077");
+    }
+    for (name, mode) in created_modes("022") {
+        let expected = if name.starts_with("folder") {
+            0o755
+        } else {
+            0o644
+        };
+        assert_eq!(mode, expected, "{name} is {mode:o} under umask 022");
+    }
+}
+
+#[test]
+fn a_results_file_replaced_under_a_tighter_umask_keeps_no_wider_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "job.toml",
+        "[output]\npath = \"r.json\"\n[[task]]\nfunction = \"square\"\ninputs = [1, 2]\n",
+    );
+    let output = run_with_umask("000", dir.path(), &["job.toml"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(mode(&dir.path().join("r.json")), 0o666);
+    let output = run_with_umask("077", dir.path(), &["job.toml"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(mode(&dir.path().join("r.json")), 0o600);
+    assert_eq!(outputs(&read_json(&dir.path().join("r.json")), 0), [1, 4]);
+}
