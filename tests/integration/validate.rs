@@ -223,6 +223,19 @@ fn completions_and_the_man_page_come_from_the_command_line_definitions() {
     }
     let page = runjobs().arg("man").output().unwrap();
     assert_eq!(page.status.code(), Some(0));
+    // The signals a run answers, and the exit codes, are in `--help` and the man page alike.
+    let help = runjobs().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let roff = String::from_utf8_lossy(&page.stdout).into_owned();
+    for text in [&help, &roff] {
+        for word in [
+            "SIGHUP",
+            "nohup",
+            "interrupted by SIGINT, SIGTERM or SIGHUP",
+        ] {
+            assert!(text.contains(word), "no `{word}` in:\n{text}");
+        }
+    }
     assert!(
         String::from_utf8_lossy(&page.stdout).starts_with(".ie"),
         "roff"
