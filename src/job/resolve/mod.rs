@@ -26,7 +26,7 @@ use super::resolved::{
     Task, default_workers, normalize,
 };
 use super::schema::memory_limit;
-use super::span::{At, Source};
+use super::span::{At, Source, task_ref};
 use crate::builtins;
 
 mod admit;
@@ -228,11 +228,6 @@ impl Resolver<'_> {
         let d = self.src.diag_in_string(at, value, p.range, p.message);
         self.diags.push(d.with_help(p.help));
     }
-}
-
-/// "`[[task]]` #N" numbers tasks from 1.
-fn task_no(idx: &str) -> usize {
-    idx.parse::<usize>().map_or(0, |i| i + 1)
 }
 
 const MAX_ITEMS_ON_COMMAND: &str = "`max_items_per_worker` does not apply to a `command` \
