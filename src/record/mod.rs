@@ -9,6 +9,7 @@ mod header;
 mod identity;
 mod item;
 pub mod journal;
+pub mod own_file;
 pub mod read;
 pub mod resume;
 

@@ -29,6 +29,7 @@ use crate::process::lock::{self, LockError};
 use crate::process::pause;
 use crate::progress::Progress;
 use crate::record::journal::{self, Journal};
+use crate::record::own_file;
 use crate::record::resume::Previous;
 use crate::record::{Rendered, RunFooter, RunHeader, RunStatus, Summary, TaskHeader, VERSION};
 
@@ -78,6 +79,13 @@ pub fn run_job(
             return exit_code::INVALID;
         }
     };
+    // The run index is written at the end: a symlink planted there stops the run now.
+    if let Some(index) = index_beside(&lock_path, job)
+        && let Err(e) = own_file::check(&index)
+    {
+        say!("error: cannot use the run index `{}`: {e}", index.display());
+        return exit_code::INVALID;
+    }
     // Read once the lock is held: the newest earlier run is then settled.
     let latest = match previous {
         None => reuse::latest(job, target, args),
@@ -157,16 +165,21 @@ pub fn run_job(
 /// Appends to the run index beside the lock (runs to standard output have none); a failure
 /// is a warning: the run itself went as it went.
 fn append_index(lock_path: &std::path::Path, job: &Job, line: &IndexLine) {
-    let Some(folder) = lock_path.parent() else {
+    let Some(index) = index_beside(lock_path, job) else {
         return;
     };
-    let index = history::index_path(folder, &job.name);
     if let Err(e) = history::append(&index, line) {
         say!(
             "warning: cannot append to the run index `{}`: {e}",
             index.display()
         );
     }
+}
+
+/// The run index of `job`, beside its lock.
+fn index_beside(lock_path: &std::path::Path, job: &Job) -> Option<std::path::PathBuf> {
+    let folder = lock_path.parent()?;
+    Some(history::index_path(folder, &job.name))
 }
 
 fn run_header(job: &Job, started_at: String) -> RunHeader {

@@ -123,3 +123,122 @@ fn a_results_file_replaced_under_a_tighter_umask_keeps_no_wider_mode() {
     assert_eq!(mode(&dir.path().join("r.json")), 0o600);
     assert_eq!(outputs(&read_json(&dir.path().join("r.json")), 0), [1, 4]);
 }
+
+/// Who runs the job in `planted_links_*`: this user, or (as root) an unprivileged one.
+#[derive(Clone, Copy, Debug)]
+enum As {
+    Me,
+    Nobody,
+}
+
+/// `runjobs ARGS` in `dir` as `who` (`Nobody`: uid and gid 65534, through `setpriv`).
+fn run_as(who: As, dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = match who {
+        As::Me => Command::new(BIN),
+        As::Nobody => {
+            let mut cmd = Command::new("setpriv");
+            cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+            cmd
+        }
+    };
+    cmd.args(args).current_dir(dir).output().unwrap()
+}
+
+/// A shared folder (anyone may write in it, as a group-writable project folder lets the
+/// group) with a job whose one item leaves `ran.flag`, and a victim file of the job's user.
+fn shared_folder(who: As) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    write(
+        dir.path(),
+        "s.toml",
+        "[output]\npath = \"out.json\"\n\
+         [functions.f]\ncommand = [\"sh\", \"-c\", \"touch ran.flag; echo $1\", \"sh\", \"{input}\"]\n\
+         [[task]]\nfunction = \"f\"\ninputs = [1, 2]\n",
+    );
+    let victim = write(dir.path(), "victim.txt", "precious\n");
+    if let As::Nobody = who {
+        for path in [dir.path().join("s.toml"), victim] {
+            let status = Command::new("chown").arg("65534:65534").arg(&path).status();
+            assert!(status.unwrap().success());
+        }
+    }
+    dir
+}
+
+fn planted_links_stop_the_run_before_it_starts(who: As) {
+    for (what, name) in [
+        ("lock", ".s.runjobs.lock"),
+        ("run index", "s.history.jsonl"),
+        ("journal", "out.json.journal"),
+    ] {
+        for target in ["victim.txt", "missing.txt"] {
+            let dir = shared_folder(who);
+            std::os::unix::fs::symlink(target, dir.path().join(name)).unwrap();
+            let output = run_as(who, dir.path(), &["s.toml"]);
+            let err = stderr(&output);
+            let case = format!("{what} -> {target} as {who:?}");
+            assert_eq!(output.status.code(), Some(2), "{case}: {err}");
+            assert!(
+                err.contains("symbolic link") && err.contains(name),
+                "{case}: {err}"
+            );
+            assert!(!dir.path().join("ran.flag").exists(), "{case}: an item ran");
+            assert!(!dir.path().join("out.json").exists(), "{case}");
+            let victim = std::fs::read_to_string(dir.path().join("victim.txt")).unwrap();
+            assert_eq!(victim, "precious\n", "{case}: the target was written");
+            assert!(
+                !dir.path().join("missing.txt").exists(),
+                "{case}: the link was followed"
+            );
+        }
+    }
+    // Without the links the same folder runs (the test itself is sound).
+    let dir = shared_folder(who);
+    let output = run_as(who, dir.path(), &["s.toml"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(dir.path().join("ran.flag").exists());
+    assert_eq!(
+        outputs(&read_json(&dir.path().join("out.json")), 0),
+        ["1", "2"]
+    );
+}
+
+#[test]
+fn planted_links_beside_the_results_stop_the_run_and_leave_their_targets_alone() {
+    planted_links_stop_the_run_before_it_starts(As::Me);
+}
+
+#[test]
+fn planted_links_stop_an_unprivileged_users_run_too() {
+    if !is_root() {
+        eprintln!("skipped: running as another user needs root (setpriv)");
+        return;
+    }
+    planted_links_stop_the_run_before_it_starts(As::Nobody);
+}
+
+#[test]
+fn a_lock_path_holding_someone_elses_file_is_not_truncated() {
+    let dir = shared_folder(As::Me);
+    write(dir.path(), ".s.runjobs.lock", "not a lock\n");
+    let output = run_as(As::Me, dir.path(), &["s.toml"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("did not write"),
+        "{}",
+        stderr(&output)
+    );
+    let kept = std::fs::read_to_string(dir.path().join(".s.runjobs.lock")).unwrap();
+    assert_eq!(kept, "not a lock\n");
+    assert!(!dir.path().join("ran.flag").exists());
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        .unwrap_or(false)
+}
