@@ -1,6 +1,8 @@
-//! The overlap lock: one run of a job at a time (cron starting a job while the previous run
-//! still goes). An advisory `flock` on a file beside the results, holding the holder's pid and
-//! start time for the message the second run prints. The kernel drops the lock when the
+//! The overlap locks: one run of a job at a time (cron starting a job while the previous run
+//! still goes), and one live run writing an output (two job files naming the same `[output]
+//! path`, whose journals, results and `latest` link would mix). Each is an advisory `flock`
+//! on a file beside the results, holding the holder's pid and start time (and, for an
+//! output, its job) for the message the second run prints. The kernel drops a lock when the
 //! holder dies, however it dies, so a stale file never blocks anyone.
 
 use std::fs::{File, TryLockError};
@@ -23,8 +25,27 @@ pub enum LockError {
         holder: String,
         path: PathBuf,
     },
+    /// Another job's live run writes the same results, journal or `latest` link.
+    #[error(
+        "`{}` is being written by a live run of another job ({holder}); it would mix the two \
+         runs' results: give this job its own `[output] path` or `-o` (lock `{}`)",
+        results.display(),
+        path.display()
+    )]
+    OutputHeld {
+        results: PathBuf,
+        holder: String,
+        path: PathBuf,
+    },
     #[error("cannot lock `{}`: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+}
+
+/// Why a lock was not taken.
+enum Refused {
+    /// Held by a live run; what it recorded.
+    Held(String),
+    Io(io::Error),
 }
 
 /// The lock file for `job` whose results go to `folder`.
@@ -32,18 +53,63 @@ pub fn path_for(folder: &Path, job: &str) -> PathBuf {
     folder.join(format!(".{job}.runjobs.lock"))
 }
 
-/// Takes the lock at `path` without waiting, recording who holds it.
+/// The output lock of the results `results` (its name with its times as `latest`, so runs
+/// of one template share it, as they share the `latest` link), in the results' folder.
+pub fn output_path_for(results: &Path, name: &str) -> PathBuf {
+    let folder = results.parent().unwrap_or(Path::new("."));
+    folder.join(format!(".{name}.output.lock"))
+}
+
+/// Takes the job lock at `path` without waiting, recording who holds it.
 pub fn acquire(path: &Path, job: &str, started_at: &str) -> Result<RunLock, LockError> {
-    let io_error = |source| LockError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let record = format!("pid {}, started {started_at}", std::process::id());
+    take(path, &record).map_err(|refused| match refused {
+        Refused::Held(holder) => LockError::Held {
+            job: job.to_owned(),
+            holder,
+            path: path.to_owned(),
+        },
+        Refused::Io(source) => LockError::Io {
+            path: path.to_owned(),
+            source,
+        },
+    })
+}
+
+/// Takes the output lock at `path` for a run of `job` (from `job_file`) writing `results`.
+pub fn acquire_output(
+    path: &Path,
+    results: &Path,
+    job: &str,
+    job_file: &Path,
+    started_at: &str,
+) -> Result<RunLock, LockError> {
+    let record = format!(
+        "pid {}, started {started_at}, job `{job}` of `{}`",
+        std::process::id(),
+        job_file.display()
+    );
+    take(path, &record).map_err(|refused| match refused {
+        Refused::Held(holder) => LockError::OutputHeld {
+            results: results.to_owned(),
+            holder,
+            path: path.to_owned(),
+        },
+        Refused::Io(source) => LockError::Io {
+            path: path.to_owned(),
+            source,
+        },
+    })
+}
+
+/// Takes the lock at `path` without waiting and writes `record` (starting `pid `) in it.
+fn take(path: &Path, record: &str) -> Result<RunLock, Refused> {
     if let Some(folder) = path.parent() {
-        std::fs::create_dir_all(folder).map_err(io_error)?;
+        std::fs::create_dir_all(folder).map_err(Refused::Io)?;
     }
     // Never truncate on open: the holder's record must survive our failed attempt. Never
     // through a symlink planted at the path (see `own_file`).
-    let opened = own_file::open(path, Access::ReadWrite).map_err(io_error)?;
+    let opened = own_file::open(path, Access::ReadWrite).map_err(Refused::Io)?;
     let mut file = opened.file;
     match file.try_lock() {
         Ok(()) => {}
@@ -56,23 +122,18 @@ pub fn acquire(path: &Path, job: &str, started_at: &str) -> Result<RunLock, Lock
             } else {
                 holder.to_owned()
             };
-            return Err(LockError::Held {
-                job: job.to_owned(),
-                holder,
-                path: path.to_owned(),
-            });
+            return Err(Refused::Held(holder));
         }
-        Err(TryLockError::Error(e)) => return Err(io_error(e)),
+        Err(TryLockError::Error(e)) => return Err(Refused::Io(e)),
     }
     // The record is rewritten below: only in a file runjobs made (empty, or holding a record).
     if !opened.created {
-        refuse_foreign(&mut file).map_err(io_error)?;
+        refuse_foreign(&mut file).map_err(Refused::Io)?;
     }
-    let record = format!("pid {}, started {started_at}\n", std::process::id());
     file.set_len(0)
         .and_then(|()| file.rewind())
-        .and_then(|()| file.write_all(record.as_bytes()))
-        .map_err(io_error)?;
+        .and_then(|()| file.write_all(format!("{record}\n").as_bytes()))
+        .map_err(Refused::Io)?;
     Ok(RunLock { _file: file })
 }
 

@@ -242,3 +242,76 @@ fn is_root() -> bool {
         .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
         .unwrap_or(false)
 }
+
+/// A job named after its file writing `path`, whose items (inputs 1..=n) append to
+/// `NAME.calls` and take `seconds`.
+fn sharing_job(dir: &Path, name: &str, path: &str, n: u32, seconds: f64) -> std::path::PathBuf {
+    write(
+        dir,
+        &format!("{name}.toml"),
+        &format!(
+            "workers = 1\n[output]\npath = \"{path}\"\n\
+             [functions.f]\ncommand = [\"sh\", \"-c\", \"echo $1 >> {name}.calls; sleep {seconds}; echo {name}$1\", \"sh\", \"{{input}}\"]\n\
+             [[task]]\nfunction = \"f\"\ninputs = {{ range = [1, {}] }}\n",
+            n + 1
+        ),
+    )
+}
+
+/// Waits (up to 20 s) until `file` exists.
+fn wait_for_file(file: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {}",
+            file.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Starts job `first` and, while it runs, `second`: the second must stop at once with exit 2,
+/// naming the first job and its pid, and the first must finish with all its results in
+/// `results` (relative to `dir`).
+fn second_writer_is_refused(dir: &Path, first: &Path, second: &Path, results: &str) {
+    let marker = marker("shared-output");
+    let mut running = spawn_marked(first, None, &marker);
+    wait_for_file(&dir.join("a.calls"));
+    let output = runjobs().arg(second).output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("live run of another job"), "{err}");
+    assert!(err.contains("job `a`"), "{err}");
+    assert!(err.contains(&format!("pid {}", running.id())), "{err}");
+    assert!(!dir.join("b.calls").exists(), "the second job ran an item");
+    assert_eq!(running.wait().unwrap().code(), Some(0));
+    let doc = read_json(&dir.join(results));
+    assert_eq!(doc["job"], "a");
+    assert_eq!(outputs(&doc, 0), ["a1", "a2", "a3"]);
+    assert_eq!(
+        wait_until_gone(&marker, std::time::Duration::from_secs(1)),
+        Vec::<u32>::new()
+    );
+    // Once the first is done, the second may write there.
+    let output = runjobs().arg(second).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn a_second_job_writing_the_same_results_stops_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = sharing_job(dir.path(), "a", "shared.json", 3, 0.3);
+    let b = sharing_job(dir.path(), "b", "shared.json", 1, 0.0);
+    second_writer_is_refused(dir.path(), &a, &b, "shared.json");
+    assert_eq!(read_json(&dir.path().join("shared.json"))["job"], "b");
+}
+
+#[test]
+fn a_second_job_sharing_the_latest_link_stops_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = sharing_job(dir.path(), "a", "out/{timestamp}.json", 3, 0.3);
+    let b = sharing_job(dir.path(), "b", "out/{timestamp}.json", 1, 0.0);
+    second_writer_is_refused(dir.path(), &a, &b, "out/latest.json");
+    assert_eq!(read_json(&dir.path().join("out/latest.json"))["job"], "b");
+}
