@@ -63,16 +63,10 @@ pub fn output_path_for(results: &Path, name: &str) -> PathBuf {
 /// Takes the job lock at `path` without waiting, recording who holds it.
 pub fn acquire(path: &Path, job: &str, started_at: &str) -> Result<RunLock, LockError> {
     let record = format!("pid {}, started {started_at}", std::process::id());
-    take(path, &record).map_err(|refused| match refused {
-        Refused::Held(holder) => LockError::Held {
-            job: job.to_owned(),
-            holder,
-            path: path.to_owned(),
-        },
-        Refused::Io(source) => LockError::Io {
-            path: path.to_owned(),
-            source,
-        },
+    take_as(path, &record, |holder| LockError::Held {
+        job: job.to_owned(),
+        holder,
+        path: path.to_owned(),
     })
 }
 
@@ -89,12 +83,21 @@ pub fn acquire_output(
         std::process::id(),
         job_file.display()
     );
-    take(path, &record).map_err(|refused| match refused {
-        Refused::Held(holder) => LockError::OutputHeld {
-            results: results.to_owned(),
-            holder,
-            path: path.to_owned(),
-        },
+    take_as(path, &record, |holder| LockError::OutputHeld {
+        results: results.to_owned(),
+        holder,
+        path: path.to_owned(),
+    })
+}
+
+/// `take`, its refusal told as `held` says (given the holder's record) or as an I/O error.
+fn take_as(
+    path: &Path,
+    record: &str,
+    held: impl FnOnce(String) -> LockError,
+) -> Result<RunLock, LockError> {
+    take(path, record).map_err(|refused| match refused {
+        Refused::Held(holder) => held(holder),
         Refused::Io(source) => LockError::Io {
             path: path.to_owned(),
             source,
