@@ -315,3 +315,35 @@ fn a_second_job_sharing_the_latest_link_stops_naming_the_first() {
     second_writer_is_refused(dir.path(), &a, &b, "out/latest.json");
     assert_eq!(read_json(&dir.path().join("out/latest.json"))["job"], "b");
 }
+
+#[test]
+fn quiet_lists_failures_in_input_order_whatever_order_they_finish_in() {
+    let dir = tempfile::tempdir().unwrap();
+    // Input 0 takes a second on one worker while the other fails all the rest.
+    let job = write(
+        dir.path(),
+        "late.toml",
+        "workers = 2\n[output]\npath = \"r.json\"\n\
+         [functions.f]\ncommand = [\"sh\", \"-c\", \"[ $1 = 0 ] && sleep 1; exit 3\", \"sh\", \"{input}\"]\n\
+         [[task]]\nfunction = \"f\"\ninputs = { range = [0, 12] }\n\
+         [[task]]\nname = \"again\"\nfunction = \"f\"\ninputs = [11, 10]\n",
+    );
+    let output = runjobs().arg("-q").arg(&job).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    let listed: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("failed: "))
+        .map(|l| l.split(' ').next().unwrap_or_default())
+        .collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("f[{i}]")).collect();
+    assert_eq!(listed, expected, "{err}");
+    assert!(err.contains("… and 4 more failures"), "{err}");
+    // They did finish out of order: the results file says when each started.
+    let doc = read_json(&dir.path().join("r.json"));
+    let ends: Vec<f64> = results(&doc, 0)
+        .iter()
+        .map(|r| r["started_s"].as_f64().unwrap() + r["duration_s"].as_f64().unwrap())
+        .collect();
+    assert!(ends[11] < ends[0], "{ends:?}");
+}
