@@ -520,8 +520,12 @@ impl<'a> SchemaError<'a> {
             }
             ValidationErrorKind::Format { format } if format == "memory-limit" => {
                 let why = memory_limit(v).err().unwrap_or_default();
-                let what = if last == "memfree" { "size" } else { "limit" };
-                self.diag(format!("invalid memory {what} `{v}` for `{key}`: {why}")).with_help(
+                let what = match last {
+                    "memfree" => "memory size",
+                    "max_output" => "size",
+                    _ => "memory limit",
+                };
+                self.diag(format!("invalid {what} `{v}` for `{key}`: {why}")).with_help(
                     "for example \"512MiB\", \"2GiB\" or \"1.5 GB\" (KB, MB, GB count in 1000s; \
                      KiB, MiB, GiB in 1024s)",
                 )

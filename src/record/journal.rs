@@ -470,6 +470,7 @@ mod tests {
             input: index.into(),
             status: Status::Ok,
             output: Some(serde_json::value::to_raw_value(&(index * index)).unwrap()),
+            truncated: None,
             error: None,
             attempts: 1,
             started_s: 0.5,

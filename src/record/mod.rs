@@ -18,5 +18,6 @@ pub use header::{RunFooter, RunHeader, RunStatus, TaskHeader, VERSION};
 pub use identity::{FileState, ItemKey, item_key};
 pub use item::{
     ItemRecord, JOURNAL_LINE_END, LINE_END, OkRecord, OkRecordWriter, Rendered, Status, Summary,
+    Truncated,
 };
 pub use journal::{JournalHandle, JournalRange};

@@ -19,12 +19,14 @@ use serde_json::value::RawValue;
 
 use super::journal;
 use super::read::{self, ResultsVisitor, TaskInfo};
-use super::{FileState, ItemKey, ItemRecord, Status, item_key};
+use super::{FileState, ItemKey, ItemRecord, Status, Truncated, item_key};
 
 /// A finished result that may stand in for running its item again.
 #[derive(Debug, Clone)]
 struct Done {
     output: Box<RawValue>,
+    /// The output was cut at the cap when it was computed: a reused copy is cut as well.
+    truncated: Option<Truncated>,
     attempts: u32,
     started_s: f64,
     duration_s: f64,
@@ -289,6 +291,7 @@ impl Previous {
             input: input.clone(),
             status: Status::Ok,
             output: Some(done.output),
+            truncated: done.truncated,
             error: None,
             attempts: done.attempts,
             started_s: done.started_s,
@@ -321,6 +324,7 @@ impl Previous {
         };
         let done = Done {
             output,
+            truncated: result.truncated,
             attempts: result.attempts,
             started_s: result.started_s,
             duration_s: result.duration_s,
@@ -435,6 +439,7 @@ struct StoredResult {
     input: Value,
     status: Status,
     output: Option<Box<RawValue>>,
+    truncated: Option<Truncated>,
     #[serde(default)]
     attempts: u32,
     #[serde(default)]

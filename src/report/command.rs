@@ -216,6 +216,8 @@ fn indexed_run(index: &Path, line: history::IndexLine) -> RunReport {
         biggest_memory: Vec::new(),
         failures: Vec::new(),
         more_failures: 0,
+        truncated: Vec::new(),
+        more_truncated: 0,
     }
 }
 

@@ -175,6 +175,9 @@ impl Collector {
         if s.skipped > 0 {
             line += &format!(", {} skipped", s.skipped);
         }
+        if s.truncated > 0 {
+            line += &format!(", {} with output cut at `max_output`", s.truncated);
+        }
         // The whole run, writing its results included (the file's `duration_s` cannot count
         // the writing of the file that holds it).
         line += &format!(" in {:.2}s", run_start.elapsed().as_secs_f64());

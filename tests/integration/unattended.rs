@@ -70,6 +70,7 @@ fn created_modes(umask: &str) -> Vec<(String, u32)> {
     for (name, path) in [
         ("results", results_file),
         ("lock", out.join(".private.runjobs.lock")),
+        ("output lock", out.join(".private-latest.json.output.lock")),
         ("run index", out.join("private.history.jsonl")),
         ("html", dir.path().join("report/r.html")),
         ("junit", dir.path().join("junit.xml")),
@@ -169,6 +170,7 @@ fn shared_folder(who: As) -> tempfile::TempDir {
 fn planted_links_stop_the_run_before_it_starts(who: As) {
     for (what, name) in [
         ("lock", ".s.runjobs.lock"),
+        ("output lock", ".out.json.output.lock"),
         ("run index", "s.history.jsonl"),
         ("journal", "out.json.journal"),
     ] {

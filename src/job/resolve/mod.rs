@@ -20,10 +20,10 @@ use super::model::{
     MaxFailuresDef, OptionsDef, RetriesDef, StdinDef, StdoutDef, TaskDef, Workers,
 };
 use super::resolved::{
-    Backoff, CommandSpec, DEFAULT_HOOK_TIMEOUT, DEFAULT_KILL_GRACE, ExecutorKind, ExecutorPlan,
-    FailureLimit, FileStateMode, FileStateRule, Format, FunctionKind, FunctionSpec, Hooks,
-    InputSpec, Job, Limits, OutputPlan, RetryOn, RetryPolicy, SlurmSettings, StdinMode, StdoutMode,
-    Task, default_workers, normalize,
+    Backoff, CommandSpec, DEFAULT_HOOK_TIMEOUT, DEFAULT_KILL_GRACE, DEFAULT_MAX_OUTPUT,
+    ExecutorKind, ExecutorPlan, FailureLimit, FileStateMode, FileStateRule, Format, FunctionKind,
+    FunctionSpec, Hooks, InputSpec, Job, Limits, OutputPlan, RetryOn, RetryPolicy, SlurmSettings,
+    StdinMode, StdoutMode, Task, default_workers, normalize,
 };
 use super::schema::memory_limit;
 use super::span::{At, Source, task_ref};
