@@ -77,13 +77,17 @@ pub(crate) fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Job, JobFileErrors
     if !not_json.is_empty() {
         // A value check is no reason to hide the other mistakes: the rest of the file is
         // checked as if each `nan` or `inf` were 0, and what that stand-in would cause at
-        // their places is left out (the schema would only say "not a number").
-        stand_in_for_nulls(&mut instance);
+        // their places is left out (the schema would only say "not a number"). The semantic
+        // pass reads the file without those keys instead (a 0 is no duration); in an array
+        // the 0 stays, so positions hold.
+        let mut without = instance.clone();
+        stand_in_for_nulls(&mut instance, false);
+        stand_in_for_nulls(&mut without, true);
         let at_not_json =
             |d: &Diagnostic| not_json.iter().any(|n| (n.line, n.col) == (d.line, d.col));
         let mut diags = schema::check(&instance, &src);
         diags.retain(|d| !at_not_json(d));
-        let mut diags = with_semantic_errors(diags, &instance, &src, at_not_json);
+        let mut diags = with_semantic_errors(diags, &without, &src, at_not_json);
         diags.retain(|d| !at_not_json(d));
         diags.extend(not_json);
         diags.sort_by_key(|d| (d.line, d.col));
@@ -125,12 +129,23 @@ fn with_semantic_errors(
 }
 
 /// Puts a 0 where `toml_to_json` left a `null`, which only a `nan` or an `inf` becomes (TOML
-/// has no null).
-fn stand_in_for_nulls(value: &mut serde_json::Value) {
+/// has no null); with `drop_keys`, a table's key holding one is left out instead.
+fn stand_in_for_nulls(value: &mut serde_json::Value, drop_keys: bool) {
     match value {
         serde_json::Value::Null => *value = serde_json::Value::from(0),
-        serde_json::Value::Array(items) => items.iter_mut().for_each(stand_in_for_nulls),
-        serde_json::Value::Object(table) => table.values_mut().for_each(stand_in_for_nulls),
+        serde_json::Value::Array(items) => {
+            items
+                .iter_mut()
+                .for_each(|item| stand_in_for_nulls(item, drop_keys));
+        }
+        serde_json::Value::Object(table) => {
+            if drop_keys {
+                table.retain(|_, v| !v.is_null());
+            }
+            table
+                .values_mut()
+                .for_each(|v| stand_in_for_nulls(v, drop_keys));
+        }
         _ => {}
     }
 }
