@@ -24,7 +24,7 @@ RUNS=${BENCH_RUNS:-5}
 TIME_BIN=/usr/bin/time
 CHECK=("$PYTHON" "$BENCH_DIR/py/check.py")
 
-CASES=(square_1m square_1m_replace journal_1m toml_1m toml_1m_square square_spec rss_10m_jsonl rss_1m_toml report_1m true_2000_floor echo_2000_floor true_2000_xargs true_2000_parallel py_square_100k echo_worker_1m slurm_1000)
+CASES=(square_1m square_1m_replace journal_1m toml_1m toml_1m_square square_spec rss_10m_jsonl rss_1m_toml report_1m reuse_1m true_2000_floor echo_2000_floor true_2000_xargs true_2000_parallel py_square_4 py_square_100k py_square_1m echo_worker_1m slurm_1000)
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -288,6 +288,31 @@ case_report_1m() {
     add_row report_1m "$(printf '%.4f' "$wall")" - "html $((size / 1024)) KiB" "$(fmt_mib "$kb")" "< 1 s, < 200 MiB" "$verdict"
 }
 
+# reuse_1m: a new run of square_1m's job grown by one input, with `--reuse` of square_1m's
+# 1M results: time and peak RSS of reading, matching and copying them (goal: < 100 MiB);
+# the peer is the same job computing all of its items.
+case_reuse_1m() {
+    if [[ ! -x $TIME_BIN ]]; then
+        skip_case reuse_1m "$TIME_BIN not found (Debian package 'time'), no RSS"
+        return
+    fi
+    local from="$TMP/reuse-from.json" out="$TMP/reuse.json" job="$BENCH_DIR/jobs/reuse_1m.toml"
+    run_checked "reuse_1m earlier results" "$BIN" "$BENCH_DIR/jobs/square_1m.toml" -o "$from"
+    run_checked "reuse_1m fresh" "$BIN" "$job" -o "$out"
+    local fresh=$ELAPSED
+    rm -f "$out"
+    run_checked "reuse_1m reuse" "$TIME_BIN" -f '%e %M' -o "$TMP/time.out" \
+        "$BIN" "$job" -o "$out" --reuse "$from"
+    local wall=$ELAPSED time_e kb verdict
+    read -r time_e kb < <(tail -n 1 "$TMP/time.out")
+    grep -q "1000001 ok (1000000 reused)" "$LOG" || die "reuse_1m: the summary does not count 1M reused"
+    rm -f "$from" "$out"
+    if ((kb < 100 * 1024)); then verdict=ok; else verdict=MISSED; fi
+    add_row reuse_1m "$(printf '%.4f' "$wall")" "$(printf '%.4f' "$fresh")" \
+        "$(awk -v a="$fresh" -v b="$wall" 'BEGIN { printf "%.2fx", a / b }')" \
+        "$(fmt_mib "$kb")" "< 100 MiB" "$verdict"
+}
+
 # ---------------------------------------------------------------------------- main
 
 # 4. 2000 processes of `true ITEM`, 2 at a time, vs xargs -P2 (goal: at most 1.1x xargs'
@@ -408,15 +433,40 @@ case_echo_2000_floor() { floor_case echo_2000_floor capture "$BENCH_DIR/jobs/ech
 
 # 5. a plain Python function over 100k items on 2 workers vs Pool(2).map + json.dump
 #    (goal: at most 1.5x Pool's wall time, i.e. peer/runjobs >= 0.67).
-case_py_square_100k() {
-    local n=100000
-    local rj=("$BIN" "$BENCH_DIR/jobs/py_square_100k.toml" -o "$TMP/py.json")
-    local peer=("$PYTHON" "$BENCH_DIR/py/pool_square.py" "$n" 2 "$TMP/pool.json")
-    run_checked "py_square_100k runjobs (check)" "${rj[@]}"
-    check "py_square_100k runjobs" "${CHECK[@]}" json "$TMP/py.json" "$n"
-    run_checked "py_square_100k peer (check)" "${peer[@]}"
-    compare py_square_100k 0.67 rj peer
+# py_square_N: a plain Python function (`python = "fns.py:square"`) over range(N), 2
+# workers, results file written, vs Pool(2).map of the same function with the results kept
+# in memory only (bench/py/pool_map.py; goal: no slower, peer/runjobs >= 1) and, for
+# information, vs Pool(2).map + json.dump (bench/py/pool_square.py). The job names the
+# interpreter itself (`python_exe`), so a version manager's shim is not what is timed.
+py_square_case() {
+    local name=$1 n=$2 goal=$3
+    local python job="$TMP/$name.toml"
+    python=$("$PYTHON" -c 'import sys; print(sys.executable)')
+    cat >"$job" <<JOB
+[functions.square]
+python = "$BENCH_DIR/py/fns.py:square"
+python_exe = "$python"
+
+[[task]]
+function = "square"
+workers = 2
+inputs = { range = [0, $n] }
+JOB
+    local rj=("$BIN" "$job" -o "$TMP/py.json")
+    local bare=("$python" "$BENCH_DIR/py/pool_map.py" "$n" 2)
+    local dumped=("$python" "$BENCH_DIR/py/pool_square.py" "$n" 2 "$TMP/pool.json")
+    run_checked "$name runjobs (check)" "${rj[@]}"
+    check "$name runjobs" "${CHECK[@]}" json "$TMP/py.json" "$n"
+    run_checked "$name Pool.map (check)" "${bare[@]}"
+    run_checked "$name Pool.map + json.dump (check)" "${dumped[@]}"
+    compare "$name" "$goal" rj bare
+    compare "${name}_dump" info rj dumped
+    rm -f "$TMP/py.json" "$TMP/pool.json"
 }
+
+case_py_square_4() { py_square_case py_square_4 4 1; }
+case_py_square_100k() { py_square_case py_square_100k 100000 1; }
+case_py_square_1m() { py_square_case py_square_1m 1000000 1; }
 
 # 7. 1000 builtin items as a Slurm job array of 4 shards on the cluster this machine can
 #    submit to (scripts/slurm-local.sh start), against the same job run locally; and the

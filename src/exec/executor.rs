@@ -13,7 +13,7 @@ use super::pool;
 use super::slow::SlowItems;
 use crate::items::Source;
 use crate::job::Task;
-use crate::record::{ItemRecord, JournalHandle, RunHeader};
+use crate::record::{ItemRecord, JournalHandle, Rendered, RunHeader, Status};
 
 /// Runs a task's items and reports each one, exactly once, as `Event`s: records in any
 /// order, each with its index. Never prints; decides nothing about the run as a whole (that
@@ -68,11 +68,31 @@ pub struct TaskRun<'a> {
 impl TaskRun<'_> {
     /// Sends finished records to the collector; a closed channel means the run is being torn
     /// down, and there is nobody left to tell.
+    /// Passes finished records on. Runs of consecutive ok ones are rendered here, on the
+    /// slot's thread, so the collecting thread (one for all the workers) only writes them.
     pub fn report(&self, records: Vec<ItemRecord>) {
-        if !records.is_empty() {
+        let task = self.task_index;
+        // A rendered run is counted as so many plain `ok` items: one whose output was cut
+        // goes as a record, so the summary counts it `truncated`.
+        let plain_ok = |r: &ItemRecord| r.status == Status::Ok && r.truncated.is_none();
+        let ok_run =
+            |a: &ItemRecord, b: &ItemRecord| plain_ok(a) && plain_ok(b) && b.index == a.index + 1;
+        let mut rest = Vec::new();
+        for run in records.chunk_by(ok_run) {
+            if plain_ok(&run[0]) {
+                let _ = self.events.send(Event::Rendered {
+                    task,
+                    first: run[0].index,
+                    rendered: Rendered::of(run),
+                });
+            } else {
+                rest.extend_from_slice(run);
+            }
+        }
+        if !rest.is_empty() {
             let _ = self.events.send(Event::Finished {
-                task: self.task_index,
-                records,
+                task,
+                records: rest,
             });
         }
     }

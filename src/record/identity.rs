@@ -52,7 +52,7 @@ impl FileState {
 }
 
 /// See [`item_key`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ItemKey(u128);
 
 /// Compact JSON with object keys sorted (the run preserves key order, identity must not).

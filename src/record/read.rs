@@ -2,13 +2,14 @@
 //! Lines) or a journal, one result at a time, in the order the file holds them. `--resume`
 //! and `report` are both visitors of this one reader.
 //!
-//! A JSON document is parsed from its bytes with serde seeds, so a million results are never
-//! all in memory as values; TOML is turned into JSON text first (the toml crate builds its
-//! tree whole); JSON Lines and journals are read line by line.
+//! Every format is streamed from the file, so memory holds one result at a time, not the
+//! file: a JSON document is parsed from a buffered reader with serde seeds; TOML in our
+//! layout, JSON Lines and journals are read line by line (a TOML file in another layout,
+//! edited by hand say, is the one thing read whole: the toml crate builds its tree at once).
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -83,22 +84,30 @@ pub fn read(path: &Path, visitor: &mut dyn ResultsVisitor) -> Result<FileInfo, S
         .and_then(|e| e.to_str())
         .and_then(Format::from_extension)
         .ok_or("cannot tell its format: use a .json, .toml, .jsonl or .journal file")?;
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let open = || File::open(path).map_err(|e| e.to_string());
+    let buffered = || open().map(|f| BufReader::with_capacity(READ_BUFFER, f));
     let run = match format {
-        Format::Json => read_document(&bytes, visitor)?,
-        Format::Toml => {
-            let text = String::from_utf8(bytes).map_err(|e| e.to_string())?;
-            if text.contains(TOML_RESULTS) {
-                read_toml_lines(&text, visitor)?
+        Format::Json => {
+            let mut text = buffered()?;
+            let mut first = Vec::new();
+            text.read_until(b'\n', &mut first)
+                .map_err(|e| e.to_string())?;
+            if first.starts_with(JSON_OPENING) && first.trim_ascii_end().ends_with(JSON_TASKS) {
+                read_json_lines(&first, text, visitor)?
             } else {
-                // Not our layout (edited by hand, say): the same tree as JSON, turned into
-                // JSON text and read the same way.
-                let toml: toml::Value = toml::from_str(&text).map_err(|e| e.to_string())?;
-                let json = serde_json::to_vec(&toml).map_err(|e| e.to_string())?;
-                read_document(&json, visitor)?
+                read_document(first.as_slice().chain(text), visitor)?
             }
         }
-        Format::Jsonl => read_lines(&bytes, visitor)?,
+        Format::Toml if has_our_toml_layout(buffered()?)? => read_toml_lines(buffered()?, visitor)?,
+        Format::Toml => {
+            // Not our layout (edited by hand, say): the same tree as JSON, turned into
+            // JSON text and read the same way.
+            let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+            let toml: toml::Value = toml::from_str(&text).map_err(|e| e.to_string())?;
+            let json = serde_json::to_vec(&toml).map_err(|e| e.to_string())?;
+            read_document(json.as_slice(), visitor)?
+        }
+        Format::Jsonl => read_lines(&mut open()?, visitor)?,
     };
     Ok(FileInfo {
         journal: false,
@@ -107,9 +116,12 @@ pub fn read(path: &Path, visitor: &mut dyn ResultsVisitor) -> Result<FileInfo, S
     })
 }
 
+/// How much of a file is read at a time.
+const READ_BUFFER: usize = 1 << 16;
+
 /// A JSON results document, one result at a time.
-fn read_document(bytes: &[u8], visitor: &mut dyn ResultsVisitor) -> Result<RunInfo, String> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+fn read_document(bytes: impl Read, visitor: &mut dyn ResultsVisitor) -> Result<RunInfo, String> {
+    let mut deserializer = serde_json::Deserializer::from_reader(bytes);
     let mut run = RunInfo::default();
     let seed = DocumentSeed {
         visitor,
@@ -121,13 +133,119 @@ fn read_document(bytes: &[u8], visitor: &mut dyn ResultsVisitor) -> Result<RunIn
     Ok(run)
 }
 
+/// How our JSON writer opens a results file: a line of the run's keys ending in the list of
+/// tasks; then each task's keys on a line ending in its list of results, a result a line
+/// (`,` after all but the last), a line closing the results with the task's summary, and a
+/// last line closing the tasks with the run's closing keys.
+const JSON_OPENING: &[u8] = b"{\"version\":";
+const JSON_TASKS: &[u8] = b"\"tasks\":[";
+const JSON_RESULTS: &[u8] = b"\"results\":[";
+const JSON_TASK_END: &[u8] = b"],\"summary\":";
+
+/// A JSON results file in our writer's layout (`first` is its first line), a line at a time:
+/// each result line is parsed alone, at `from_slice`'s speed, with one line in memory. A
+/// line out of place is an error naming it: the file was damaged.
+fn read_json_lines(
+    first: &[u8],
+    mut text: impl BufRead,
+    visitor: &mut dyn ResultsVisitor,
+) -> Result<RunInfo, String> {
+    /// `{"k":v,...,"list":[` (a line opening a list) as the object of its keys.
+    fn keys_before<'a, T: Deserialize<'a>>(
+        line: &[u8],
+        list: &[u8],
+        buf: &'a mut Vec<u8>,
+    ) -> Option<T> {
+        let keys = line.strip_suffix(list)?;
+        buf.clear();
+        buf.extend_from_slice(keys.strip_suffix(b",").unwrap_or(keys));
+        buf.push(b'}');
+        serde_json::from_slice(buf).ok()
+    }
+    let mut scratch = Vec::new();
+    let mut run: RunInfo = keys_before(first.trim_ascii_end(), JSON_TASKS, &mut scratch)
+        .ok_or("not a runjobs results file: line 1 is not the run's keys")?;
+    visitor.run(run.started_at.as_deref().unwrap_or(""));
+    let mut task: Option<TaskInfo> = None;
+    let mut line = Vec::new();
+    for n in 2.. {
+        let bad = |what: &str| format!("not a runjobs results file: line {n}: {what}");
+        line.clear();
+        if text
+            .read_until(b'\n', &mut line)
+            .map_err(|e| bad(&e.to_string()))?
+            == 0
+        {
+            return Err(bad("the file ends before its tasks do"));
+        }
+        let this = line.trim_ascii();
+        match &task {
+            Some(_) if this.starts_with(JSON_TASK_END) => task = None,
+            Some(t) => {
+                let result = this.strip_suffix(b",").unwrap_or(this);
+                let raw =
+                    serde_json::from_slice::<&RawValue>(result).map_err(|e| bad(&e.to_string()))?;
+                visitor.result(t, raw)?;
+            }
+            None if this.ends_with(JSON_RESULTS) => {
+                #[derive(Deserialize)]
+                struct Keys {
+                    name: String,
+                    function: Option<String>,
+                    function_hash: Option<String>,
+                    workers: Option<u64>,
+                }
+                let k: Keys = keys_before(this, JSON_RESULTS, &mut scratch)
+                    .ok_or_else(|| bad("not a task's keys"))?;
+                let info = TaskInfo {
+                    name: k.name,
+                    function: k.function,
+                    function_hash: k.function_hash,
+                    workers: k.workers,
+                };
+                visitor.task(&info);
+                task = Some(info);
+            }
+            None => {
+                // The last line: `],"status":...}`, the run's closing keys.
+                let keys = this.strip_prefix(b"],").ok_or_else(|| bad("not a task"))?;
+                scratch.clear();
+                scratch.push(b'{');
+                scratch.extend_from_slice(keys);
+                let end: RunInfo =
+                    serde_json::from_slice(&scratch).map_err(|e| bad(&e.to_string()))?;
+                run.finished_at = end.finished_at;
+                run.duration_s = end.duration_s;
+                run.status = end.status;
+                run.summary = end.summary;
+                break;
+            }
+        }
+    }
+    Ok(run)
+}
+
 /// How our TOML writer opens a task's results: one inline table a line follows, then `]`.
-const TOML_RESULTS: &str = "\nresults = [\n";
+const TOML_RESULTS: &str = "results = [";
+
+/// Whether a TOML file is laid out as our writer lays it out (its first task's results
+/// open near the top, so this reads little).
+fn has_our_toml_layout(text: impl BufRead) -> Result<bool, String> {
+    for line in text.lines() {
+        if line.map_err(|e| e.to_string())? == TOML_RESULTS {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
 
 /// TOML results in the layout runjobs writes them (`output::toml`), a line at a time: the
 /// top-level keys, then each `[[tasks]]` with its keys, `results = [`, one inline table a
 /// result, `]`. Memory holds one line, not the tree.
-fn read_toml_lines(text: &str, visitor: &mut dyn ResultsVisitor) -> Result<RunInfo, String> {
+fn read_toml_lines(
+    text: impl BufRead,
+    visitor: &mut dyn ResultsVisitor,
+) -> Result<RunInfo, String> {
     enum At {
         Top,
         TaskKeys,
@@ -140,6 +258,8 @@ fn read_toml_lines(text: &str, visitor: &mut dyn ResultsVisitor) -> Result<RunIn
     let mut task = TaskInfo::default();
     for (n, line) in text.lines().enumerate() {
         let what = |e: String| format!("line {}: {e}", n + 1);
+        let line = line.map_err(|e| what(e.to_string()))?;
+        let line = line.as_str();
         match at {
             _ if line == "[[tasks]]" && !matches!(at, At::Results) => {
                 if run.is_none() {
@@ -154,7 +274,7 @@ fn read_toml_lines(text: &str, visitor: &mut dyn ResultsVisitor) -> Result<RunIn
                 top.push_str(line);
                 top.push('\n');
             }
-            At::TaskKeys if line == "results = [" => {
+            At::TaskKeys if line == TOML_RESULTS => {
                 #[derive(Deserialize)]
                 struct Keys {
                     name: String,
@@ -197,7 +317,7 @@ fn read_toml_lines(text: &str, visitor: &mut dyn ResultsVisitor) -> Result<RunIn
 
 /// JSON Lines results: each line a result naming its task, then a last line with the run's
 /// status, summary and function identities.
-fn read_lines(bytes: &[u8], visitor: &mut dyn ResultsVisitor) -> Result<RunInfo, String> {
+fn read_lines(file: &mut File, visitor: &mut dyn ResultsVisitor) -> Result<RunInfo, String> {
     #[derive(Deserialize)]
     struct LastLine {
         #[serde(flatten)]
@@ -208,21 +328,32 @@ fn read_lines(bytes: &[u8], visitor: &mut dyn ResultsVisitor) -> Result<RunInfo,
         #[serde(default)]
         tasks: Vec<TaskHeader>,
     }
-    let lines = || {
-        bytes
-            .split(|b| *b == b'\n')
-            .map(<[u8]>::trim_ascii)
-            .filter(|l| !l.is_empty())
-    };
-    let last = lines().next_back().ok_or("it is empty").and_then(|line| {
-        serde_json::from_slice::<LastLine>(line)
-            .ok()
-            .filter(|last| last.run.started_at.is_some() && last.run.summary.is_some())
-            .ok_or("its last line (status and summary) is missing")
-    })?;
+    let last_line = last_line(file).map_err(|e| e.to_string())?;
+    if last_line.is_empty() {
+        return Err("it is empty".into());
+    }
+    let last = serde_json::from_slice::<LastLine>(&last_line)
+        .ok()
+        .filter(|last| last.run.started_at.is_some() && last.run.summary.is_some())
+        .ok_or("its last line (status and summary) is missing")?;
     visitor.run(last.run.started_at.as_deref().unwrap_or(""));
+    file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+    let mut lines = BufReader::with_capacity(READ_BUFFER, file);
     let mut task: Option<TaskInfo> = None;
-    for line in lines() {
+    let mut buffer = Vec::new();
+    loop {
+        buffer.clear();
+        if lines
+            .read_until(b'\n', &mut buffer)
+            .map_err(|e| e.to_string())?
+            == 0
+        {
+            break;
+        }
+        let line = buffer.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
         let Some(name) = task_of(line) else {
             continue; // the last line
         };
@@ -247,6 +378,28 @@ fn read_lines(bytes: &[u8], visitor: &mut dyn ResultsVisitor) -> Result<RunInfo,
         }
     }
     Ok(last.run)
+}
+
+/// The last line of a file that is not blank (read from the end, a block at a time).
+fn last_line(file: &mut File) -> std::io::Result<Vec<u8>> {
+    let mut end = file.seek(SeekFrom::End(0))?;
+    let mut tail: Vec<u8> = Vec::new();
+    loop {
+        let trimmed = tail.trim_ascii();
+        if let Some(at) = memchr::memrchr(b'\n', trimmed) {
+            return Ok(trimmed[at + 1..].to_vec());
+        }
+        if end == 0 {
+            return Ok(trimmed.to_vec());
+        }
+        let start = end.saturating_sub(READ_BUFFER as u64);
+        let mut block = vec![0; (end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block)?;
+        block.extend_from_slice(&tail);
+        tail = block;
+        end = start;
+    }
 }
 
 /// The task a JSON Lines result names: read straight from our own `{"task":"NAME",` start,
@@ -473,11 +626,113 @@ impl<'de> Visitor<'de> for ResultsSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(result) = seq.next_element::<&'de RawValue>()? {
+        // Owned: a reader's bytes are gone once parsed (one small allocation a result).
+        while let Some(result) = seq.next_element::<Box<RawValue>>()? {
             self.visitor
-                .result(self.task, result)
+                .result(self.task, &result)
                 .map_err(serde::de::Error::custom)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records what a reader hands on, as text.
+    #[derive(Default)]
+    struct Seen(Vec<String>);
+
+    impl ResultsVisitor for Seen {
+        fn run(&mut self, started_at: &str) {
+            self.0.push(format!("run {started_at}"));
+        }
+        fn task(&mut self, task: &TaskInfo) {
+            self.0.push(format!("task {}", task.name));
+        }
+        fn result(&mut self, task: &TaskInfo, result: &RawValue) -> Result<(), String> {
+            self.0.push(format!("{} {}", task.name, result.get()));
+            Ok(())
+        }
+    }
+
+    fn read_text(name: &str, text: &str) -> Result<(Vec<String>, RunInfo), String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let mut seen = Seen::default();
+        let info = read(&path, &mut seen)?;
+        Ok((seen.0, info.run))
+    }
+
+    /// Our writer's layout, two tasks (one with no results).
+    const OURS: &str = concat!(
+        r#"{"version":1,"job":"j","started_at":"T","tasks":["#,
+        "\n",
+        r#"{"name":"a","function":"builtin:square","function_hash":"h","workers":2,"results":["#,
+        "\n",
+        r#"{"index":0,"input":1,"status":"ok","output":1},"#,
+        "\n",
+        r#"{"index":1,"input":"x, y","status":"ok","output":[2]}"#,
+        "\n",
+        r#"],"summary":{"total":2}},"#,
+        "\n",
+        r#"{"name":"b","function_hash":"g","results":["#,
+        "\n",
+        r#"],"summary":{"total":0}}"#,
+        "\n",
+        r#"],"status":"ok","finished_at":"U","duration_s":0.5}"#,
+        "\n",
+    );
+
+    #[test]
+    fn our_json_layout_is_read_a_line_at_a_time_as_any_json_would_be() {
+        let (lines, run) = read_text("r.json", OURS).unwrap();
+        let expected = [
+            "run T",
+            "task a",
+            r#"a {"index":0,"input":1,"status":"ok","output":1}"#,
+            r#"a {"index":1,"input":"x, y","status":"ok","output":[2]}"#,
+            "task b",
+        ];
+        assert_eq!(lines, expected);
+        assert_eq!(run.job.as_deref(), Some("j"));
+        assert_eq!(run.status.as_deref(), Some("ok"));
+        assert_eq!(run.finished_at.as_deref(), Some("U"));
+        // The same document on one line takes the general path and reads the same.
+        let (one_line, _) = read_text("r.json", &OURS.replace('\n', "")).unwrap();
+        assert_eq!(one_line, expected);
+    }
+
+    #[test]
+    fn a_damaged_line_of_our_layout_is_named() {
+        let damaged = OURS.replace(r#"{"index":1,"#, r#"{"index":1"#);
+        let err = read_text("r.json", &damaged).unwrap_err();
+        assert!(err.contains("line 4"), "{err}");
+        let cut = &OURS[..OURS.find("],\"summary\":{\"total\":0}").unwrap()];
+        let err = read_text("r.json", cut).unwrap_err();
+        assert!(err.contains("ends before its tasks do"), "{err}");
+    }
+
+    #[test]
+    fn json_lines_are_read_with_their_last_line_first() {
+        let text = concat!(
+            r#"{"task":"a","index":0,"input":1,"status":"ok"}"#,
+            "\n\n",
+            r#"{"started_at":"T","status":"ok","summary":{"total":1,"ok":1,"failed":0,"timed_out":0,"skipped":0},"function_hashes":{"a":"h"}}"#,
+            "\n\n"
+        );
+        let (lines, run) = read_text("r.jsonl", text).unwrap();
+        assert_eq!(
+            lines,
+            [
+                "run T",
+                "task a",
+                r#"a {"task":"a","index":0,"input":1,"status":"ok"}"#
+            ]
+        );
+        assert_eq!(run.status.as_deref(), Some("ok"));
+        assert!(read_text("r.jsonl", "\n\n").unwrap_err().contains("empty"));
     }
 }

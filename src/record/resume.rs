@@ -1,14 +1,25 @@
-//! `--resume OUTPUT`: the results an earlier run finished, found by identity (function and
-//! input, see `identity`) in OUTPUT and in the journal beside it, to hand back instead of
-//! running them again (`run::reuse` does the handing back).
+//! `--resume OUTPUT`, `--reuse FROM`, `reuse = "latest"`: the results an earlier run
+//! finished, found by identity (function and input, see `identity`) in a results file and
+//! in the journal beside it, to hand back instead of running them again (`run::reuse` does
+//! the handing back).
 //!
 //! Equal inputs are distinct items: an identity may have finished several times, and each
 //! finished computation stands in for one item only (the k-th of the equal inputs takes the
 //! k-th computation), so six items with one input, two of which finished, run four more
 //! times, never zero. Inserting, removing or reordering other inputs still reruns nothing.
+//!
+//! Memory holds only what matching needs: for each computation its identity, the state of
+//! the file it was computed from (hashed), its run, and where its record lies in a spill
+//! file the records are copied to as they are read (an unnamed temporary file: the page
+//! cache's, not ours). A record is read back and parsed only when its item is reused, in
+//! the order the items come, which is usually the order it was written in. A million
+//! results take about 48 MB.
 
-use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashSet;
+use std::fs::File;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -21,80 +32,126 @@ use super::journal;
 use super::read::{self, ResultsVisitor, TaskInfo};
 use super::{FileState, ItemKey, ItemRecord, Status, Truncated, item_key};
 
-/// A finished result that may stand in for running its item again.
-#[derive(Debug, Clone)]
+/// A finished result that may stand in for running its item again: where to find it, and
+/// what deciding whether it still holds takes.
+#[derive(Debug, Clone, Copy)]
 struct Done {
-    output: Box<RawValue>,
-    /// The output was cut at the cap when it was computed: a reused copy is cut as well.
-    truncated: Option<Truncated>,
-    attempts: u32,
-    started_s: f64,
-    duration_s: f64,
-    worker: Option<u32>,
-    cpu_s: Option<f64>,
-    max_rss_kib: Option<u64>,
-    node: Option<Arc<str>>,
-    /// The state of the file its input named, when it was computed (SPEC §8).
-    fingerprint: Option<Box<str>>,
-    /// `started_at` of the run that computed it.
-    run: Arc<str>,
-    /// The results file (or journal) it was read from.
-    from: Arc<str>,
+    key: ItemKey,
+    /// Its record's JSON text in the spill file.
+    at: u64,
+    len: u32,
+    /// The run that computed it (`Previous::runs`).
+    run: u32,
+    /// The file it was read from (`Previous::froms`).
+    from: u16,
+    claimed: bool,
+    /// A hash of the state of the file its input named when it was computed (SPEC §8);
+    /// `None` for a record that has none.
+    fingerprint: Option<u64>,
+}
+
+fn hash_fingerprint(fingerprint: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    fingerprint.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl Done {
     /// Whether this result is still the answer for an input whose file is in `state`
-    /// (`None`: the input names no file).
-    fn still_holds(&self, state: Option<&FileState>) -> bool {
+    /// (`None`: the input names no file). `started` is when its run started.
+    fn still_holds(&self, state: Option<&FileState>, started: &str) -> bool {
         match state {
             None | Some(FileState::NotAPath) => true,
             Some(FileState::Unreadable) => false,
             Some(FileState::Known {
                 fingerprint,
                 modified,
-            }) => match &self.fingerprint {
-                Some(then) => **then == **fingerprint,
+            }) => match self.fingerprint {
+                Some(then) => then == hash_fingerprint(fingerprint),
                 // Written before fingerprints were kept: it holds if the file was last
                 // changed before the run that computed it started (make's rule).
-                None => humantime::parse_rfc3339_weak(&self.run)
-                    .is_ok_and(|started| *modified < started),
+                None => {
+                    humantime::parse_rfc3339_weak(started).is_ok_and(|started| *modified < started)
+                }
             },
         }
     }
 }
 
-/// The finished computations of one identity.
-#[derive(Debug)]
-enum Computations {
-    One(Done),
-    Many(VecDeque<Done>),
+/// The records read, copied one after another, and read back as items are reused.
+#[derive(Debug, Default)]
+struct Spill {
+    /// While records are written (the file moves between the two).
+    writer: Option<BufWriter<File>>,
+    /// While they are read back.
+    file: Option<File>,
+    written: u64,
+    /// A window of the file, refilled when a record is outside it.
+    window: Vec<u8>,
+    window_at: u64,
 }
 
-impl Computations {
-    fn push(&mut self, done: Done) {
-        match self {
-            Computations::One(first) => {
-                let first = std::mem::replace(first, done.clone());
-                *self = Computations::Many(VecDeque::from([first, done]));
+/// How much of the spill file is read back at a time.
+const SPILL_WINDOW: usize = 1 << 16;
+
+impl Spill {
+    fn write(&mut self, record: &[u8]) -> Result<(u64, u32), String> {
+        let len = u32::try_from(record.len()).map_err(|_| "a result of 4 GiB or more")?;
+        let writer = match &mut self.writer {
+            Some(writer) => writer,
+            None => {
+                let file = match self.file.take() {
+                    // Writes go on at its end (`read_at` does not move the file's offset).
+                    Some(file) => file,
+                    None => tempfile::tempfile()
+                        .map_err(|e| format!("cannot make a temporary file to read into: {e}"))?,
+                };
+                self.writer
+                    .insert(BufWriter::with_capacity(SPILL_WINDOW, file))
             }
-            Computations::Many(all) => all.push_back(done),
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &Done> {
-        let (one, many) = match self {
-            Computations::One(done) => (Some(done), None),
-            Computations::Many(all) => (None, Some(all)),
         };
-        one.into_iter().chain(many.into_iter().flatten())
+        writer
+            .write_all(record)
+            .map_err(|e| format!("cannot write a temporary file: {e}"))?;
+        let at = self.written;
+        self.written += record.len() as u64;
+        Ok((at, len))
     }
 
-    fn len(&self) -> usize {
-        match self {
-            Computations::One(_) => 1,
-            Computations::Many(all) => all.len(),
+    fn read(&mut self, at: u64, len: u32) -> std::io::Result<&[u8]> {
+        if let Some(writer) = self.writer.take() {
+            self.file = Some(writer.into_inner().map_err(|e| e.into_error())?);
         }
+        let len = len as usize;
+        let in_window =
+            at >= self.window_at && at + len as u64 <= self.window_at + self.window.len() as u64;
+        if !in_window {
+            let file = self.file.as_ref().ok_or(std::io::ErrorKind::NotFound)?;
+            self.window.resize(len.max(SPILL_WINDOW), 0);
+            let mut filled = 0;
+            while filled < self.window.len() {
+                match file.read_at(&mut self.window[filled..], at + filled as u64)? {
+                    0 => break,
+                    n => filled += n,
+                }
+            }
+            self.window.truncate(filled);
+            self.window_at = at;
+            if filled < len {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        let start = (at - self.window_at) as usize;
+        Ok(&self.window[start..start + len])
     }
+}
+
+/// What claiming changes: the computations and the file their records are in.
+#[derive(Debug, Default)]
+struct Claims {
+    /// Sorted by identity, then by the order they were read.
+    done: Vec<Done>,
+    spill: Spill,
 }
 
 /// Every ok result of the earlier runs, by identity.
@@ -106,19 +163,19 @@ impl Computations {
 /// any view holds is how many there are.
 #[derive(Debug, Default)]
 pub struct Previous {
-    /// Taken out as they are reused: each computation stands in for one item.
-    done: Mutex<HashMap<ItemKey, Computations>>,
+    claims: Mutex<Claims>,
     /// The view being read.
-    view: HashMap<ItemKey, Computations>,
-    computations: usize,
+    view: Vec<Done>,
     /// What was read, for the user: e.g. "`out/x.json` and its journal".
     pub sources: Vec<String>,
     /// Journal lines that did not parse (a killed run's torn last line).
     pub torn_lines: u64,
-    /// `reused_from` values seen, shared.
+    /// The `started_at` of every run results name (a million results name a handful).
     runs: Vec<Arc<str>>,
+    /// The files read, as `reused_from` names them.
+    froms: Vec<Arc<str>>,
     /// The `function_hash` of every task read.
-    functions: std::collections::HashSet<String>,
+    functions: HashSet<String>,
     /// Results whose task has no `function_hash` (written by a runjobs from before
     /// identities): they cannot be matched, so their items run again.
     pub unidentified: u64,
@@ -132,38 +189,44 @@ impl Previous {
         shard_journals: &[Vec<PathBuf>],
     ) -> Result<Option<Previous>, String> {
         let mut previous = Previous::default();
+        let found = previous.load_views(output, shard_journals)?;
+        Ok(found.then_some(previous))
+    }
+
+    /// Reads every view `load` reads; true when there was any.
+    fn load_views(
+        &mut self,
+        output: &Path,
+        shard_journals: &[Vec<PathBuf>],
+    ) -> Result<bool, String> {
+        let unreadable = |path: &Path, e: String| {
+            format!(
+                "cannot read the earlier results in `{}`: {e}",
+                path.display()
+            )
+        };
         // Named by its journal (the file a user finds after a crash): read just that.
         if output.extension().is_some_and(|e| e == "journal") {
             if !output.exists() {
                 // A run without a journal (`--no-journal`) may still have shard journals.
-                let found = previous.read_shard_journals(output, shard_journals)?;
-                return Ok(found.then_some(previous));
+                return self.read_shard_journals(output, shard_journals);
             }
-            previous
-                .read(output)
-                .map_err(|e| format!("cannot resume from `{}`: {e}", output.display()))?;
-            previous.sources.push(format!("`{}`", output.display()));
-            previous.read_shard_journals(output, shard_journals)?;
-            return Ok(Some(previous));
+            self.read(output).map_err(|e| unreadable(output, e))?;
+            self.sources.push(format!("`{}`", output.display()));
+            self.read_shard_journals(output, shard_journals)?;
+            return Ok(true);
         }
         let journal = journal::path_for(output);
         let mut found = false;
-        if output.exists() {
-            previous
-                .read(output)
-                .map_err(|e| format!("cannot resume from `{}`: {e}", output.display()))?;
-            previous.sources.push(format!("`{}`", output.display()));
-            found = true;
+        for path in [output, journal.as_path()] {
+            if path.exists() {
+                self.read(path).map_err(|e| unreadable(path, e))?;
+                self.sources.push(format!("`{}`", path.display()));
+                found = true;
+            }
         }
-        if journal.exists() {
-            previous
-                .read(&journal)
-                .map_err(|e| format!("cannot resume from `{}`: {e}", journal.display()))?;
-            previous.sources.push(format!("`{}`", journal.display()));
-            found = true;
-        }
-        found |= previous.read_shard_journals(output, shard_journals)?;
-        Ok(found.then_some(previous))
+        found |= self.read_shard_journals(output, shard_journals)?;
+        Ok(found)
     }
 
     /// Reads each submission's shard journals as one view; true when there were any.
@@ -176,7 +239,7 @@ impl Previous {
         for group in groups.iter().filter(|g| !g.is_empty()) {
             self.read_group(group).map_err(|e| {
                 format!(
-                    "cannot resume from the shard journals beside `{}`: {e}",
+                    "cannot read the earlier results in the shard journals beside `{}`: {e}",
                     output.display()
                 )
             })?;
@@ -192,6 +255,12 @@ impl Previous {
         Ok(found)
     }
 
+    fn claims_mut(&mut self) -> &mut Claims {
+        self.claims
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Whether a task of this function was read.
     pub fn has_function(&self, function_hash: &str) -> bool {
         self.functions.contains(function_hash)
@@ -199,66 +268,61 @@ impl Previous {
 
     /// How many finished computations there are to reuse.
     pub fn len(&self) -> usize {
-        self.computations
+        self.claims
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .done
+            .len()
     }
 
     /// Adds what the view just read holds beyond what the views before it did.
     fn end_view(&mut self) {
-        let view = std::mem::take(&mut self.view);
-        let done = self
-            .done
-            .get_mut()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut view = std::mem::take(&mut self.view);
+        // The spill offset grows as records are read: it keeps the reading order.
+        view.sort_unstable_by_key(|d| (d.key, d.at));
+        let done = &mut self.claims_mut().done;
         if done.is_empty() {
             // The usual case: one view (a results file, or one run's journal).
-            self.computations = view.values().map(Computations::len).sum();
             *done = view;
             return;
         }
-        for (key, seen) in view {
-            let known = match done.entry(key) {
-                MapEntry::Vacant(slot) => {
-                    self.computations += seen.len();
-                    slot.insert(seen);
-                    continue;
-                }
-                MapEntry::Occupied(known) => known.into_mut(),
-            };
-            let mut new = Vec::new();
+        let mut new = Vec::new();
+        for seen in view.chunk_by(|a, b| a.key == b.key) {
+            let start = done.partition_point(|d| d.key < seen[0].key);
+            let known = &done[start..];
+            let known = &known[..known.partition_point(|d| d.key == seen[0].key)];
             for (i, computation) in seen.iter().enumerate() {
-                let from_run = |d: &&Done| Arc::ptr_eq(&d.run, &computation.run);
+                let from_run = |d: &&Done| d.run == computation.run;
                 // This view's n-th computation of that run is new if the known ones of that
                 // run are fewer than n.
-                let nth = seen.iter().take(i).filter(from_run).count();
+                let nth = seen[..i].iter().filter(from_run).count();
                 if known.iter().filter(from_run).count() <= nth {
-                    new.push(computation.clone());
+                    new.push(*computation);
                 }
             }
-            self.computations += new.len();
-            new.into_iter().for_each(|d| known.push(d));
         }
+        done.extend(new);
+        done.sort_unstable_by_key(|d| (d.key, d.at));
     }
 
     /// Takes an earlier computation of this item, if one is left: each stands in for one
     /// item only. `state` is the state of the file the input names, if it names one: a
     /// result computed from another state is not the answer any more.
-    fn claim(&self, function_hash: &str, input: &Value, state: Option<&FileState>) -> Option<Done> {
+    fn claim<'a>(
+        &self,
+        claims: &'a mut Claims,
+        function_hash: &str,
+        input: &Value,
+        state: Option<&FileState>,
+    ) -> Option<&'a mut Done> {
         let key = item_key(function_hash, input);
-        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
-        let MapEntry::Occupied(mut entry) = done.entry(key) else {
-            return None;
-        };
-        match entry.get_mut() {
-            Computations::One(one) if !one.still_holds(state) => None,
-            Computations::Many(all) if all.len() > 1 => {
-                let at = all.iter().position(|d| d.still_holds(state))?;
-                all.remove(at)
-            }
-            _ => match entry.remove() {
-                Computations::One(done) => Some(done),
-                Computations::Many(mut all) => all.pop_front().filter(|d| d.still_holds(state)),
-            },
-        }
+        let start = claims.done.partition_point(|d| d.key < key);
+        let found = claims.done[start..]
+            .iter_mut()
+            .take_while(|d| d.key == key)
+            .find(|d| !d.claimed && d.still_holds(state, &self.runs[d.run as usize]))?;
+        found.claimed = true;
+        Some(found)
     }
 
     /// Whether an earlier run finished this item (and claims that result: the dry run
@@ -269,7 +333,9 @@ impl Previous {
         input: &Value,
         state: Option<&FileState>,
     ) -> bool {
-        self.claim(function_hash, input, state).is_some()
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        self.claim(&mut claims, function_hash, input, state)
+            .is_some()
     }
 
     /// The earlier result for this item, if it finished ok and still holds for `state`.
@@ -280,51 +346,28 @@ impl Previous {
         input: &Value,
         state: Option<&FileState>,
     ) -> Option<ItemRecord> {
-        let done = self.claim(function_hash, input, state)?;
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        let done = *self.claim(&mut claims, function_hash, input, state)?;
+        // Read back as it was read; a record that cannot be (the temporary file was
+        // damaged) is run again: it costs time, never a wrong result.
+        let text = claims.spill.read(done.at, done.len).ok()?;
+        let result: StoredResult = serde_json::from_slice(text).ok()?;
         // An old result that still holds gains the file's state, for the next run.
         let fingerprint = match state.and_then(FileState::fingerprint) {
             Some(now) => Some(Arc::clone(now)),
-            None => done.fingerprint.map(Arc::from),
+            None => result.fingerprint.map(Arc::from),
         };
         Some(ItemRecord {
             index,
             input: input.clone(),
             status: Status::Ok,
-            output: Some(done.output),
-            truncated: done.truncated,
-            error: None,
-            attempts: done.attempts,
-            started_s: done.started_s,
-            duration_s: done.duration_s,
-            worker: done.worker,
-            cpu_s: done.cpu_s,
-            max_rss_kib: done.max_rss_kib,
-            node: done.node,
-            fingerprint,
-            reused_from: Some(done.from),
-            computed_at: Some(done.run),
-        })
-    }
-
-    /// Remembers `result` if it finished ok. `run` is the `started_at` of the run it belongs
-    /// to, unless the result says it was itself reused from an earlier one.
-    fn keep(&mut self, function_hash: &str, result: StoredResult, run: &Arc<str>, from: &Arc<str>) {
-        if result.status != Status::Ok {
-            return;
-        }
-        let output = result.output.unwrap_or_else(|| {
             // TOML leaves a null output out; JSON `null` comes as `None` too.
-            RawValue::from_string("null".to_owned()).expect("null is JSON")
-        });
-        // A reused result names the run that computed it (`computed_at`; results written
-        // before that key put the time in `reused_from`).
-        let run = match result.computed_at.or(result.reused_from) {
-            Some(earlier) => self.intern(&earlier),
-            None => Arc::clone(run),
-        };
-        let done = Done {
-            output,
+            output: Some(result.output.unwrap_or_else(|| {
+                RawValue::from_string("null".to_owned()).expect("null is JSON")
+            })),
+            // The output was cut at the cap when it was computed: the copy is cut as well.
             truncated: result.truncated,
+            error: None,
             attempts: result.attempts,
             started_s: result.started_s,
             duration_s: result.duration_s,
@@ -332,26 +375,47 @@ impl Previous {
             cpu_s: result.cpu_s,
             max_rss_kib: result.max_rss_kib,
             node: result.node.map(Arc::from),
-            fingerprint: result.fingerprint.map(String::into_boxed_str),
-            run,
-            from: Arc::clone(from),
-        };
-        match self.view.entry(item_key(function_hash, &result.input)) {
-            MapEntry::Occupied(mut known) => known.get_mut().push(done),
-            MapEntry::Vacant(slot) => {
-                slot.insert(Computations::One(done));
-            }
-        }
+            fingerprint,
+            reused_from: Some(Arc::clone(&self.froms[done.from as usize])),
+            computed_at: Some(Arc::clone(&self.runs[done.run as usize])),
+        })
     }
 
-    /// One shared string per earlier run (a million results name a handful of runs).
-    fn intern(&mut self, run: &str) -> Arc<str> {
-        if let Some(known) = self.runs.iter().find(|r| &***r == run) {
-            return Arc::clone(known);
+    /// Remembers a result if it finished ok. `run` is the run it belongs to, unless the
+    /// result says it was itself reused from an earlier one.
+    fn keep(
+        &mut self,
+        function_hash: &str,
+        raw: &RawValue,
+        run: u32,
+        from: u16,
+    ) -> Result<(), String> {
+        let result: StoredIdentity =
+            serde_json::from_str(raw.get()).map_err(|e| format!("a result: {e}"))?;
+        if result.status != Status::Ok {
+            return Ok(());
         }
-        let new: Arc<str> = Arc::from(run);
-        self.runs.push(Arc::clone(&new));
-        new
+        // A reused result names the run that computed it (`computed_at`; results written
+        // before that key put the time in `reused_from`).
+        let run = match result.computed_at.or(result.reused_from) {
+            Some(earlier) => self.intern_run(&earlier),
+            None => run,
+        };
+        let (at, len) = self.claims_mut().spill.write(raw.get().as_bytes())?;
+        self.view.push(Done {
+            key: item_key(function_hash, &result.input),
+            at,
+            len,
+            run,
+            from,
+            claimed: false,
+            fingerprint: result.fingerprint.as_deref().map(hash_fingerprint),
+        });
+        Ok(())
+    }
+
+    fn intern_run(&mut self, run: &str) -> u32 {
+        intern(&mut self.runs, run) as u32
     }
 
     /// Reads a results file or a journal (the reader's views: each run is one).
@@ -364,9 +428,11 @@ impl Previous {
         let from = paths
             .first()
             .map_or_else(String::new, |p| p.display().to_string());
+        let from = u16::try_from(intern(&mut self.froms, &from))
+            .map_err(|_| "more than 65535 files of results")?;
         let mut loader = Loader {
-            run: self.intern(""),
-            from: self.intern(&from),
+            run: self.intern_run(""),
+            from,
             previous: self,
         };
         let mut torn = 0;
@@ -388,22 +454,31 @@ impl Previous {
     }
 }
 
+/// The index of `text` in `table`, added if new (a handful of distinct values).
+fn intern(table: &mut Vec<Arc<str>>, text: &str) -> usize {
+    if let Some(at) = table.iter().position(|t| &**t == text) {
+        return at;
+    }
+    table.push(Arc::from(text));
+    table.len() - 1
+}
+
 /// Keeps the ok results a file holds, as the reader hands them on.
 struct Loader<'a> {
     previous: &'a mut Previous,
     /// The run the results being read belong to.
-    run: Arc<str>,
+    run: u32,
     /// The file being read.
-    from: Arc<str>,
+    from: u16,
 }
 
 impl ResultsVisitor for Loader<'_> {
     fn run(&mut self, started_at: &str) {
         // Each run is a view of its own (the shard journals of one submission, read one
         // after another, are one view: one run's).
-        if *self.run != *started_at {
+        if *self.previous.runs[self.run as usize] != *started_at {
             self.previous.end_view();
-            self.run = self.previous.intern(started_at);
+            self.run = self.previous.intern_run(started_at);
         }
     }
 
@@ -416,28 +491,35 @@ impl ResultsVisitor for Loader<'_> {
     }
 
     fn result(&mut self, task: &TaskInfo, raw: &RawValue) -> Result<(), String> {
-        let result: StoredResult =
-            serde_json::from_str(raw.get()).map_err(|e| format!("a result: {e}"))?;
         match &task.function_hash {
-            Some(hash) => {
-                if !self.previous.functions.contains(hash) {
-                    self.previous.functions.insert(hash.clone());
-                }
-                self.previous.keep(hash, result, &self.run, &self.from)
+            Some(hash) => self.previous.keep(hash, raw, self.run, self.from),
+            None => {
+                // Not matched, but still a result: a file that holds something else is not
+                // a results file.
+                serde_json::from_str::<StoredIdentity>(raw.get())
+                    .map_err(|e| format!("a result: {e}"))?;
+                self.previous.unidentified += 1;
+                Ok(())
             }
-            None => self.previous.unidentified += 1,
         }
-        Ok(())
     }
+}
+
+/// What matching a result needs, read as it is loaded (the rest waits in the spill file).
+#[derive(Deserialize)]
+struct StoredIdentity {
+    #[serde(default)]
+    input: Value,
+    status: Status,
+    fingerprint: Option<String>,
+    reused_from: Option<String>,
+    computed_at: Option<String>,
 }
 
 /// A result as any output format (or the journal) holds it. TOML drops nulls, hence the
 /// defaults.
 #[derive(Deserialize)]
 struct StoredResult {
-    #[serde(default)]
-    input: Value,
-    status: Status,
     output: Option<Box<RawValue>>,
     truncated: Option<Truncated>,
     #[serde(default)]
@@ -451,8 +533,6 @@ struct StoredResult {
     max_rss_kib: Option<u64>,
     node: Option<String>,
     fingerprint: Option<String>,
-    reused_from: Option<String>,
-    computed_at: Option<String>,
 }
 
 #[cfg(test)]

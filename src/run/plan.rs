@@ -19,7 +19,8 @@ const FIRST_ITEMS: usize = 3;
 pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>, what: DryRun) {
     if what == DryRun::All {
         for task in &job.tasks {
-            print_items(task, usize::MAX, "");
+            let done = previous.and_then(|p| done_items(job, task, p)?.ok());
+            print_items(task, usize::MAX, "", done.as_deref());
         }
         return;
     }
@@ -60,34 +61,21 @@ pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>,
         out!("  {}", slurm::describe(job, results));
     }
     for task in &job.tasks {
-        let items = match &task.inputs {
-            InputSpec::From(name) => format!("the outputs of task `{name}`"),
-            spec => match (expand::expand(spec, |_| Vec::new()), previous) {
-                (Ok(items), Some(previous)) => {
-                    let hash = function_hash(task, &job.dir);
-                    let (mut all, mut done) = (0u64, 0u64);
-                    for input in items.iter.flatten() {
-                        all += 1;
-                        let state = task
-                            .file_state
-                            .as_ref()
-                            .map(|r| fingerprint::read(r, &input));
-                        done += u64::from(previous.claim_done(&hash, &input, state.as_ref()));
-                    }
-                    match done {
-                        0 => format!("{all} item{}, none done yet", plural(all as usize)),
-                        _ => format!(
-                            "{} of {all} item{} left ({done} done)",
-                            all - done,
-                            plural(all as usize)
-                        ),
-                    }
+        let done = previous.and_then(|p| done_items(job, task, p));
+        let items = match (&task.inputs, &done) {
+            (InputSpec::From(name), _) => format!("the outputs of task `{name}`"),
+            (_, Some(Ok(done))) => {
+                let all = done.len();
+                match done.iter().filter(|d| **d).count() {
+                    0 => format!("{all} item{}, none done yet", plural(all)),
+                    n => format!("{} of {all} item{} left ({n} done)", all - n, plural(all)),
                 }
-                (Ok(Items { total: Some(n), .. }), None) => {
-                    format!("{n} item{}", plural(n as usize))
-                }
-                (Ok(_), None) => "a stream of items".to_owned(),
-                (Err(e), _) => format!("inputs that cannot be read now: {e}"),
+            }
+            (_, Some(Err(e))) => format!("inputs that cannot be read now: {e}"),
+            (spec, None) => match expand::expand(spec, |_| Vec::new()) {
+                Ok(Items { total: Some(n), .. }) => format!("{n} item{}", plural(n as usize)),
+                Ok(_) => "a stream of items".to_owned(),
+                Err(e) => format!("inputs that cannot be read now: {e}"),
             },
         };
         let timeout = task.timeout.map_or_else(
@@ -105,13 +93,38 @@ pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>,
             plural(task.workers),
             task.retry.count
         );
-        print_items(task, FIRST_ITEMS, "    ");
+        let done = done.and_then(Result::ok);
+        print_items(task, FIRST_ITEMS, "    ", done.as_deref());
     }
 }
 
+/// For each of a task's items, whether an earlier run finished it (claiming those results,
+/// as the run would). `None` for a task whose items are an earlier task's outputs.
+fn done_items(job: &Job, task: &Task, previous: &Previous) -> Option<Result<Vec<bool>, String>> {
+    if matches!(task.inputs, InputSpec::From(_)) {
+        return None;
+    }
+    let items = match expand::expand(&task.inputs, |_| Vec::new()) {
+        Ok(items) => items,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let hash = function_hash(task, &job.dir);
+    let done = items.iter.map(|input| {
+        input.is_ok_and(|input| {
+            let state = task
+                .file_state
+                .as_ref()
+                .map(|r| fingerprint::read(r, &input));
+            previous.claim_done(&hash, &input, state.as_ref())
+        })
+    });
+    Some(Ok(done.collect()))
+}
+
 /// Up to `most` items of `task` as they would run: `TASK #INDEX` and the argv of a command
-/// (shell-quoted), or the function and its input. A pipeline's later task has no items yet.
-fn print_items(task: &Task, most: usize, indent: &str) {
+/// (shell-quoted), or the function and its input; not those an earlier run did (`done`). A
+/// pipeline's later task has no items yet.
+fn print_items(task: &Task, most: usize, indent: &str, done: Option<&[bool]>) {
     if matches!(task.inputs, InputSpec::From(_)) {
         if most != usize::MAX {
             out!("{indent}(its items are the outputs of an earlier task)");
@@ -121,8 +134,12 @@ fn print_items(task: &Task, most: usize, indent: &str) {
     let Ok(items) = expand::expand(&task.inputs, |_| Vec::new()) else {
         return;
     };
-    for (index, input) in items.iter.enumerate() {
-        if index == most {
+    let left = items
+        .iter
+        .enumerate()
+        .filter(|(index, _)| done.is_none_or(|d| d.get(*index) != Some(&true)));
+    for (shown, (index, input)) in left.enumerate() {
+        if shown == most {
             out!("{indent}…");
             break;
         }

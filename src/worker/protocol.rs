@@ -266,14 +266,29 @@ pub fn write_batch_request<'a>(
     items: impl Iterator<Item = (u64, &'a Value)> + Clone,
 ) {
     let mut ids = itoa::Buffer::new();
-    buf.extend_from_slice(b"{\"ids\":[");
-    for (n, (id, _)) in items.clone().enumerate() {
-        if n > 0 {
-            buf.push(b',');
+    let mut first = None;
+    let consecutive = items.clone().enumerate().all(|(n, (id, _))| {
+        let start = *first.get_or_insert(id);
+        start.checked_add(n as u64) == Some(id)
+    });
+    match first {
+        // The usual case: the ids N, N+1, ... are said by the first.
+        Some(start) if consecutive => {
+            buf.extend_from_slice(b"{\"first\":");
+            buf.extend_from_slice(ids.format(start).as_bytes());
         }
-        buf.extend_from_slice(ids.format(id).as_bytes());
+        _ => {
+            buf.extend_from_slice(b"{\"ids\":[");
+            for (n, (id, _)) in items.clone().enumerate() {
+                if n > 0 {
+                    buf.push(b',');
+                }
+                buf.extend_from_slice(ids.format(id).as_bytes());
+            }
+            buf.push(b']');
+        }
     }
-    buf.extend_from_slice(b"],\"inputs\":[");
+    buf.extend_from_slice(b",\"inputs\":[");
     for (n, (_, input)) in items.enumerate() {
         if n > 0 {
             buf.push(b',');
@@ -296,11 +311,15 @@ struct JsonReply {
 }
 
 /// Several answers in one line (what the Python shim sends): parallel arrays, with `errors`
-/// optional and `null` where an item has none. `duration_s` is the whole batch's time,
-/// spread evenly over its items.
+/// optional and `null` where an item has none; the ids listed, or `first` for the ids
+/// `first`, `first + 1`, ... `duration_s` is the whole batch's time, spread evenly over
+/// its items.
 #[derive(Deserialize)]
 struct JsonBatch {
-    ids: Vec<u64>,
+    #[serde(default)]
+    ids: Option<Vec<u64>>,
+    #[serde(default)]
+    first: Option<u64>,
     outputs: Vec<Option<Box<RawValue>>>,
     #[serde(default)]
     errors: Option<Vec<Option<Value>>>,
@@ -311,18 +330,25 @@ struct JsonBatch {
 /// Parses a SPEC §5 answer line (or a batch line) into `out`; false when the line is not
 /// one. A missing `output` is null; an `error` that is not a string is shown as JSON.
 pub fn parse_json_replies(line: &str, out: &mut Vec<Reply>) -> bool {
-    if line.starts_with("{\"ids\"") {
+    if line.starts_with("{\"ids\"") || line.starts_with("{\"first\"") {
         let Ok(batch) = serde_json::from_str::<JsonBatch>(line) else {
             return false;
         };
-        let n = batch.ids.len();
-        if n == 0 || batch.outputs.len() != n || batch.errors.as_ref().is_some_and(|e| e.len() != n)
-        {
+        let n = batch.outputs.len();
+        let ids: Vec<u64> = match (batch.ids, batch.first) {
+            (Some(ids), None) => ids,
+            (None, Some(first)) => match first.checked_add(n as u64) {
+                Some(end) => (first..end).collect(),
+                None => return false,
+            },
+            _ => return false,
+        };
+        if n == 0 || ids.len() != n || batch.errors.as_ref().is_some_and(|e| e.len() != n) {
             return false;
         }
         let mut errors = batch.errors.map(Vec::into_iter);
         let each = batch.duration_s.map(|total| total / n as f64);
-        for (id, output) in batch.ids.into_iter().zip(batch.outputs) {
+        for (id, output) in ids.into_iter().zip(batch.outputs) {
             let error = errors.as_mut().and_then(Iterator::next).flatten();
             out.push(reply(id, output, error, each));
         }
@@ -535,7 +561,29 @@ mod tests {
         let mut buf = Vec::new();
         let inputs = [json!(1), json!("two")];
         write_batch_request(&mut buf, [(4, &inputs[0]), (5, &inputs[1])].into_iter());
-        assert_eq!(buf, b"{\"ids\":[4,5],\"inputs\":[1,\"two\"]}\n");
+        assert_eq!(buf, b"{\"first\":4,\"inputs\":[1,\"two\"]}\n");
+        buf.clear();
+        write_batch_request(&mut buf, [(4, &inputs[0]), (6, &inputs[1])].into_iter());
+        assert_eq!(buf, b"{\"ids\":[4,6],\"inputs\":[1,\"two\"]}\n");
+    }
+
+    #[test]
+    fn a_batch_line_may_name_its_ids_by_the_first() {
+        let mut out = Vec::new();
+        assert!(parse_json_replies(
+            r#"{"first":7,"outputs":[1,2],"duration_s":0.2}"#,
+            &mut out
+        ));
+        assert_eq!(out.iter().map(|r| r.id).collect::<Vec<_>>(), [7, 8]);
+        assert_eq!(out[1].duration_s, Some(0.1));
+        for bad in [
+            r#"{"first":7,"ids":[7],"outputs":[1]}"#,
+            r#"{"first":7,"outputs":[]}"#,
+            r#"{"first":18446744073709551615,"outputs":[1,2]}"#,
+            r#"{"first":-1,"outputs":[1]}"#,
+        ] {
+            assert!(!parse_json_replies(bad, &mut out), "{bad}");
+        }
     }
 
     #[test]

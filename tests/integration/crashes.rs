@@ -137,3 +137,51 @@ fn an_external_worker_crash_fails_exactly_the_crashing_item() {
         check(results(&doc, 0), &inputs, &what, |x| Value::from(x * 10));
     }
 }
+
+/// Items in big batches (thousands of fast ones) with a hang and a run of slow items among
+/// them: the hanging item alone times out (its batch-mates run again uncharged), and slow
+/// items that each keep to the timeout are not charged for the time of the ones before them.
+#[test]
+fn a_hang_inside_a_big_python_batch_times_out_that_item_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "fns.py",
+        "import time\ndef f(x):\n    if x < 0:\n        time.sleep(-x / 10)\n    return x\n",
+    );
+    for workers in [1, 2] {
+        let mut inputs: Vec<i64> = (0..5000).collect();
+        // A hang (60 s) and three items of 0.7 s in a row, each under the 1 s timeout.
+        inputs.insert(1500, -600);
+        for at in [3000, 3001, 3002] {
+            inputs.insert(at, -7);
+        }
+        let job = write(
+            dir.path(),
+            "job.toml",
+            &format!(
+                "workers = {workers}\ntimeout = \"1s\"\nkill_grace = \"100ms\"\n\
+                 [functions.f]\npython = \"fns.py:f\"\n\
+                 [[task]]\nfunction = \"f\"\ninputs = {inputs:?}\n"
+            ),
+        );
+        let out = dir.path().join("out.json");
+        let started = std::time::Instant::now();
+        runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
+        assert!(started.elapsed().as_secs() < 30, "the hang was waited for");
+        let doc = read_json(&out);
+        let what = format!("{workers} workers");
+        let results = results(&doc, 0);
+        assert_eq!(results.len(), inputs.len(), "{what}");
+        for (result, &x) in results.iter().zip(&inputs) {
+            assert_eq!(result["input"], x, "{what}");
+            assert_eq!(result["attempts"], 1, "{what}: {result}");
+            if x == -600 {
+                assert_eq!(result["status"], "timed_out", "{what}: {result}");
+            } else {
+                assert_eq!(result["status"], "ok", "{what}: {result}");
+                assert_eq!(result["output"], x, "{what}: {result}");
+            }
+        }
+    }
+}

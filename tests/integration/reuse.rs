@@ -219,6 +219,20 @@ fn reuse_latest_runs_only_new_and_changed_files_and_keeps_each_results_file_whol
     let dry = runjobs().arg(&job).arg("--dry-run").output().unwrap();
     let plan = String::from_utf8_lossy(&dry.stdout);
     assert!(plan.contains("3 of 5 items left (2 done)"), "{plan}");
+    // It lists the items that would run, not the ones that would be reused.
+    let listed: Vec<&str> = plan.lines().filter(|l| l.contains(" #")).collect();
+    assert_eq!(listed.len(), 3, "{plan}");
+    assert!(
+        !plan.contains("inbox/1.csv") && !plan.contains("inbox/3.csv"),
+        "{plan}"
+    );
+    let every = runjobs().arg(&job).arg("--dry-run=all").output().unwrap();
+    let every = String::from_utf8_lossy(&every.stdout);
+    assert_eq!(every.lines().count(), 3, "{every}");
+    assert!(
+        every.contains("#1 ") && every.contains("#3 ") && every.contains("#4 "),
+        "{every}"
+    );
     assert!(calls(dir.path()).is_empty(), "a dry run runs nothing");
     let run = runjobs().arg(&job).output().unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));

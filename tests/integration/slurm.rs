@@ -435,6 +435,51 @@ fn command_and_python_functions_run_on_the_cluster() {
     assert_eq!(outputs(&doc, 0), [1, 4, 9, 16].map(Value::from));
 }
 
+#[test]
+fn shards_record_the_state_of_the_files_they_read_and_reuse_follows_it() {
+    let Some(_cluster) = cluster() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [("a", "one"), ("b", "two two"), ("c", "three three three")] {
+        write(dir.path(), &format!("data/{name}.txt"), text);
+    }
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[[task]]\nfunction = \"word_count\"\ninputs = { glob = \"data/*.txt\" }\n\
+         [executor]\nkind = \"slurm\"\nshards = 2\n",
+    );
+    let run = |out: &str, reuse: Option<&str>| {
+        let mut command = runjobs();
+        command.arg(&job).arg("-o").arg(dir.path().join(out));
+        if let Some(from) = reuse {
+            command.arg("--reuse").arg(dir.path().join(from));
+        }
+        let output = command.timeout(Duration::from_secs(120)).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        read_json(&dir.path().join(out))
+    };
+    let first = run("first.json", None);
+    let results = first["tasks"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    for result in results {
+        let fingerprint = result["fingerprint"].as_str().unwrap_or_default();
+        assert!(fingerprint.starts_with("mtime:"), "{result}");
+        assert!(result["node"].is_string(), "{result}");
+    }
+    // Grown (a new size): only that file's item runs again, on the cluster.
+    std::fs::write(dir.path().join("data/b.txt"), "two two two").unwrap();
+    let second = run("second.json", Some("first.json"));
+    let results = second["tasks"][0]["results"].as_array().unwrap();
+    let fresh: Vec<&Value> = results
+        .iter()
+        .filter(|r| r.get("reused_from").is_none())
+        .collect();
+    assert_eq!(fresh.len(), 1, "{second}");
+    assert_eq!(fresh[0]["input"], "data/b.txt");
+    assert_eq!(fresh[0]["output"], 3);
+    assert_eq!(second["summary"]["reused"], 2);
+}
+
 /// Fake Slurm commands in `dir/folder`: each appends its name and arguments to `dir/calls`,
 /// then runs its `sh` body.
 fn fake_commands(dir: &Path, folder: &str, commands: &[(&str, &str)]) -> PathBuf {

@@ -17,7 +17,7 @@ pub enum Protocol {
     /// External workers: SPEC §5's JSON lines.
     JsonLines,
     /// runjobs' Python shim: SPEC §5's objects, several items to a line both ways
-    /// (`{"ids": [...], "inputs": [...]}`): parsing one line per item costs Python more
+    /// (`{"first": N, "inputs": [...]}`): parsing one line per item costs Python more
     /// than most functions do.
     Batched,
 }

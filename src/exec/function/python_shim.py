@@ -1,8 +1,9 @@
 # runjobs Python worker: imports FILE, then calls FUNCTION on every input it receives.
-# Protocol (SPEC 5's objects, batched, one per line): in {"ids": [N...], "inputs": [X...]}
-# (or single {"id": N, "input": X} lines); out
-# {"ids": [N...], "outputs": [Y...], "duration_s": S, "errors": [null or "..."...]}.
+# Protocol (SPEC 5's objects, batched, one per line): in {"first": N, "inputs": [X...]} or
+# {"ids": [N...], "inputs": [X...]} (or single {"id": N, "input": X} lines); out
+# {"first": N, "outputs": [Y...], "duration_s": S, "errors": [null or "..."...]} (or "ids").
 import importlib.util
+import itertools
 import json
 import os
 import sys
@@ -45,21 +46,14 @@ def main():
     serve(function, protocol)
 
 
-def parse_requests(lines):
-    """Request lines -> (ids, inputs). runjobs sends batch lines {"ids": [...], "inputs":
-    [...]}; single {"id": N, "input": X} lines work too."""
-    ids, inputs = [], []
-    for line in lines:
-        if not line.strip():
-            continue
-        request = json.loads(line)
-        if "ids" in request:
-            ids.extend(request["ids"])
-            inputs.extend(request["inputs"])
-        else:
-            ids.append(request["id"])
-            inputs.append(request["input"])
-    return ids, inputs
+def parse_request(line):
+    """A request line -> (ids, first, inputs). runjobs sends batch lines {"first": N,
+    "inputs": [...]} (the ids N, N+1, ...) or {"ids": [...], "inputs": [...]}; single
+    {"id": N, "input": X} lines work too."""
+    request = json.loads(line)
+    if "inputs" in request:
+        return request.get("ids"), request.get("first"), request["inputs"]
+    return [request["id"]], None, [request["input"]]
 
 
 def encode(values):
@@ -77,38 +71,67 @@ def encode(values):
 
 
 class Outbox:
-    """Answers waiting to be written. Each answer is queued as soon as its item is done, and a
-    flusher thread writes the queue at least every 2 ms; so while an item runs, every earlier
-    answer reaches runjobs, and a hanging item is blamed, not one whose answer sat here."""
+    """Answers of the batch being run, written as they come. The function's results are
+    appended to a list and nothing else happens per item (as fast as Pool.map's loop); a
+    flusher thread writes what is new in the list at least every 2 ms, so while an item
+    runs every earlier answer reaches runjobs, and a hanging item is blamed, not one whose
+    answer sat here. The time between two writes is the written items' duration, spread
+    evenly over them by runjobs."""
 
     def __init__(self, protocol):
         self.protocol = protocol
-        # The hot loop only appends; the flusher takes a prefix with one slice and one del,
-        # each atomic under the GIL, so no lock is needed on this side.
-        self.queue = []
-        self.lock = threading.Lock()  # keeps batches in order
+        self.lock = threading.Lock()  # one writer at a time, and batches in order
+        self.ids, self.first = None, 0
+        self.outputs, self.errors = [], {}
+        self.sent = 0
+        self.mark = time.perf_counter()
+
+    def start(self, ids, first):
+        """Writes what is left of the batch before, then takes a new one: returns the list
+        its results go to and the dict its errors go to (by position)."""
+        with self.lock:
+            self.write_new()
+            self.ids, self.first = ids, first
+            self.outputs, self.errors = [], {}
+            self.sent = 0
+            self.mark = time.perf_counter()
+            return self.outputs, self.errors
 
     def flush(self):
         with self.lock:
-            count = len(self.queue)
-            if not count:
-                return
-            taken = self.queue[:count]
-            del self.queue[:count]
-            ids, outputs, errors, durations = zip(*taken)
-            total = sum(durations)
-            try:
-                text = json.dumps(outputs)
-                if "NaN" in text or "Infinity" in text:
-                    raise ValueError("not strict JSON")
-            except (TypeError, ValueError):
-                text, problems = encode(outputs)
-                errors = [e if e is not None else p for e, p in zip(errors, problems)]
-            line = '{"ids":%s,"outputs":%s,"duration_s":%r' % (json.dumps(ids), text, total)
-            if errors.count(None) != count:
-                line += ',"errors":' + json.dumps(errors)
-            self.protocol.write((line + "}\n").encode())
-            self.protocol.flush()
+            self.write_new()
+
+    def write_new(self):
+        start, done = self.sent, len(self.outputs)
+        if done == start:
+            return
+        now = time.perf_counter()
+        total, self.mark = now - self.mark, now
+        outputs = self.outputs[start:done]
+        errors = None
+        if self.errors:
+            errors = [self.errors.get(n) for n in range(start, done)]
+            if errors.count(None) == len(errors):
+                errors = None
+        try:
+            text = json.dumps(outputs)
+            if "NaN" in text or "Infinity" in text:
+                raise ValueError("not strict JSON")
+        except (TypeError, ValueError):
+            text, problems = encode(outputs)
+            errors = [e if e is not None else p for e, p in zip(errors or problems, problems)]
+            if errors.count(None) == len(errors):
+                errors = None
+        if self.ids is None:
+            line = '{"first":%d,"outputs":%s,"duration_s":%r' % (self.first + start, text, total)
+        else:
+            ids = json.dumps(self.ids[start:done])
+            line = '{"ids":%s,"outputs":%s,"duration_s":%r' % (ids, text, total)
+        if errors is not None:
+            line += ',"errors":' + json.dumps(errors)
+        self.protocol.write((line + "}\n").encode())
+        self.protocol.flush()
+        self.sent = done
 
     def flush_forever(self):
         while True:
@@ -119,13 +142,32 @@ class Outbox:
                 return  # runjobs is gone
 
 
+def run(function, inputs, outputs, errors):
+    """Calls FUNCTION on each input, appending its result to OUTPUTS; an item that raises
+    gets its message in ERRORS (set before its place in OUTPUTS, so a flush that sees the
+    place sees the message) and the loop goes on with the next."""
+    put = outputs.append
+    rest = inputs
+    while True:
+        try:
+            for value in rest:
+                put(function(value))
+            return
+        # KeyboardInterrupt and SystemExit too: raised by the function, they are its
+        # item's failure (a terminal's Ctrl-C never reaches a worker, which runs in its
+        # own process group; runjobs stops workers with SIGTERM).
+        except BaseException as exc:  # noqa: BLE001 - the item fails, the worker lives
+            at = len(outputs)
+            errors[at] = describe(exc)
+            put(None)
+            rest = itertools.islice(inputs, at + 1, None)
+
+
 def serve(function, protocol):
-    """Answers in batch lines {"ids": [...], "outputs": [...], "errors": [...],
-    "duration_s": TOTAL} (runjobs spreads TOTAL over the items: formatting a float per
-    item would cost more than the items themselves)."""
+    """Answers in batch lines {"first": N, "outputs": [...], "errors": [...], "duration_s":
+    TOTAL} (or "ids" for a request that named them)."""
     outbox = Outbox(protocol)
     threading.Thread(target=outbox.flush_forever, daemon=True).start()
-    clock = time.perf_counter
     pending = b""
     while True:
         outbox.flush()  # before a read that may block
@@ -134,23 +176,11 @@ def serve(function, protocol):
             break
         pending += chunk
         *lines, pending = pending.split(b"\n")
-        ids, inputs = parse_requests(lines)
-        put = outbox.queue.append  # a bound C method: the hot loop makes no Python calls
-        began = clock()
-        for ident, value in zip(ids, inputs):
-            try:
-                output = function(value)
-            # KeyboardInterrupt and SystemExit too: raised by the function, they are its
-            # item's failure (a terminal's Ctrl-C never reaches a worker, which runs in its
-            # own process group; runjobs stops workers with SIGTERM).
-            except BaseException as exc:  # noqa: BLE001 - the item fails, the worker lives
-                ended = clock()
-                put((ident, None, describe(exc), ended - began))
-                began = ended
-                continue
-            ended = clock()
-            put((ident, output, None, ended - began))
-            began = ended
+        for line in lines:
+            if line.strip():
+                ids, first, inputs = parse_request(line)
+                outputs, errors = outbox.start(ids, first)
+                run(function, inputs, outputs, errors)
     outbox.flush()
 
 
