@@ -303,7 +303,7 @@ fn second_writer_is_refused(dir: &Path, first: &Path, second: &Path, results: &s
 #[test]
 fn a_second_job_writing_the_same_results_stops_naming_the_first() {
     let dir = tempfile::tempdir().unwrap();
-    let a = sharing_job(dir.path(), "a", "shared.json", 3, 0.3);
+    let a = sharing_job(dir.path(), "a", "shared.json", 3, 0.6);
     let b = sharing_job(dir.path(), "b", "shared.json", 1, 0.0);
     second_writer_is_refused(dir.path(), &a, &b, "shared.json");
     assert_eq!(read_json(&dir.path().join("shared.json"))["job"], "b");
@@ -312,7 +312,7 @@ fn a_second_job_writing_the_same_results_stops_naming_the_first() {
 #[test]
 fn a_second_job_sharing_the_latest_link_stops_naming_the_first() {
     let dir = tempfile::tempdir().unwrap();
-    let a = sharing_job(dir.path(), "a", "out/{timestamp}.json", 3, 0.3);
+    let a = sharing_job(dir.path(), "a", "out/{timestamp}.json", 3, 0.6);
     let b = sharing_job(dir.path(), "b", "out/{timestamp}.json", 1, 0.0);
     second_writer_is_refused(dir.path(), &a, &b, "out/latest.json");
     assert_eq!(read_json(&dir.path().join("out/latest.json"))["job"], "b");
