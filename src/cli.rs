@@ -14,6 +14,7 @@ use crate::job::{ExecutorKind, Format};
     about = "Map functions over inputs on a pool of worker processes, declared in a TOML job file",
     long_about = "Map functions over inputs on a pool of worker processes, declared in a TOML job \
                   file.\n\n`runjobs JOB...` is the same as `runjobs run JOB...`.",
+    after_long_help = SIGNALS_AND_EXIT_CODES,
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -24,6 +25,22 @@ pub struct Cli {
     #[command(flatten)]
     pub run: RunArgs,
 }
+
+/// The end of `--help` and the man page: how a run answers signals, and what it exits with.
+const SIGNALS_AND_EXIT_CODES: &str = "\
+Signals:
+  SIGINT (Ctrl-C), SIGTERM and SIGHUP (a closed terminal or ssh session) stop a run alike: no
+  new item starts, each running item's process group gets SIGTERM, then SIGKILL after its
+  kill_grace (at once on a second signal), the partial results are written, and the exit
+  code is 3. A SIGHUP ignored when runjobs starts (`nohup runjobs ...`) stays ignored: the
+  run goes on. Ctrl-Z (SIGTSTP) pauses every item with runjobs; `fg` continues them.
+
+Exit codes:
+  0  every item ok
+  1  some item failed or timed out
+  2  the job file or the command line is invalid; nothing ran
+  3  interrupted by SIGINT, SIGTERM or SIGHUP; partial results were written
+  4  another run of the same job holds its lock (cron overlap); nothing ran";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -8,7 +8,7 @@ pub const OK: u8 = 0;
 pub const ITEMS_FAILED: u8 = 1;
 /// The job file or the command line is invalid; nothing ran.
 pub const INVALID: u8 = 2;
-/// Stopped by SIGINT or SIGTERM; partial results were written.
+/// Stopped by SIGINT, SIGTERM or SIGHUP; partial results were written.
 pub const INTERRUPTED: u8 = 3;
 /// Another run of the same job holds its lock (cron overlap); nothing ran.
 pub const LOCKED: u8 = 4;

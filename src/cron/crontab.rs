@@ -1,6 +1,7 @@
 //! `runjobs crontab JOB|DIR...`: a ready crontab line for each job that declares a
 //! `schedule`, with absolute paths (cron starts in `$HOME`), `-q` so cron mails only
-//! failures, and a copy of them in a log beside the results.
+//! failures, and a copy of them in a log beside the results (its folder made first, so the
+//! first run on a fresh checkout is logged too).
 
 use std::path::{Path, PathBuf};
 
@@ -73,15 +74,21 @@ pub fn files_in(folder: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathB
     Ok(found)
 }
 
-/// `SCHEDULE runjobs -q JOB 2>&1 | tee -a LOG`: cron mails what runjobs prints, which with
-/// `-q` is only failures, and the log keeps a copy.
+/// `SCHEDULE mkdir -p FOLDER; runjobs -q JOB 2>&1 | tee -a LOG`: cron mails what runjobs
+/// prints, which with `-q` is only failures, and the log keeps a copy. The log's folder is
+/// made first because the shell opens the log for `tee` before runjobs starts, and on a
+/// fresh checkout the first run would otherwise lose its lines to `No such file or
+/// directory`; `;`, not `&&`, so the run happens even if the folder cannot be made.
 fn line(job: &Job, schedule: &str, binary: &Path) -> String {
     let file = std::path::absolute(&job.file).unwrap_or_else(|_| job.file.clone());
+    let log = std::path::absolute(log_path(job)).unwrap_or_else(|_| log_path(job));
+    let folder = log.parent().unwrap_or(Path::new("/"));
     format!(
-        "{schedule} {} -q {} 2>&1 | tee -a {}",
+        "{schedule} mkdir -p {}; {} -q {} 2>&1 | tee -a {}",
+        quoted(folder),
         quoted(binary),
         quoted(&file),
-        quoted(&log_path(job))
+        quoted(&log)
     )
 }
 

@@ -1,7 +1,7 @@
 //! What a scheduled run leaves beside its results: older results files pruned to `keep`, a
 //! `latest` link to the newest, and one line a run in the run index.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::record::Summary;
+use crate::record::own_file::{self, Access};
 
 /// One line of the run index, `{folder}/{job}.history.jsonl`: every run appends one, so the
 /// history outlives the results files `keep` removes, and runs refused by the lock show.
@@ -50,10 +51,9 @@ pub fn append(path: &Path, line: &IndexLine) -> io::Result<()> {
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(folder)?;
     }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?
+    // Never through a symlink planted at its path (see `own_file`).
+    own_file::open(path, Access::Append { read: false })?
+        .file
         .write_all(&text)
 }
 

@@ -12,7 +12,7 @@ use crate::process::interrupt::Interrupt;
 /// Why a run stopped early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
-    /// SIGINT or SIGTERM: running items are stopped, the rest skipped; exit 3.
+    /// SIGINT, SIGTERM or SIGHUP: running items are stopped, the rest skipped; exit 3.
     Interrupted,
     /// The job's `deadline` passed: running items are stopped, the rest skipped; exit 1.
     Deadline,

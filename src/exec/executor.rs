@@ -72,12 +72,14 @@ impl TaskRun<'_> {
     /// slot's thread, so the collecting thread (one for all the workers) only writes them.
     pub fn report(&self, records: Vec<ItemRecord>) {
         let task = self.task_index;
-        let ok_run = |a: &ItemRecord, b: &ItemRecord| {
-            a.status == Status::Ok && b.status == Status::Ok && b.index == a.index + 1
-        };
+        // A rendered run is counted as so many plain `ok` items: one whose output was cut
+        // goes as a record, so the summary counts it `truncated`.
+        let plain_ok = |r: &ItemRecord| r.status == Status::Ok && r.truncated.is_none();
+        let ok_run =
+            |a: &ItemRecord, b: &ItemRecord| plain_ok(a) && plain_ok(b) && b.index == a.index + 1;
         let mut rest = Vec::new();
         for run in records.chunk_by(ok_run) {
-            if run.len() > 1 || run[0].status == Status::Ok {
+            if plain_ok(&run[0]) {
                 let _ = self.events.send(Event::Rendered {
                     task,
                     first: run[0].index,

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::job::{FunctionKind, StdinMode, StdoutMode, Task};
+use crate::job::{DEFAULT_MAX_OUTPUT, FunctionKind, StdinMode, StdoutMode, Task};
 
 /// An argument naming a file bigger than this contributes its size and mtime, not its bytes.
 const HASHED_FILE_LIMIT: u64 = 16 * 1024 * 1024;
@@ -47,6 +47,11 @@ pub fn function_hash(task: &Task, job_dir: &Path) -> String {
                 StdoutMode::Lines => "stdout:lines",
                 StdoutMode::Ignore => "stdout:ignore",
             });
+            // Only a raised cap changes the identity, so results computed before the key
+            // existed are still recognised.
+            if spec.max_output != DEFAULT_MAX_OUTPUT {
+                h.field(&format!("max_output:{}", spec.max_output));
+            }
         }
         // `batch` changes how items travel, not what they return.
         FunctionKind::Worker { argv, .. } => {

@@ -17,7 +17,7 @@ pub struct Diagnostic {
     /// 1-based column in chars; 0 with `line`.
     pub col: usize,
     /// Dotted key path such as `task[0].inputs.range` (a bracket holds a 0-based index, like
-    /// a result's `index`; the messages' `[[task]] #1` counts from 1); empty for the whole
+    /// a result's `index`, and the messages name tasks the same way); empty for the whole
     /// file.
     pub key: String,
     /// A lowercase phrase with names in backticks.
@@ -229,7 +229,7 @@ mod tests {
             line: 7,
             col: 1,
             key: "task[0].timout".into(),
-            message: "unknown key `timout` in `[[task]]` #1".into(),
+            message: "unknown key `timout` in `task[0]`".into(),
             help: Some("did you mean `timeout`?".into()),
             snippet: Some(Snippet {
                 text: "timout = \"5s\"".into(),
@@ -237,7 +237,7 @@ mod tests {
                 len: 6,
             }),
         };
-        let want = "error: unknown key `timout` in `[[task]]` #1\n --> jobs/images.toml:7:1\n  |\n7 | timout = \"5s\"\n  | ^^^^^^\n  = key: task[0].timout\n  = help: did you mean `timeout`?";
+        let want = "error: unknown key `timout` in `task[0]`\n --> jobs/images.toml:7:1\n  |\n7 | timout = \"5s\"\n  | ^^^^^^\n  = key: task[0].timout\n  = help: did you mean `timeout`?";
         assert_eq!(d.to_string(), want);
         let all = JobFileErrors::new(Path::new("jobs/images.toml"), vec![d]);
         assert!(

@@ -1,7 +1,8 @@
 //! Loading a job file: read → TOML parse with spans → schema check → deserialize → resolve.
 //!
-//! Each stage reports *every* problem it finds, with its position, and a later stage runs only
-//! when the earlier ones found nothing (a schema error would make the semantic checks guess).
+//! Each stage reports *every* problem it finds, with its position. The semantic checks run
+//! when the schema found nothing, or only what they need not guess about: unknown keys (left
+//! out) and `nan`/`inf` values (read as 0); any other schema error would make them guess.
 //! Nothing here runs anything or writes to the file system.
 
 use std::path::{Path, PathBuf};
@@ -72,36 +73,81 @@ pub(crate) fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Job, JobFileErrors
         Err(e) => return fail(vec![syntax_error(&src, &e)]),
     };
     let not_json = non_finite_floats(&table, &src);
-    let instance = toml_to_json(toml::Value::Table(table));
-    let mut diags = schema::check(&instance, &src);
+    let mut instance = toml_to_json(toml::Value::Table(table));
     if !not_json.is_empty() {
-        // The schema sees those as `null`: its word on them would only confuse.
-        diags.retain(|d| !not_json.iter().any(|n| (n.line, n.col) == (d.line, d.col)));
+        // A value check is no reason to hide the other mistakes: the rest of the file is
+        // checked as if each `nan` or `inf` were 0, and what that stand-in would cause at
+        // their places is left out (the schema would only say "not a number"). The semantic
+        // pass reads the file without those keys instead (a 0 is no duration); in an array
+        // the 0 stays, so positions hold.
+        let mut without = instance.clone();
+        stand_in_for_nulls(&mut instance, false);
+        stand_in_for_nulls(&mut without, true);
+        let at_not_json =
+            |d: &Diagnostic| not_json.iter().any(|n| (n.line, n.col) == (d.line, d.col));
+        let mut diags = schema::check(&instance, &src);
+        diags.retain(|d| !at_not_json(d));
+        let mut diags = with_semantic_errors(diags, &without, &src, at_not_json);
+        diags.retain(|d| !at_not_json(d));
         diags.extend(not_json);
         diags.sort_by_key(|d| (d.line, d.col));
         return fail(diags);
     }
+    let diags = schema::check(&instance, &src);
     if !diags.is_empty() {
-        // Mistyped keys are the usual schema errors; without them the file may still be
-        // sound enough to show its semantic errors (an unknown function, say) now, not
-        // after the next edit. Anything less sound shows its schema errors alone.
-        let pruned = schema::without_unknown_keys(&instance);
-        if schema::check(&pruned, &src).is_empty()
-            && let Ok(file) = serde_json::from_value::<JobFile>(pruned)
-            && let Err(semantic) = resolve(file, &src)
-        {
-            let known = |d: &Diagnostic| diags.iter().any(|s| (s.line, s.col) == (d.line, d.col));
-            let new: Vec<Diagnostic> = semantic.into_iter().filter(|d| !known(d)).collect();
-            diags.extend(new);
-            diags.sort_by_key(|d| (d.line, d.col));
-        }
-        return fail(diags);
+        return fail(with_semantic_errors(diags, &instance, &src, |_| false));
     }
     let file = match serde_json::from_value::<JobFile>(instance) {
         Ok(file) => file,
         Err(e) => return fail(vec![serde_error(&src, &e)]),
     };
     resolve(file, &src).or_else(fail)
+}
+
+/// `diags` (the schema's word on `instance`, perhaps nothing) and the semantic errors too (an
+/// unknown function, say), so they show now, not after the next edit: mistyped keys are the
+/// usual schema errors, and without them the file may still be sound enough to resolve.
+/// Anything less sound shows its schema errors alone; schema errors that `reported` says are
+/// told otherwise do not count.
+fn with_semantic_errors(
+    mut diags: Vec<Diagnostic>,
+    instance: &serde_json::Value,
+    src: &Source<'_>,
+    reported: impl Fn(&Diagnostic) -> bool,
+) -> Vec<Diagnostic> {
+    let pruned = schema::without_unknown_keys(instance);
+    if schema::check(&pruned, src).iter().all(reported)
+        && let Ok(file) = serde_json::from_value::<JobFile>(pruned)
+        && let Err(semantic) = resolve(file, src)
+    {
+        let known = |d: &Diagnostic| diags.iter().any(|s| (s.line, s.col) == (d.line, d.col));
+        let new: Vec<Diagnostic> = semantic.into_iter().filter(|d| !known(d)).collect();
+        diags.extend(new);
+        diags.sort_by_key(|d| (d.line, d.col));
+    }
+    diags
+}
+
+/// Puts a 0 where `toml_to_json` left a `null`, which only a `nan` or an `inf` becomes (TOML
+/// has no null); with `drop_keys`, a table's key holding one is left out instead.
+fn stand_in_for_nulls(value: &mut serde_json::Value, drop_keys: bool) {
+    match value {
+        serde_json::Value::Null => *value = serde_json::Value::from(0),
+        serde_json::Value::Array(items) => {
+            items
+                .iter_mut()
+                .for_each(|item| stand_in_for_nulls(item, drop_keys));
+        }
+        serde_json::Value::Object(table) => {
+            if drop_keys {
+                table.retain(|_, v| !v.is_null());
+            }
+            table
+                .values_mut()
+                .for_each(|v| stand_in_for_nulls(v, drop_keys));
+        }
+        _ => {}
+    }
 }
 
 fn syntax_error(src: &Source<'_>, e: &toml::de::Error) -> Diagnostic {

@@ -148,6 +148,9 @@ pub struct FunctionDef {
     pub stdin: Option<StdinDef>,
     /// `command` only.
     pub stdout: Option<StdoutDef>,
+    /// `command` only: how much of standard output is kept (a size such as `"16MiB"`); the
+    /// rest is counted and dropped, and the item is marked `truncated`.
+    pub max_output: Option<String>,
     /// `python` only: the interpreter, default `python3`.
     pub python_exe: Option<String>,
     pub timeout: Option<String>,

@@ -261,7 +261,12 @@ pub struct CommandSpec {
     pub shell: bool,
     pub stdin: StdinMode,
     pub stdout: StdoutMode,
+    /// Bytes of stdout kept (`max_output`); the rest is counted and dropped.
+    pub max_output: usize,
 }
+
+/// Stdout kept per command item unless `max_output` says otherwise.
+pub const DEFAULT_MAX_OUTPUT: usize = 1024 * 1024;
 
 /// What a command gets on standard input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

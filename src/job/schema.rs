@@ -13,7 +13,7 @@ use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
 use super::diag::{Diagnostic, backticked, did_you_mean};
-use super::span::{At, Source, key_path};
+use super::span::{At, Source, key_path, task_ref};
 
 /// The job-file schema, byte for byte as shipped in `schemas/job.schema.json`.
 pub fn schema_text() -> &'static str {
@@ -196,7 +196,7 @@ fn schema_parent(e: &ValidationError<'_>) -> Option<&'static Value> {
 }
 
 /// Where the table at `segs` is, as the user wrote it: "at the top level", "in `[output]`",
-/// "in `[[task]]` #2".
+/// "in `task[1]`".
 fn table_place(segs: &[&str]) -> String {
     if segs.is_empty() {
         "at the top level".into()
@@ -205,19 +205,14 @@ fn table_place(segs: &[&str]) -> String {
     }
 }
 
-/// How the user wrote the table at `segs`: "`[output]`", "`[[task]]` #2".
+/// How the user wrote the table at `segs`: "`[output]`"; a task by its path, "`task[1]`".
 fn table_name(segs: &[&str]) -> String {
     match segs {
         ["functions", name] => format!("`[functions.{}]`", key_path(&[name], |_| false)),
-        ["task", i] => format!("`[[task]]` #{}", task_number(i)),
-        ["task", i, rest @ ..] => format!("`{}` of `[[task]]` #{}", rest.join("."), task_number(i)),
+        ["task", i] => task_ref(i),
+        ["task", i, rest @ ..] => format!("`{}` of {}", rest.join("."), task_ref(i)),
         _ => format!("`[{}]`", segs.join(".")),
     }
-}
-
-fn task_number(i: &str) -> String {
-    i.parse::<usize>()
-        .map_or_else(|_| i.to_string(), |n| (n + 1).to_string())
 }
 
 /// A JSON value as the user would have written it: strings bare, the rest as text.
@@ -525,8 +520,12 @@ impl<'a> SchemaError<'a> {
             }
             ValidationErrorKind::Format { format } if format == "memory-limit" => {
                 let why = memory_limit(v).err().unwrap_or_default();
-                let what = if last == "memfree" { "size" } else { "limit" };
-                self.diag(format!("invalid memory {what} `{v}` for `{key}`: {why}")).with_help(
+                let what = match last {
+                    "memfree" => "memory size",
+                    "max_output" => "size",
+                    _ => "memory limit",
+                };
+                self.diag(format!("invalid {what} `{v}` for `{key}`: {why}")).with_help(
                     "for example \"512MiB\", \"2GiB\" or \"1.5 GB\" (KB, MB, GB count in 1000s; \
                      KiB, MiB, GiB in 1024s)",
                 )

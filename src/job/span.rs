@@ -79,8 +79,14 @@ pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
 
 /// The dotted key path users read: `task[0].inputs.range`, and TOML quoting for keys that are
 /// not bare. What a user reads counts one way: a bracket is a 0-based index (as a result's
-/// `index`, `{index}` and `name[3]` in the failure list are), and `#N` counts from 1 (the first
-/// `[[task]]` is "`[[task]]` #1").
+/// `index`, `{index}`, `name[3]` in the failure list and the schema's paths are); a task is
+/// always named by its path, `task[0]` for the first `[[task]]` (see `task_ref`).
+/// How every message names the `[[task]]` at 0-based position `index`: "`task[1]`", the
+/// key path `= key:` lines show, never a count from 1.
+pub fn task_ref(index: impl std::fmt::Display) -> String {
+    format!("`task[{index}]`")
+}
+
 pub fn key_path(segments: &[&str], is_index: impl Fn(usize) -> bool) -> String {
     let mut out = String::new();
     for (i, seg) in segments.iter().enumerate() {

@@ -29,9 +29,13 @@ impl OutputFile {
                 let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
                 let name = name.unwrap_or_default();
                 remove_dead_temporaries(&dir, &name);
+                // Created `0666 & ~umask` like any file runjobs makes (a temporary file's
+                // default is 0600): the kernel applies the umask, and the rename keeps the
+                // mode, whatever mode the file it replaces had.
                 let temp = tempfile::Builder::new()
                     .prefix(&format!(".{name}.{}.", std::process::id()))
                     .suffix(".tmp")
+                    .permissions(fs::Permissions::from_mode(0o666))
                     .tempfile_in(&dir)
                     .map_err(|e| with_path(e, "create a temporary file in", &dir))?;
                 Ok(OutputFile::Atomic {
@@ -63,8 +67,6 @@ impl OutputFile {
             OutputFile::Stdout(mut out) => out.flush(),
             OutputFile::Atomic { writer, target } => {
                 let temp = writer.into_inner().map_err(|e| e.into_error())?;
-                // Temporary files are private (0600); results are ordinary files.
-                fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o644))?;
                 // No fsync: the rename already guarantees readers see a whole file, and an
                 // fsync of a multi-GB result costs seconds. Durability across power loss is
                 // the journal's job, not the final file's.

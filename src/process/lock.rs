@@ -1,15 +1,19 @@
-//! The overlap lock: one run of a job at a time (cron starting a job while the previous run
-//! still goes). An advisory `flock` on a file beside the results, holding the holder's pid and
-//! start time for the message the second run prints. The kernel drops the lock when the
+//! The overlap locks: one run of a job at a time (cron starting a job while the previous run
+//! still goes), and one live run writing an output (two job files naming the same `[output]
+//! path`, whose journals, results and `latest` link would mix). Each is an advisory `flock`
+//! on a file beside the results, holding the holder's pid and start time (and, for an
+//! output, its job) for the message the second run prints. The kernel drops a lock when the
 //! holder dies, however it dies, so a stale file never blocks anyone.
 //!
 //! Whether a run holds it now is read without taking it (`holder`): the kernel lists every
 //! lock in `/proc/locks` by the file's device and inode, which any user may read; taking the
 //! lock to see would disturb the run, and fail for a user who cannot write the file.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+
+use crate::record::own_file::{self, Access};
 
 /// A held lock; released when dropped (or when the process ends).
 #[derive(Debug)]
@@ -25,8 +29,27 @@ pub enum LockError {
         holder: String,
         path: PathBuf,
     },
+    /// Another job's live run writes the same results, journal or `latest` link.
+    #[error(
+        "`{}` is being written by a live run of another job ({holder}); it would mix the two \
+         runs' results: give this job its own `[output] path` or `-o` (lock `{}`)",
+        results.display(),
+        path.display()
+    )]
+    OutputHeld {
+        results: PathBuf,
+        holder: String,
+        path: PathBuf,
+    },
     #[error("cannot lock `{}`: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+}
+
+/// Why a lock was not taken.
+enum Refused {
+    /// Held by a live run; what it recorded.
+    Held(String),
+    Io(io::Error),
 }
 
 /// The lock file for `job` whose results go to `folder`.
@@ -34,23 +57,67 @@ pub fn path_for(folder: &Path, job: &str) -> PathBuf {
     folder.join(format!(".{job}.runjobs.lock"))
 }
 
-/// Takes the lock at `path` without waiting, recording who holds it.
+/// The output lock of the results `results` (its name with its times as `latest`, so runs
+/// of one template share it, as they share the `latest` link), in the results' folder.
+pub fn output_path_for(results: &Path, name: &str) -> PathBuf {
+    let folder = results.parent().unwrap_or(Path::new("."));
+    folder.join(format!(".{name}.output.lock"))
+}
+
+/// Takes the job lock at `path` without waiting, recording who holds it.
 pub fn acquire(path: &Path, job: &str, started_at: &str) -> Result<RunLock, LockError> {
-    let io_error = |source| LockError::Io {
+    let record = format!("pid {}, started {started_at}", std::process::id());
+    take_as(path, &record, |holder| LockError::Held {
+        job: job.to_owned(),
+        holder,
         path: path.to_owned(),
-        source,
-    };
+    })
+}
+
+/// Takes the output lock at `path` for a run of `job` (from `job_file`) writing `results`.
+pub fn acquire_output(
+    path: &Path,
+    results: &Path,
+    job: &str,
+    job_file: &Path,
+    started_at: &str,
+) -> Result<RunLock, LockError> {
+    let record = format!(
+        "pid {}, started {started_at}, job `{job}` of `{}`",
+        std::process::id(),
+        job_file.display()
+    );
+    take_as(path, &record, |holder| LockError::OutputHeld {
+        results: results.to_owned(),
+        holder,
+        path: path.to_owned(),
+    })
+}
+
+/// `take`, its refusal told as `held` says (given the holder's record) or as an I/O error.
+fn take_as(
+    path: &Path,
+    record: &str,
+    held: impl FnOnce(String) -> LockError,
+) -> Result<RunLock, LockError> {
+    take(path, record).map_err(|refused| match refused {
+        Refused::Held(holder) => held(holder),
+        Refused::Io(source) => LockError::Io {
+            path: path.to_owned(),
+            source,
+        },
+    })
+}
+
+/// Takes the lock at `path` without waiting and writes `record` (starting `pid `) in it.
+fn take(path: &Path, record: &str) -> Result<RunLock, Refused> {
     if let Some(folder) = path.parent() {
-        std::fs::create_dir_all(folder).map_err(io_error)?;
+        std::fs::create_dir_all(folder).map_err(Refused::Io)?;
     }
-    // Never truncate on open: the holder's record must survive our failed attempt.
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(io_error)?;
+    // Never truncate on open: the holder's record must survive our failed attempt. Never
+    // through a symlink planted at the path (see `own_file`).
+    let opened = own_file::open(path, Access::ReadWrite).map_err(Refused::Io)?;
+    let mut file = opened.file;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -62,19 +129,18 @@ pub fn acquire(path: &Path, job: &str, started_at: &str) -> Result<RunLock, Lock
             } else {
                 holder.to_owned()
             };
-            return Err(LockError::Held {
-                job: job.to_owned(),
-                holder,
-                path: path.to_owned(),
-            });
+            return Err(Refused::Held(holder));
         }
-        Err(TryLockError::Error(e)) => return Err(io_error(e)),
+        Err(TryLockError::Error(e)) => return Err(Refused::Io(e)),
     }
-    let record = format!("pid {}, started {started_at}\n", std::process::id());
+    // The record is rewritten below: only in a file runjobs made (empty, or holding a record).
+    if !opened.created {
+        refuse_foreign(&mut file).map_err(Refused::Io)?;
+    }
     file.set_len(0)
         .and_then(|()| file.rewind())
-        .and_then(|()| file.write_all(record.as_bytes()))
-        .map_err(io_error)?;
+        .and_then(|()| file.write_all(format!("{record}\n").as_bytes()))
+        .map_err(Refused::Io)?;
     Ok(RunLock { _file: file })
 }
 
@@ -169,6 +235,25 @@ fn parse_record(text: &str) -> Holder {
     Holder { pid, started_at }
 }
 
+/// Refuses to rewrite a file at the lock's path that runjobs did not write: one holding
+/// anything but a holder's record, or with other names (a hard link to someone's file).
+fn refuse_foreign(file: &mut File) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let links = file.metadata()?.nlink();
+    let mut head = Vec::new();
+    Read::by_ref(file).take(256).read_to_end(&mut head)?;
+    file.rewind()?;
+    let ours = head.is_empty() || head.starts_with(b"pid ");
+    if links > 1 || !ours {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it holds something runjobs did not write there, and the lock would replace it: \
+             move it away",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +309,21 @@ mod tests {
         assert!(err.contains("2026-11-24T20:00:00Z"), "{err}");
         drop(held);
         acquire(&path, "nightly", "again").unwrap();
+    }
+
+    #[test]
+    fn a_file_runjobs_did_not_write_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), "nightly");
+        std::fs::write(&path, "someone's notes\n").unwrap();
+        let err = acquire(&path, "nightly", "now").unwrap_err().to_string();
+        assert!(err.contains("did not write"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone's notes\n");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "").unwrap();
+        let other = path_for(dir.path(), "other");
+        std::fs::hard_link(&victim, &other).unwrap();
+        assert!(acquire(&other, "other", "now").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "");
     }
 }

@@ -29,6 +29,17 @@ impl Status {
     }
 }
 
+/// Which captured streams of an item were cut at the cap, each with the bytes it dropped.
+/// Only a command's stdout is captured whole into the output; its stderr is relayed as it
+/// comes, and an error quotes only its tail, which is a tail by design.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Truncated {
+    /// Bytes of stdout past the cap (`max_output`), counted and dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<u64>,
+}
+
 /// One result, as it appears in the output file (SPEC §4) and the journal.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ItemRecord {
@@ -37,6 +48,11 @@ pub struct ItemRecord {
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Box<RawValue>>,
+    /// The captured streams that were cut at the cap, and how many bytes each lost; absent
+    /// when nothing was (so an output that happens to end like a truncation mark is told
+    /// from one that was cut).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncated>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub attempts: u32,
@@ -105,6 +121,7 @@ impl ItemRecord {
             input,
             status,
             output: None,
+            truncated: None,
             error: Some(error),
             attempts,
             started_s: 0.0,
@@ -135,6 +152,10 @@ impl ItemRecord {
         if let Some(output) = &self.output {
             out.extend_from_slice(b",\"output\":");
             out.extend_from_slice(output.get().as_bytes());
+        }
+        if let Some(truncated) = &self.truncated {
+            out.extend_from_slice(b",\"truncated\":");
+            serde_json::to_writer(&mut *out, truncated).expect("counts always serialize");
         }
         if let Some(error) = &self.error {
             out.extend_from_slice(b",\"error\":");
@@ -368,6 +389,9 @@ pub struct Summary {
     /// Of the `ok` ones, how many were taken from an earlier run (absent when none were).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reused: u64,
+    /// Items whose captured output was cut at the cap (absent when none was).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub truncated: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -387,6 +411,7 @@ impl Summary {
     pub fn add_record(&mut self, record: &ItemRecord) {
         self.add(record.status);
         self.reused += u64::from(record.reused_from.is_some());
+        self.truncated += u64::from(record.truncated.is_some());
     }
 
     pub fn add(&mut self, status: Status) {
@@ -412,6 +437,7 @@ impl Summary {
         self.timed_out += other.timed_out;
         self.skipped += other.skipped;
         self.reused += other.reused;
+        self.truncated += other.truncated;
     }
 
     pub fn failures(&self) -> u64 {
@@ -430,6 +456,9 @@ mod tests {
             input: json!({"a": [1, "x\"y"]}),
             status,
             output: (status == Status::Ok).then(|| RawValue::from_string("[1,2]".into()).unwrap()),
+            truncated: (status == Status::Ok).then_some(Truncated {
+                stdout: Some(5_000_000),
+            }),
             error: (status != Status::Ok).then(|| "bad \"thing\"\n".to_owned()),
             attempts: 2,
             started_s: seconds,
@@ -497,6 +526,7 @@ mod tests {
                 duration_s: 0.000_002,
                 cpu_s: cpu_ns.map(|n| n as f64 / 1e9),
                 max_rss_kib: None,
+                truncated: None,
                 fingerprint: None,
                 reused_from: None,
                 computed_at: None,

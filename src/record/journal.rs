@@ -17,7 +17,7 @@
 //! (`event::JOURNAL_LINE_END`), and a worker killed mid-`write` may leave a line cut short,
 //! glued to the next writer's line; the reader copes with both.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{RunHeader, TaskHeader};
 use crate::record::fallback;
+use crate::record::own_file::{self, Access};
 use crate::record::{ItemRecord, JOURNAL_LINE_END, Rendered};
 
 /// Journal format version (the `journal` key of a run's first line).
@@ -79,12 +80,10 @@ pub struct Opened {
 impl Journal {
     /// Opens (creating if needed) the journal at `path` and starts this run's segment.
     pub fn open(path: &Path, header: &RunHeader, job_dir: &Path) -> io::Result<Opened> {
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(|e| with_path(e, "open the journal", path))?;
+        // Never through a symlink planted at its path (see `own_file`).
+        let file = own_file::open(path, Access::Append { read: true })
+            .map_err(|e| with_path(e, "open the journal", path))?
+            .file;
         let segment_start = file.metadata()?.len();
         let folder = path.parent().unwrap_or(Path::new("."));
         let mut journal = Journal {
@@ -466,6 +465,7 @@ fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
 mod tests {
     use super::*;
     use crate::record::Status;
+    use std::fs::OpenOptions;
 
     fn header() -> RunHeader {
         RunHeader {
@@ -492,6 +492,7 @@ mod tests {
             input: index.into(),
             status: Status::Ok,
             output: Some(serde_json::value::to_raw_value(&(index * index)).unwrap()),
+            truncated: None,
             error: None,
             attempts: 1,
             started_s: 0.5,

@@ -11,6 +11,7 @@ mod identity;
 mod item;
 pub mod journal;
 pub mod live;
+pub mod own_file;
 pub mod read;
 pub mod resume;
 
@@ -19,5 +20,6 @@ pub use header::{RunFooter, RunHeader, RunStatus, TaskHeader, VERSION};
 pub use identity::{FileState, ItemKey, item_key};
 pub use item::{
     ItemRecord, JOURNAL_LINE_END, LINE_END, OkRecord, OkRecordWriter, Rendered, Status, Summary,
+    Truncated,
 };
 pub use journal::{JournalHandle, JournalRange};

@@ -30,7 +30,7 @@ use serde_json::value::RawValue;
 
 use super::journal;
 use super::read::{self, ResultsVisitor, TaskInfo};
-use super::{FileState, ItemKey, ItemRecord, Status, item_key};
+use super::{FileState, ItemKey, ItemRecord, Status, Truncated, item_key};
 
 /// A finished result that may stand in for running its item again: where to find it, and
 /// what deciding whether it still holds takes.
@@ -365,6 +365,8 @@ impl Previous {
             output: Some(result.output.unwrap_or_else(|| {
                 RawValue::from_string("null".to_owned()).expect("null is JSON")
             })),
+            // The output was cut at the cap when it was computed: the copy is cut as well.
+            truncated: result.truncated,
             error: None,
             attempts: result.attempts,
             started_s: result.started_s,
@@ -519,6 +521,7 @@ struct StoredIdentity {
 #[derive(Deserialize)]
 struct StoredResult {
     output: Option<Box<RawValue>>,
+    truncated: Option<Truncated>,
     #[serde(default)]
     attempts: u32,
     #[serde(default)]

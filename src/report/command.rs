@@ -166,7 +166,12 @@ fn one_run(path: &Path, extra: &Extra) -> Result<u8, String> {
     Ok(exit_code::OK)
 }
 
+/// Writes a report file, making its folder first (as the results' folder is made).
 fn write_file(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)
+            .map_err(|e| format!("cannot create the folder `{}`: {e}", folder.display()))?;
+    }
     std::fs::write(path, text).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
 }
 
@@ -254,6 +259,8 @@ fn indexed_run(index: &Path, line: history::IndexLine) -> RunReport {
         biggest_memory: Vec::new(),
         failures: Vec::new(),
         more_failures: 0,
+        truncated: Vec::new(),
+        more_truncated: 0,
     }
 }
 

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::compare::History;
 use super::item::status_name;
-use super::show::{counts, kib_text, seconds};
+use super::show::{counts, kib_text, seconds, truncation_text};
 use super::summary::{ItemLine, RunReport};
 use super::timeline::{HISTOGRAM_BINS, PER_DECADE, Timeline};
 use crate::record::Status;
@@ -66,6 +66,12 @@ pub fn run_page(report: &RunReport, timeline: &mut Timeline) -> String {
         "Failures",
         &report.failures,
         report.more_failures,
+    );
+    items_table(
+        &mut page,
+        "Truncated outputs",
+        &report.truncated,
+        report.more_truncated,
     );
     items_table(&mut page, "Slowest items", &report.slowest, 0);
     items_table(&mut page, "Biggest memory users", &report.biggest_memory, 0);
@@ -348,7 +354,7 @@ fn items_table(page: &mut String, title: &str, items: &[ItemLine], more: u64) {
     }
     let _ = writeln!(
         page,
-        "<h2>{}</h2>\n<table class=\"sortable\"><thead><tr><th>task</th><th>index</th><th>input</th><th>status</th><th>duration</th><th>attempts</th><th>CPU</th><th>max RSS</th><th>error</th></tr></thead><tbody>",
+        "<h2>{}</h2>\n<table class=\"sortable\"><thead><tr><th>task</th><th>index</th><th>input</th><th>status</th><th>duration</th><th>attempts</th><th>CPU</th><th>max RSS</th><th>error or note</th></tr></thead><tbody>",
         esc(title)
     );
     for item in items {
@@ -367,12 +373,23 @@ fn items_table(page: &mut String, title: &str, items: &[ItemLine], more: u64) {
             item.cpu_s.map_or_else(String::new, seconds),
             item.max_rss_kib.unwrap_or(0),
             item.max_rss_kib.map_or_else(String::new, kib_text),
-            esc(item.error.as_deref().unwrap_or(""))
+            esc(&item_note(item))
         );
     }
     page.push_str("</tbody></table>\n");
     if more > 0 {
         let _ = writeln!(page, "<p>… and {more} more (see the results file)</p>");
+    }
+}
+
+/// An item's error, and whether its output was cut at the cap.
+fn item_note(item: &ItemLine) -> String {
+    let cut = item.truncated.as_ref().map(truncation_text);
+    match (item.error.as_deref(), cut) {
+        (Some(error), Some(cut)) => format!("{error}\n{cut}"),
+        (Some(error), None) => error.to_owned(),
+        (None, Some(cut)) => cut,
+        (None, None) => String::new(),
     }
 }
 

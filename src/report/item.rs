@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::record::Status;
+use crate::record::{Status, Truncated};
 
 /// Characters of an input shown.
 const INPUT_CHARS: usize = 60;
@@ -30,6 +30,8 @@ pub struct ItemResult {
     pub cpu_s: Option<f64>,
     pub max_rss_kib: Option<u64>,
     pub reused_from: Option<String>,
+    /// Its output was cut at the cap.
+    pub truncated: Option<Truncated>,
 }
 
 /// An input as the report shows it: a string bare, anything else as JSON, cut short.

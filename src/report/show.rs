@@ -5,7 +5,7 @@ use console::Style;
 
 use super::item::status_name;
 use super::summary::{ItemLine, RunReport, TaskReport};
-use crate::record::Summary;
+use crate::record::{Summary, Truncated};
 
 pub fn print(report: &RunReport) {
     let bold = Style::new().bold();
@@ -36,6 +36,18 @@ pub fn print(report: &RunReport) {
         out!("\n{}", bold.apply_to("biggest memory users"));
         for item in &report.biggest_memory {
             out!("  {}", item_line(item));
+        }
+    }
+    if !report.truncated.is_empty() {
+        out!("\n{}", bold.apply_to("truncated outputs"));
+        for item in &report.truncated {
+            out!("  {}", item_line(item));
+        }
+        if report.more_truncated > 0 {
+            out!(
+                "  … and {} more (see the results file)",
+                report.more_truncated
+            );
         }
     }
     if !report.failures.is_empty() {
@@ -90,9 +102,10 @@ fn print_task(task: &TaskReport) {
     }
 }
 
-/// `4 items: 3 ok, 1 failed, 0 timed out, 0 skipped`.
+/// `4 items: 3 ok, 1 failed, 0 timed out, 0 skipped` (and `, 1 truncated` when an output
+/// was cut at the cap).
 pub fn counts(s: &Summary) -> String {
-    format!(
+    let mut text = format!(
         "{} item{}: {}, {} failed, {} timed out, {} skipped",
         s.total,
         if s.total == 1 { "" } else { "s" },
@@ -100,7 +113,19 @@ pub fn counts(s: &Summary) -> String {
         s.failed,
         s.timed_out,
         s.skipped
-    )
+    );
+    if s.truncated > 0 {
+        text += &format!(", {} truncated", s.truncated);
+    }
+    text
+}
+
+/// `stdout cut at the cap, 4194304 bytes dropped`, for an item whose output was cut.
+pub fn truncation_text(truncated: &Truncated) -> String {
+    match truncated.stdout {
+        Some(bytes) => format!("stdout cut at the cap, {bytes} bytes dropped"),
+        None => "output cut at the cap".to_owned(),
+    }
 }
 
 fn item_line(item: &ItemLine) -> String {
@@ -116,6 +141,9 @@ fn item_line(item: &ItemLine) -> String {
     }
     if let Some(kib) = item.max_rss_kib {
         used += &format!(", max RSS {}", kib_text(kib));
+    }
+    if let Some(truncated) = &item.truncated {
+        used += &format!(", {}", truncation_text(truncated));
     }
     format!(
         "{}[{}] (input {}): {status} in {}{retries}{used}",

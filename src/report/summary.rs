@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use super::item::{ItemResult, shown};
 use super::timeline::Timeline;
 use crate::record::read::{FileInfo, ResultsVisitor, RunInfo, TaskInfo};
-use crate::record::{Status, Summary};
+use crate::record::{Status, Summary, Truncated};
 
 /// The slowest items kept.
 pub const SLOWEST: usize = 10;
@@ -43,6 +43,10 @@ pub struct RunReport {
     pub failures: Vec<ItemLine>,
     /// Failures beyond those listed.
     pub more_failures: u64,
+    /// Items whose output was cut at the cap (the first `FAILURES` of them), in file order.
+    pub truncated: Vec<ItemLine>,
+    /// Truncated items beyond those listed.
+    pub more_truncated: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -85,6 +89,9 @@ pub struct ItemLine {
     pub max_rss_kib: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The captured streams cut at the cap, with the bytes each dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncated>,
 }
 
 impl ItemLine {
@@ -100,6 +107,7 @@ impl ItemLine {
             cpu_s: r.cpu_s,
             max_rss_kib: r.max_rss_kib,
             error,
+            truncated: r.truncated,
         }
     }
 }
@@ -121,6 +129,8 @@ pub struct Summarize {
     biggest: BinaryHeap<Reverse<Ranked>>,
     failures: Vec<ItemLine>,
     more_failures: u64,
+    truncated: Vec<ItemLine>,
+    more_truncated: u64,
 }
 
 /// An item by a figure (its duration, its memory), for the heaps of the top items.
@@ -201,6 +211,8 @@ impl Summarize {
             biggest_memory,
             failures: self.failures,
             more_failures: self.more_failures,
+            truncated: self.truncated,
+            more_truncated: self.more_truncated,
         }
     }
 }
@@ -246,6 +258,15 @@ impl ResultsVisitor for Summarize {
             report.retried += 1;
             if r.status == Status::Ok {
                 report.flaky += 1;
+            }
+        }
+        if r.truncated.is_some() {
+            report.summary.truncated += 1;
+            if self.truncated.len() < FAILURES {
+                let line = ItemLine::of(task, &r, r.error.as_deref().map(first_lines));
+                self.truncated.push(line);
+            } else {
+                self.more_truncated += 1;
             }
         }
         if r.reused_from.is_some() {

@@ -11,14 +11,18 @@ use crate::progress::{self, Progress};
 use crate::record::journal::Journal;
 use crate::record::{ItemRecord, RunFooter, RunHeader, RunStatus, Summary};
 
-/// Failed items listed at the end of a run; the rest are in the results file.
+/// Failed items listed at the end of a run (the first ones in input order); the rest are in
+/// the results file.
 const FAILURES_SHOWN: usize = 10;
 
 /// Run-wide bookkeeping on the collecting thread.
 #[derive(Default)]
 pub struct Collector {
     pub summary: Summary,
-    failures: Vec<String>,
+    /// The failures to list: (task's position, item's index, line), the lowest first.
+    failures: Vec<(usize, u64, String)>,
+    /// Task names in the order their first record came (tasks run one after another).
+    tasks_seen: Vec<String>,
     pub unreadable_inputs: bool,
     /// The first error writing the results file; later writes are skipped.
     pub write_error: Option<std::io::Error>,
@@ -114,9 +118,25 @@ impl Collector {
         }
     }
 
+    /// Keeps `record` for the failure list when it is among the first failures in input
+    /// order (workers finish items in any order; a cron mail must not change with it).
     pub fn note(&mut self, task: &str, record: &ItemRecord) {
-        if record.status.is_failure() && self.failures.len() < FAILURES_SHOWN {
-            self.failures.push(progress::describe_failure(task, record));
+        if !record.status.is_failure() {
+            return;
+        }
+        let position = match self.tasks_seen.iter().position(|t| t == task) {
+            Some(position) => position,
+            None => {
+                self.tasks_seen.push(task.to_owned());
+                self.tasks_seen.len() - 1
+            }
+        };
+        let key = (position, record.index);
+        let at = self.failures.partition_point(|(t, i, _)| (*t, *i) < key);
+        if at < FAILURES_SHOWN {
+            let line = progress::describe_failure(task, record);
+            self.failures.insert(at, (position, record.index, line));
+            self.failures.truncate(FAILURES_SHOWN);
         }
     }
 
@@ -155,6 +175,9 @@ impl Collector {
         if s.skipped > 0 {
             line += &format!(", {} skipped", s.skipped);
         }
+        if s.truncated > 0 {
+            line += &format!(", {} with output cut at `max_output`", s.truncated);
+        }
         // The whole run, writing its results included (the file's `duration_s` cannot count
         // the writing of the file that holds it).
         line += &format!(" in {:.2}s", run_start.elapsed().as_secs_f64());
@@ -186,7 +209,7 @@ impl Collector {
             (None, Destination::Stdout) => {}
         }
         say!("{line}");
-        for failure in &self.failures {
+        for (_, _, failure) in &self.failures {
             say!("{failure}");
         }
         let more = s.failures().saturating_sub(self.failures.len() as u64);

@@ -30,6 +30,7 @@ use crate::process::lock::{self, LockError};
 use crate::process::pause;
 use crate::progress::Progress;
 use crate::record::journal::{self, Journal};
+use crate::record::own_file;
 use crate::record::resume::Previous;
 use crate::record::{Rendered, RunFooter, RunHeader, RunStatus, Summary, TaskHeader, VERSION};
 
@@ -53,31 +54,11 @@ pub fn run_job(
     let run_start = Instant::now();
     let destination = target.destination(&job.name, started_wall);
     let started_at = humantime::format_rfc3339_millis(started_wall).to_string();
-    // Held until this function returns: one run of a job at a time.
+    // Held until this function returns: one run of a job at a time, one an output.
     let lock_path = target.lock_path(job);
-    let _lock = match lock::acquire(&lock_path, &job.name, &started_at) {
-        Ok(lock) => lock,
-        Err(e @ LockError::Held { .. }) => {
-            say!("error: {e}");
-            // Skipped cron runs are visible in the history, not silent.
-            let line = IndexLine {
-                job: job.name.clone(),
-                started_at,
-                status: "locked".into(),
-                finished_at: None,
-                duration_s: None,
-                summary: None,
-                results: None,
-                reason: Some(e.to_string()),
-            };
-            append_index(&lock_path, job, &line);
-            return exit_code::LOCKED;
-        }
-        // The lock file could not be made: the output folder is unusable, and nothing ran.
-        Err(e) => {
-            say!("error: {e}");
-            return exit_code::INVALID;
-        }
+    let _locks = match take_locks(job, target, &destination, &lock_path, &started_at) {
+        Ok(locks) => locks,
+        Err(code) => return code,
     };
     // Read once the lock is held: the newest earlier run is then settled.
     let latest = match previous {
@@ -160,16 +141,92 @@ pub fn run_job(
 /// Appends to the run index beside the lock (runs to standard output have none); a failure
 /// is a warning: the run itself went as it went.
 fn append_index(lock_path: &std::path::Path, job: &Job, line: &IndexLine) {
-    let Some(folder) = lock_path.parent() else {
+    let Some(index) = index_beside(lock_path, job) else {
         return;
     };
-    let index = history::index_path(folder, &job.name);
     if let Err(e) = history::append(&index, line) {
         say!(
             "warning: cannot append to the run index `{}`: {e}",
             index.display()
         );
     }
+}
+
+/// The locks a run holds: its job's, and its output's (none for standard output).
+struct Locks {
+    _job: lock::RunLock,
+    _output: Option<lock::RunLock>,
+}
+
+/// Takes the job's and the output's locks and checks the run index's path, before anything
+/// runs; `Err` is the exit code to stop with (the reason said).
+fn take_locks(
+    job: &Job,
+    target: &OutputTarget,
+    destination: &Destination,
+    lock_path: &std::path::Path,
+    started_at: &str,
+) -> Result<Locks, u8> {
+    let job_lock = match lock::acquire(lock_path, &job.name, started_at) {
+        Ok(lock) => lock,
+        Err(e @ LockError::Held { .. }) => {
+            say!("error: {e}");
+            // Skipped cron runs are visible in the history, not silent.
+            let line = IndexLine {
+                job: job.name.clone(),
+                started_at: started_at.to_owned(),
+                status: "locked".into(),
+                finished_at: None,
+                duration_s: None,
+                summary: None,
+                results: None,
+                reason: Some(e.to_string()),
+            };
+            append_index(lock_path, job, &line);
+            return Err(exit_code::LOCKED);
+        }
+        // The lock file could not be made: the output folder is unusable, and nothing ran.
+        Err(e) => {
+            say!("error: {e}");
+            return Err(exit_code::INVALID);
+        }
+    };
+    // Another job writing these results would mix the two runs.
+    let output_lock = output_lock(job, target, destination, started_at).map_err(|e| {
+        say!("error: {e}");
+        exit_code::INVALID
+    })?;
+    // The run index is written at the end: a symlink planted there stops the run now.
+    if let Some(index) = index_beside(lock_path, job)
+        && let Err(e) = own_file::check(&index)
+    {
+        say!("error: cannot use the run index `{}`: {e}", index.display());
+        return Err(exit_code::INVALID);
+    }
+    Ok(Locks {
+        _job: job_lock,
+        _output: output_lock,
+    })
+}
+
+/// Takes the output lock of `destination` (none for standard output).
+fn output_lock(
+    job: &Job,
+    target: &OutputTarget,
+    destination: &Destination,
+    started_at: &str,
+) -> Result<Option<lock::RunLock>, LockError> {
+    let Some((path, results)) = target.output_lock_path(&job.name, destination) else {
+        return Ok(None);
+    };
+    let job_file = std::path::absolute(&job.file).unwrap_or_else(|_| job.file.clone());
+    lock::acquire_output(&path, results, &job.name, &job_file, started_at).map(Some)
+}
+
+/// The run index of `job`, beside its lock.
+fn index_beside(lock_path: &std::path::Path, job: &Job) -> Option<std::path::PathBuf> {
+    let folder = lock_path.parent()?;
+    Some(history::index_path(folder, &job.name))
 }
 
 fn run_header(job: &Job, started_at: String) -> RunHeader {

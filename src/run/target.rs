@@ -1,5 +1,5 @@
 //! Where one job's results go: `-o`, `--resume OUTPUT` or `[output] path`, the format, the
-//! path's placeholders filled in, and the overlap lock beside it.
+//! path's placeholders filled in, and the overlap locks beside it (the job's, the output's).
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -93,6 +93,29 @@ impl OutputTarget {
     /// The overlap lock's file (see `lock_beside`).
     pub fn lock_path(&self, job: &Job) -> PathBuf {
         lock_beside(self.template.as_deref(), &job.dir, &job.name)
+    }
+
+    /// The output lock of `destination` (none for standard output): named after the
+    /// template's file name with its times as `latest`, so that every run that could write
+    /// these results, their journal or their `latest` link takes the same one. With the
+    /// results' path.
+    pub fn output_lock_path<'d>(
+        &self,
+        job: &str,
+        destination: &'d Destination,
+    ) -> Option<(PathBuf, &'d Path)> {
+        let Destination::File(results) = destination else {
+            return None;
+        };
+        let name = self
+            .template
+            .as_deref()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())?
+            .replace("{job}", job)
+            .replace("{date}", "latest")
+            .replace("{timestamp}", "latest");
+        Some((lock::output_path_for(results, &name), results))
     }
 
     pub fn destination(&self, job: &str, now: SystemTime) -> Destination {

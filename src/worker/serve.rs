@@ -7,6 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, Write};
 use std::ops::Range;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -50,7 +51,14 @@ pub fn run(
         }
     };
     // Without the journal (it moved, say), records go through the pipe.
-    let journal = journal.and_then(|path| OpenOptions::new().append(true).open(path).ok());
+    // runjobs opened it first (refusing a symlink there); O_NOFOLLOW keeps it so.
+    let journal = journal.and_then(|path| {
+        OpenOptions::new()
+            .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .ok()
+    });
     match serve(builtin, &options, run_start, journal) {
         Ok(()) => exit_code::exit(exit_code::OK),
         // The parent went away (broken pipe): nothing left to answer to.

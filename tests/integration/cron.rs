@@ -36,16 +36,27 @@ fn crontab_prints_a_line_per_scheduled_job_with_absolute_paths() {
     let nightly = lines.iter().find(|l| l.contains("nightly.toml")).unwrap();
     let fields: Vec<&str> = nightly.split_whitespace().collect();
     assert_eq!(fields[..5], ["0", "3", "*", "*", "*"]);
+    // The log's folder is made before the shell opens the log for `tee`.
+    assert_eq!(fields[5], "mkdir", "{nightly}");
+    assert_eq!(fields[6], "-p", "{nightly}");
+    let binary = nightly.split("; ").nth(1).unwrap_or_default();
+    let binary: Vec<&str> = binary.split_whitespace().collect();
     assert!(
-        fields[5].starts_with('/') && fields[5].ends_with("runjobs"),
+        binary[0].starts_with('/') && binary[0].ends_with("runjobs"),
         "{nightly}"
     );
-    assert_eq!(fields[6], "-q");
+    assert_eq!(binary[1], "-q");
     // The folder has a space: the path is quoted for the shell.
     let quoted = format!("'{}'", jobs.join("nightly.toml").display());
     assert!(nightly.contains(&quoted), "{nightly}");
     let often = lines.iter().find(|l| l.contains("often.toml")).unwrap();
-    assert!(often.starts_with("*/15 * * * * "), "{often}");
+    assert!(
+        often.starts_with(&format!(
+            "*/15 * * * * mkdir -p {}; ",
+            dir.path().join("out").display()
+        )),
+        "{often}"
+    );
     assert!(
         often.ends_with(&format!(
             "| tee -a {}",
@@ -73,6 +84,72 @@ fn crontab_prints_a_line_per_scheduled_job_with_absolute_paths() {
         stderr(&output)
     );
     assert!(output.stdout.is_empty());
+}
+
+/// The crontab line of `job` without its schedule: what cron hands to `sh -c`.
+fn cron_command(job: &Path) -> String {
+    let output = runjobs().arg("crontab").arg(job).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap_or_default();
+    let fields: Vec<&str> = line.splitn(6, ' ').collect();
+    assert_eq!(fields.len(), 6, "{text}");
+    fields[5].to_owned()
+}
+
+#[test]
+fn the_first_cron_run_on_a_fresh_checkout_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "first.toml",
+        "schedule = \"0 3 * * *\"\n[output]\npath = \"out/{job}.json\"\n\
+         [functions.f]\ncommand = [\"sh\", \"-c\", \"[ $1 = 2 ] && exit 7; echo $1\", \"sh\", \"{input}\"]\n\
+         [[task]]\nfunction = \"f\"\ninputs = [1, 2]\n",
+    );
+    assert!(!dir.path().join("out").exists());
+    let command = cron_command(&job);
+    // Cron runs the line with `sh -c` in `$HOME`, with no terminal.
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .current_dir(std::env::temp_dir())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(stderr(&output), "", "{command}");
+    let mailed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(mailed.contains("exit code 7"), "{mailed}");
+    let log = std::fs::read_to_string(dir.path().join("out/first.cron.log"))
+        .unwrap_or_else(|e| panic!("no log after the first run ({e}): {command}"));
+    assert_eq!(log, mailed, "the log holds what cron mailed");
+    assert_eq!(
+        read_json(&dir.path().join("out/first.json"))["summary"]["failed"],
+        1
+    );
+
+    // A run that succeeds mails nothing and logs nothing; the log keeps the first run.
+    std::fs::write(
+        &job,
+        std::fs::read_to_string(&job)
+            .unwrap()
+            .replace("exit 7", "true"),
+    )
+    .unwrap();
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .output()
+        .unwrap();
+    assert!(
+        output.stdout.is_empty() && output.stderr.is_empty(),
+        "{output:?}"
+    );
+    let again = std::fs::read_to_string(dir.path().join("out/first.cron.log")).unwrap();
+    assert_eq!(again, log);
 }
 
 /// A job writing `out/{job}-{timestamp}.json`, keeping `keep` of them.

@@ -19,6 +19,7 @@ mod run;
 mod slurm;
 mod status;
 mod tables;
+mod unattended;
 mod unwritable;
 mod usage;
 mod validate;

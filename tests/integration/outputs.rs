@@ -154,8 +154,17 @@ fn no_temporary_file_is_left_behind() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    // The results, the overlap lock's file and the run index; no temporary file.
-    assert_eq!(names, [".job.runjobs.lock", "job.history.jsonl", "r.json"]);
+    // The results, the overlap locks' files (the job's, the output's) and the run index; no
+    // temporary file.
+    assert_eq!(
+        names,
+        [
+            ".job.runjobs.lock",
+            ".r.json.output.lock",
+            "job.history.jsonl",
+            "r.json"
+        ]
+    );
 }
 
 #[test]
@@ -316,4 +325,151 @@ fn toml_is_streamed_in_bounded_memory_one_result_a_line_in_input_order() {
         &text[..200]
     );
     assert!(text.contains("\nstatus = \"ok\"\n"));
+}
+
+/// What `schemas/results.schema.json` (or its `$defs/DEF`) finds wrong with `doc`.
+fn schema_errors(def: Option<&str>, doc: &Value) -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join("schemas/results.schema.json")).unwrap();
+    let mut schema: Value = serde_json::from_str(&text).unwrap();
+    if let Some(def) = def {
+        schema["$ref"] = Value::from(format!("#/$defs/{def}"));
+        schema.as_object_mut().unwrap().remove("required");
+        schema.as_object_mut().unwrap().remove("properties");
+    }
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    validator.iter_errors(doc).map(|e| e.to_string()).collect()
+}
+
+/// The results of `job` in `format`, as JSON (TOML read back, JSON Lines item lines gathered
+/// into the one task's `results`), and each file checked against the results-file schema.
+fn results_as_json(job: &std::path::Path, format: &str) -> Value {
+    let out = job.with_file_name(format!("r.{format}"));
+    let output = runjobs().arg(job).arg("-o").arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let check = |def: Option<&str>, doc: &Value| {
+        let errors = schema_errors(def, doc);
+        assert!(errors.is_empty(), "{format}: {errors:?}");
+    };
+    match format {
+        "jsonl" => {
+            let lines: Vec<Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let (run, items) = lines.split_last().unwrap();
+            check(Some("jsonl_run"), run);
+            items
+                .iter()
+                .for_each(|item| check(Some("jsonl_item"), item));
+            let mut items = items.to_vec();
+            items.sort_by_key(|item| item["index"].as_u64());
+            let mut doc = run.clone();
+            doc["tasks"] = json!([{ "results": items, "summary": run["summary"] }]);
+            doc
+        }
+        "toml" => {
+            let table: toml::Table = toml::from_str(&text).unwrap();
+            let doc = serde_json::to_value(table).unwrap();
+            check(None, &doc);
+            doc
+        }
+        _ => {
+            let doc: Value = serde_json::from_str(&text).unwrap();
+            check(None, &doc);
+            doc
+        }
+    }
+}
+
+#[test]
+fn a_capped_output_is_marked_truncated_in_every_format_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    // 5 MB, then 10 bytes, of `x` on stdout.
+    let job = write(
+        dir.path(),
+        "big.toml",
+        "[functions.big]\n\
+         command = [\"sh\", \"-c\", \"head -c $1 /dev/zero | tr '\\\\0' x\", \"sh\", \"{input}\"]\n\
+         [[task]]\nfunction = \"big\"\ninputs = [5000000, 10]\n",
+    );
+    for format in ["json", "toml", "jsonl"] {
+        let doc = results_as_json(&job, format);
+        let results = results(&doc, 0);
+        let dropped = 5_000_000 - (1 << 20);
+        assert_eq!(
+            results[0]["truncated"],
+            json!({ "stdout": dropped }),
+            "{format}"
+        );
+        let text = results[0]["output"].as_str().unwrap();
+        assert!(
+            text.ends_with(&format!("…[truncated: {dropped} more bytes]")),
+            "{format}"
+        );
+        assert_eq!(results[1]["output"], "x".repeat(10), "{format}");
+        assert!(results[1].get("truncated").is_none(), "{format}");
+        assert_eq!(doc["summary"]["truncated"], 1, "{format}");
+        assert_eq!(doc["tasks"][0]["summary"]["truncated"], 1, "{format}");
+    }
+    let report = runjobs()
+        .args(["report", "--json"])
+        .arg(dir.path().join("r.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
+    let report: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(report["summary"]["truncated"], 1);
+    assert_eq!(report["tasks"][0]["summary"]["truncated"], 1);
+    assert_eq!(report["truncated"][0]["index"], 0);
+    assert_eq!(
+        report["truncated"][0]["truncated"]["stdout"],
+        5_000_000 - (1 << 20)
+    );
+    let shown = runjobs()
+        .arg("report")
+        .arg(dir.path().join("r.json"))
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(shown.contains("1 truncated"), "{shown}");
+    assert!(shown.contains("big[0] (input 5000000)"), "{shown}");
+    assert!(
+        shown.contains("stdout cut at the cap, 3951424 bytes dropped"),
+        "{shown}"
+    );
+
+    let page = dir.path().join("r.html");
+    let html = runjobs()
+        .arg("report")
+        .arg(dir.path().join("r.toml"))
+        .arg("--html")
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert_eq!(html.status.code(), Some(0), "{}", stderr(&html));
+    let page = std::fs::read_to_string(&page).unwrap();
+    assert!(page.contains("<h2>Truncated outputs</h2>"), "{page}");
+    assert!(page.contains("stdout cut at the cap, 3951424 bytes dropped"));
+    assert!(page.contains("1 truncated"));
+
+    // The schema knows the key: a stream it does not know, or nothing dropped, is wrong.
+    let mut item = results(&read_json(&dir.path().join("r.json")), 0)[0].clone();
+    assert!(schema_errors(Some("result"), &item).is_empty());
+    item["truncated"] = json!({ "stdout": 0 });
+    assert!(!schema_errors(Some("result"), &item).is_empty());
+    item["truncated"] = json!({ "stdin": 5 });
+    assert!(!schema_errors(Some("result"), &item).is_empty());
+
+    // `max_output` raises the cap: nothing is cut, and no `truncated` is written.
+    let raised = std::fs::read_to_string(&job).unwrap().replace(
+        "[functions.big]\n",
+        "[functions.big]\nmax_output = \"8MiB\"\n",
+    );
+    std::fs::write(&job, raised).unwrap();
+    let doc = results_as_json(&job, "json");
+    let results = results(&doc, 0);
+    assert_eq!(results[0]["output"].as_str().unwrap().len(), 5_000_000);
+    assert!(results[0].get("truncated").is_none());
+    assert!(doc["summary"].get("truncated").is_none());
 }

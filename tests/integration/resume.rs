@@ -153,6 +153,69 @@ fn sigterm_mid_run_writes_partial_results_and_resume_finishes_the_rest() {
 }
 
 #[test]
+fn sighup_mid_run_stops_like_sigterm_and_resume_finishes_the_rest() {
+    let (dir, job, out, marker, mut child) = twelve_slow_items_running("sighup-resume");
+    signal(child.id(), "HUP");
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "a closed terminal is an interruption"
+    );
+    assert_eq!(
+        wait_until_gone(&marker, Duration::from_secs(1)),
+        Vec::<u32>::new()
+    );
+    let first = read_json(&out);
+    assert_eq!(first["status"], "interrupted");
+    let done = inputs_where(&first, |r| r["status"] == "ok");
+    assert!(!done.is_empty() && done.len() < 12, "{first}");
+    let not_run = inputs_where(&first, |r| r["status"] == "skipped");
+    assert!(!not_run.is_empty(), "{first}");
+    assert!(!dir.path().join("out.json.journal").exists());
+
+    let output = resume(&job, &out);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let last = read_json(&out);
+    assert_eq!(statuses(&last), vec!["ok"; 12]);
+    assert_eq!(inputs_where(&last, |r| r["reused_from"].is_string()), done);
+}
+
+#[test]
+fn under_nohup_a_sighup_is_ignored_and_the_run_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        &counting_job("{ range = [0, 6] }", 0.3),
+    );
+    let out = dir.path().join("out.json");
+    let marker = marker("nohup");
+    let mut child = Command::new("nohup")
+        .arg(BIN)
+        .arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .env("RUNJOBS_TEST_MARKER", &marker)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_calls(dir.path(), 2);
+    signal(child.id(), "HUP");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let doc = read_json(&out);
+    assert_eq!(doc["status"], "ok");
+    assert_eq!(statuses(&doc), vec!["ok"; 6]);
+    assert_eq!(
+        wait_until_gone(&marker, Duration::from_secs(1)),
+        Vec::<u32>::new()
+    );
+}
+
+#[test]
 fn sigkill_mid_run_leaves_no_torn_output_no_processes_and_a_journal_to_resume_from() {
     let (dir, job, out, marker, mut child) = twelve_slow_items_running("sigkill-resume");
     signal(child.id(), "KILL");

@@ -79,6 +79,48 @@ fn every_bad_fixture_exits_2_and_points_at_each_problem() {
 }
 
 #[test]
+fn a_nan_hides_no_other_mistake_and_tasks_are_named_one_way() {
+    let path = Path::new("tests/fixtures/bad/nan_hides_no_other_mistake.toml");
+    let output = runjobs().arg("validate").arg(path).output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("due to 5 previous errors"), "{err}");
+    assert!(
+        err.contains("unknown function `squre` in `task[1]`"),
+        "{err}"
+    );
+    // Every message of every bad fixture names a task by its TOML path, 0-based, as the
+    // `key:` lines and the schema do; none counts tasks from 1.
+    for path in tomls("tests/fixtures/bad") {
+        let output = runjobs().arg("validate").arg(&path).output().unwrap();
+        let err = stderr(&output);
+        assert!(!err.contains("[[task]]` #"), "{}:\n{err}", path.display());
+        for diagnostic in err.split("\n\n") {
+            // A message about the task it points at says "in `task[N]`" or "of `task[N]`"
+            // (another task it mentions may have another index).
+            let first = diagnostic.lines().next().unwrap_or_default();
+            let Some(named) = [" in `task[", " of `task["]
+                .iter()
+                .find_map(|place| first.split(place).nth(1))
+                .and_then(|rest| rest.split(']').next())
+            else {
+                continue;
+            };
+            let key = diagnostic
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("= key: "));
+            if let Some(key) = key.filter(|k| k.starts_with("task[")) {
+                assert!(
+                    key.starts_with(&format!("task[{named}]")),
+                    "{}: the message and its key count tasks differently:\n{diagnostic}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn good_fixtures_and_shipped_jobs_validate() {
     let mut files = tomls("tests/fixtures/good");
     assert!(files.len() >= 6, "the good fixtures are missing");
@@ -224,6 +266,19 @@ fn completions_and_the_man_page_come_from_the_command_line_definitions() {
     }
     let page = runjobs().arg("man").output().unwrap();
     assert_eq!(page.status.code(), Some(0));
+    // The signals a run answers, and the exit codes, are in `--help` and the man page alike.
+    let help = runjobs().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let roff = String::from_utf8_lossy(&page.stdout).into_owned();
+    for text in [&help, &roff] {
+        for word in [
+            "SIGHUP",
+            "nohup",
+            "interrupted by SIGINT, SIGTERM or SIGHUP",
+        ] {
+            assert!(text.contains(word), "no `{word}` in:\n{text}");
+        }
+    }
     assert!(
         String::from_utf8_lossy(&page.stdout).starts_with(".ie"),
         "roff"

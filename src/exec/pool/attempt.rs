@@ -10,7 +10,7 @@ use super::queue::{WorkItem, WorkQueue};
 use crate::exec::TaskRun;
 use crate::job::{Backoff, RetryOn, RetryPolicy};
 use crate::process::Usage;
-use crate::record::{ItemRecord, Status};
+use crate::record::{ItemRecord, Status, Truncated};
 
 /// The end of one attempt at one item.
 #[derive(Debug)]
@@ -89,6 +89,8 @@ pub struct AttemptInfo {
     pub duration: f64,
     /// What its process used, where that is known for the attempt alone.
     pub usage: Option<Usage>,
+    /// The captured streams cut at the cap.
+    pub truncated: Option<Truncated>,
 }
 
 /// Ends an attempt: a failure with attempts left (and of a kind the policy retries) goes back
@@ -130,6 +132,7 @@ pub fn conclude(
         input: item.input.unwrap_or(Value::Null),
         status,
         output,
+        truncated: info.truncated,
         error,
         attempts: item.attempts,
         started_s: started,

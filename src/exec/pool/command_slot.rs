@@ -21,12 +21,10 @@ use crate::exec::function::command::{self, ItemCommand};
 use crate::job::{CommandSpec, StdoutMode};
 use crate::process::pause;
 use crate::process::{self, Ending, Finished, Launcher, Supervisor, Usage};
-use crate::record::ItemRecord;
+use crate::record::{ItemRecord, Truncated};
 
 /// How often a waiting slot looks at the run's stop conditions.
 const POLL: Duration = Duration::from_millis(50);
-/// Captured stdout per item; the rest is counted and dropped.
-pub const STDOUT_CAP: usize = 1024 * 1024;
 
 pub struct CommandSlot<'a> {
     ctx: &'a TaskRun<'a>,
@@ -36,7 +34,15 @@ pub struct CommandSlot<'a> {
     slot: usize,
 }
 
-/// What came back on stdout: at most `STDOUT_CAP` bytes, and how many more there were.
+/// What an attempt's process left besides its outcome (nothing, when it never started).
+#[derive(Default)]
+struct Ran {
+    pid: Option<u32>,
+    usage: Option<Usage>,
+    truncated: Option<Truncated>,
+}
+
+/// What came back on stdout: at most `max_output` bytes, and how many more there were.
 struct Captured {
     bytes: Vec<u8>,
     dropped: u64,
@@ -128,13 +134,30 @@ impl<'a> CommandSlot<'a> {
             input,
             slow: false,
         };
-        let finished = child.watch(stdin.unwrap_or_default(), STDOUT_CAP, &mut watcher, buf);
+        let finished = child.watch(
+            stdin.unwrap_or_default(),
+            self.spec.max_output,
+            &mut watcher,
+            buf,
+        );
         if watcher.slow {
             self.ctx.slow.clear(self.slot);
         }
-        let usage = finished.usage;
+        let ran = Ran {
+            pid: Some(pid),
+            usage: finished.usage,
+            truncated: self.truncated(&finished),
+        };
         let attempt = self.attempt(finished);
-        self.conclude_with(queue, item, attempt, Some(pid), started, usage);
+        self.conclude_with(queue, item, attempt, started, ran);
+    }
+
+    /// Whether the output was cut: stdout past the cap, unless stdout is ignored anyway.
+    fn truncated(&self, finished: &Finished) -> Option<Truncated> {
+        let cut = finished.stdout_dropped > 0 && self.spec.stdout != StdoutMode::Ignore;
+        cut.then_some(Truncated {
+            stdout: Some(finished.stdout_dropped),
+        })
     }
 
     /// What a watched child's end makes of the attempt.
@@ -184,8 +207,9 @@ impl<'a> CommandSlot<'a> {
             StdoutMode::Json => {
                 if truncated {
                     return Attempt::Failed(Failure::Error(format!(
-                        "stdout is over the {} MiB cap ({} more bytes), so it cannot be parsed as JSON",
-                        STDOUT_CAP / (1024 * 1024),
+                        "stdout is over the `max_output` cap of {} ({} more bytes), so it \
+                         cannot be parsed as JSON; raise `max_output` on the function",
+                        process::machine::human_bytes(self.spec.max_output as u64),
                         captured.dropped
                     )));
                 }
@@ -225,7 +249,7 @@ impl<'a> CommandSlot<'a> {
 
     /// Ends an attempt that never got a process (it could not be prepared or started).
     fn conclude(&mut self, queue: &WorkQueue, item: WorkItem, attempt: Attempt, started: Instant) {
-        self.conclude_with(queue, item, attempt, None, started, None);
+        self.conclude_with(queue, item, attempt, started, Ran::default());
     }
 
     fn conclude_with(
@@ -233,9 +257,12 @@ impl<'a> CommandSlot<'a> {
         queue: &WorkQueue,
         item: WorkItem,
         attempt: Attempt,
-        pid: Option<u32>,
         started: Instant,
-        usage: Option<Usage>,
+        Ran {
+            pid,
+            usage,
+            truncated,
+        }: Ran,
     ) {
         let ended = Instant::now();
         let duration = ended.saturating_duration_since(started).as_secs_f64();
@@ -244,6 +271,7 @@ impl<'a> CommandSlot<'a> {
             ended,
             duration,
             usage,
+            truncated,
         };
         attempt::conclude(self.ctx, queue, item, attempt, info, &mut self.finished);
     }

@@ -623,6 +623,8 @@ impl<'a> MessageSlot<'a> {
             ended,
             duration,
             usage,
+            // A worker's answer is a protocol line, taken whole.
+            truncated: None,
         };
         attempt::conclude(self.ctx, queue, item, attempt, info, &mut self.finished);
     }

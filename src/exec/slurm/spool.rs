@@ -159,7 +159,7 @@ pub struct ItemsWriter {
 impl ItemsWriter {
     pub fn create(path: &Path) -> io::Result<ItemsWriter> {
         Ok(ItemsWriter {
-            out: BufWriter::with_capacity(1 << 16, File::create(path)?),
+            out: BufWriter::with_capacity(1 << 16, create(path)?),
             written: 0,
             starts: Vec::new(),
             line: Vec::new(),
@@ -203,15 +203,44 @@ impl ItemsWriter {
 
 /// Writes a small file whole and forces it to disk (another node reads it next).
 pub fn write_whole(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = File::create(path)?;
+    let mut file = create(path)?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// Creates (or empties) a spool file, never through a symlink planted at its path: the
+/// spool is on shared storage, and a link there must not make runjobs overwrite the file it
+/// points to (see `record::own_file`).
+fn create(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_spool_file_is_never_written_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("manifest.json");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(write_whole(&link, b"{}").is_err());
+        assert!(ItemsWriter::create(&link).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        let plain = dir.path().join("job.json");
+        write_whole(&plain, b"{}").unwrap();
+        write_whole(&plain, b"[]").unwrap();
+        assert_eq!(std::fs::read_to_string(&plain).unwrap(), "[]");
+    }
 
     #[test]
     fn items_split_into_even_runs_in_input_order() {

@@ -56,6 +56,7 @@ impl Resolver<'_> {
             ("batch", f.batch.is_some(), "worker"),
             ("stdin", f.stdin.is_some(), "command"),
             ("stdout", f.stdout.is_some(), "command"),
+            ("max_output", f.max_output.is_some(), "command"),
             ("python_exe", f.python_exe.is_some(), "python"),
         ];
         for (key, set, owner) in only {
@@ -66,7 +67,7 @@ impl Resolver<'_> {
                 "`{key}` only applies to `{owner}` functions, and {table} is a `{kind}` function"
             );
             let help = match (key, kind) {
-                ("stdin" | "stdout", "worker" | "python") => format!(
+                ("stdin" | "stdout" | "max_output", "worker" | "python") => format!(
                     "remove `{key}`: a {kind} function's standard input and output carry the \
                      JSON-lines protocol"
                 ),
@@ -164,6 +165,19 @@ impl Resolver<'_> {
             Some(StdoutDef::Lines) => StdoutMode::Lines,
             Some(StdoutDef::Ignore) => StdoutMode::Ignore,
         };
+        let max_output = match f.max_output.as_deref().map(memory_limit) {
+            None => DEFAULT_MAX_OUTPUT,
+            Some(Ok(bytes)) => usize::try_from(bytes).unwrap_or(usize::MAX),
+            // The schema's `memory-limit` format is this same check, so this is reported
+            // already; say it here too should they ever drift.
+            Some(Err(why)) => {
+                let at = ["functions", name, "max_output"];
+                let msg = format!("invalid size for `max_output`: {why}");
+                self.push(&at, At::Value, msg, None);
+                ok = false;
+                DEFAULT_MAX_OUTPUT
+            }
+        };
         ok.then(|| FunctionSpec {
             label: format!("command:{name}"),
             kind: FunctionKind::Command(CommandSpec {
@@ -171,6 +185,7 @@ impl Resolver<'_> {
                 shell,
                 stdin,
                 stdout,
+                max_output,
             }),
         })
     }

@@ -20,13 +20,13 @@ use super::model::{
     MaxFailuresDef, OptionsDef, RetriesDef, StdinDef, StdoutDef, TaskDef, Workers,
 };
 use super::resolved::{
-    Backoff, CommandSpec, DEFAULT_HOOK_TIMEOUT, DEFAULT_KILL_GRACE, ExecutorKind, ExecutorPlan,
-    FailureLimit, FileStateMode, FileStateRule, Format, FunctionKind, FunctionSpec, Hooks,
-    InputSpec, Job, Limits, OutputPlan, RetryOn, RetryPolicy, SlurmSettings, StdinMode, StdoutMode,
-    Task, default_workers, normalize,
+    Backoff, CommandSpec, DEFAULT_HOOK_TIMEOUT, DEFAULT_KILL_GRACE, DEFAULT_MAX_OUTPUT,
+    ExecutorKind, ExecutorPlan, FailureLimit, FileStateMode, FileStateRule, Format, FunctionKind,
+    FunctionSpec, Hooks, InputSpec, Job, Limits, OutputPlan, RetryOn, RetryPolicy, SlurmSettings,
+    StdinMode, StdoutMode, Task, default_workers, normalize,
 };
 use super::schema::memory_limit;
-use super::span::{At, Source};
+use super::span::{At, Source, task_ref};
 use crate::builtins;
 
 mod admit;
@@ -228,11 +228,6 @@ impl Resolver<'_> {
         let d = self.src.diag_in_string(at, value, p.range, p.message);
         self.diags.push(d.with_help(p.help));
     }
-}
-
-/// "`[[task]]` #N" numbers tasks from 1.
-fn task_no(idx: &str) -> usize {
-    idx.parse::<usize>().map_or(0, |i| i + 1)
 }
 
 const MAX_ITEMS_ON_COMMAND: &str = "`max_items_per_worker` does not apply to a `command` \

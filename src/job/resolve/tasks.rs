@@ -16,8 +16,8 @@ impl Resolver<'_> {
         if let Some(first) = names[..i].iter().position(|n| *n == name) {
             let key = if t.name.is_some() { "name" } else { "function" };
             let msg = format!(
-                "duplicate task name `{name}`: `[[task]]` #{} has it too",
-                first + 1
+                "duplicate task name `{name}`: {} has it too",
+                task_ref(first)
             );
             let help = "tasks are named by `name`, else by their function; set `name` to tell \
                         them apart";
@@ -98,7 +98,7 @@ impl Resolver<'_> {
                 let declared = self.file.functions.keys().map(String::as_str);
                 let builtins = builtins::names().map(|n| -> &str { n });
                 let dym = did_you_mean(name, declared.chain(builtins));
-                let msg = format!("unknown function `{name}` in `[[task]]` #{}", task_no(idx));
+                let msg = format!("unknown function `{name}` in {}", task_ref(idx));
                 let help = format!(
                     "{}a task names a `[functions.NAME]` of this file or a builtin \
                      (`runjobs functions` lists them)",
@@ -124,10 +124,7 @@ impl Resolver<'_> {
                 _ => return None, // the schema allows only 2 or 3
             };
             if step == 0 {
-                let msg = format!(
-                    "`inputs.range` of `[[task]]` #{} has a step of 0",
-                    task_no(idx)
-                );
+                let msg = format!("`inputs.range` of {} has a step of 0", task_ref(idx));
                 let help = "the step must not be 0 (as in Python's range()); leave it out for 1";
                 self.push(
                     &["task", idx, "inputs", "range", "2"],
@@ -170,11 +167,11 @@ impl Resolver<'_> {
                 Some(j) if j < me => return Some(InputSpec::From(from.clone())),
                 Some(j) if j == me => format!("task `{from}` cannot take its inputs from itself"),
                 Some(j) => format!(
-                    "`from = \"{from}\"` names a later task (`[[task]]` #{}); tasks run in \
-                     file order, so move it before this one",
-                    j + 1
+                    "`from = \"{from}\"` names a later task ({}); tasks run in file order, \
+                     so move it before this one",
+                    task_ref(j)
                 ),
-                None => format!("no task named `{from}` before `[[task]]` #{}", me + 1),
+                None => format!("no task named `{from}` before {}", task_ref(me)),
             };
             let dym = did_you_mean(from, names[..me].iter().copied());
             let help = format!(
