@@ -21,6 +21,7 @@ mod record;
 mod report;
 mod run;
 mod status;
+mod visible;
 mod worker;
 
 use std::process::ExitCode;

@@ -356,6 +356,6 @@ pub fn describe_failure(task: &str, record: &ItemRecord) -> String {
     format!(
         "  {what}: {task}[{}] (input {input}): {}",
         record.index,
-        record.error.as_deref().unwrap_or("")
+        crate::visible::visible(record.error.as_deref().unwrap_or(""))
     )
 }

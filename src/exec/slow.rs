@@ -79,7 +79,7 @@ impl SlowItems {
                 slot,
                 task,
                 index,
-                input: text,
+                input: crate::visible::visible_line(&text).into_owned(),
                 since,
             };
             board.fresh.push(item.clone());

@@ -40,10 +40,11 @@ pub fn shown(input: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    match text.char_indices().nth(INPUT_CHARS) {
+    let text = match text.char_indices().nth(INPUT_CHARS) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
-    }
+    };
+    crate::visible::visible_line(&text).into_owned()
 }
 
 pub fn status_name(status: Status) -> &'static str {

@@ -328,5 +328,5 @@ fn first_lines(error: &str) -> String {
     if lines.next().is_some() {
         out.push("…");
     }
-    out.join("\n")
+    crate::visible::visible(&out.join("\n")).into_owned()
 }

@@ -153,7 +153,11 @@ fn print_items(task: &Task, most: usize, indent: &str, done: Option<&[bool]>) {
             }
             (Ok(input), _) => format!("{} {input}", task.function.label),
         };
-        out!("{indent}{} #{index} {what}", task.name);
+        out!(
+            "{indent}{} #{index} {}",
+            task.name,
+            crate::visible::visible_line(&what)
+        );
     }
 }
 

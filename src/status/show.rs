@@ -156,14 +156,5 @@ fn duration(seconds: f64) -> String {
 
 /// Text from the files, with control characters shown as escapes.
 fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
+    crate::visible::visible_line(text).into_owned()
 }

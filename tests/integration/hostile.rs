@@ -171,3 +171,64 @@ fn results_on_a_stdout_that_closes_fail_with_exit_1_never_a_panic() {
     let codes = String::from_utf8_lossy(&output.stdout);
     assert_eq!(codes.split_whitespace().collect::<Vec<_>>(), ["1"; 5]);
 }
+
+/// Items whose input and stderr hold terminal escapes (a colour, a title, a clipboard write,
+/// a carriage return): what runjobs prints about them shows escapes, never the raw bytes;
+/// the results file keeps the raw text.
+#[test]
+fn what_runjobs_prints_about_items_cannot_drive_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[functions.loud]\n\
+         command = [\"sh\", \"-c\", \"printf '\\\\033]52;c;cHduZWQ=\\\\007\\\\033[31mred\\\\rover' >&2; exit 1\", \"sh\", \"{input}\"]\n\
+         [[task]]\nfunction = \"loud\"\ninputs = [\"\\u001b[2Jclear\", \"plain\"]\n",
+    );
+    let out = dir.path().join("out.json");
+    let run = runjobs()
+        .arg(&job)
+        .arg("-q")
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let said = stderr(&run);
+    let raw_bytes = |text: &str| {
+        text.chars()
+            .any(|c| c == '\u{1b}' || c == '\r' || c == '\u{7}')
+    };
+    // The relayed stderr is the program's own (raw, as GNU parallel relays it); the failure
+    // list runjobs prints is not.
+    let failures: Vec<&str> = said
+        .lines()
+        .filter(|l| l.contains("failed: loud["))
+        .collect();
+    assert_eq!(failures.len(), 2, "{said}");
+    for line in &failures {
+        assert!(!raw_bytes(line), "{line:?}");
+    }
+    assert!(
+        failures.iter().any(|l| l.contains("\\x1b]52;c;")),
+        "{failures:?}"
+    );
+    let report = runjobs().arg("report").arg(&out).output().unwrap();
+    let shown = String::from_utf8_lossy(&report.stdout);
+    assert!(!raw_bytes(&shown), "{shown:?}");
+    assert!(
+        shown.contains("\\x1b[2Jclear") && shown.contains("\\x1b[31mred\\rover"),
+        "{shown}"
+    );
+    let dry = runjobs().arg(&job).arg("--dry-run").output().unwrap();
+    let plan = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        !raw_bytes(&plan) && plan.contains("\\x1b[2Jclear"),
+        "{plan:?}"
+    );
+    // The results keep what the program wrote.
+    let doc = read_json(&out);
+    let error = doc["tasks"][0]["results"][0]["error"].as_str().unwrap();
+    assert!(error.contains("\u{1b}[31mred\rover"), "{error:?}");
+    assert_eq!(doc["tasks"][0]["results"][0]["input"], "\u{1b}[2Jclear");
+}
