@@ -91,30 +91,34 @@ pub enum Command {
     },
     /// Summarise results files: one gives its summary, several (or a folder) the history of
     /// the runs, `--diff OLD NEW` what changed between two runs.
-    Report {
-        /// Results files (JSON, TOML, JSON Lines), journals of killed runs, or folders.
-        #[arg(value_name = "OUTPUT", required_unless_present = "diff")]
-        outputs: Vec<PathBuf>,
-        /// Compare two runs by item identity: newly failing, fixed, still failing, added,
-        /// removed, much slower or faster. Exits 1 when something newly fails.
-        #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with = "outputs")]
-        diff: Option<Vec<PathBuf>>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Also write a self-contained HTML report (summary, worker timeline, durations;
-        /// for several files, the history) to FILE.
-        #[arg(long, value_name = "FILE", conflicts_with = "diff")]
-        html: Option<PathBuf>,
-        /// Also write the items as JUnit XML test cases to FILE (one results file).
-        #[arg(long, value_name = "FILE", conflicts_with = "diff")]
-        junit: Option<PathBuf>,
-        /// Also write the items as CSV to FILE, one row an item (one results file): task,
-        /// index, input, status, output, error, attempts, duration_s, cpu_s, max_rss_kib,
-        /// worker, started_at, reused_from.
-        #[arg(long, value_name = "FILE", conflicts_with = "diff")]
-        csv: Option<PathBuf>,
-    },
+    Report(ReportArgs),
+}
+
+/// `runjobs report`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Results files (JSON, TOML, JSON Lines), journals of killed runs, or folders.
+    #[arg(value_name = "OUTPUT", required_unless_present = "diff")]
+    pub outputs: Vec<PathBuf>,
+    /// Compare two runs by item identity: newly failing, fixed, still failing, added,
+    /// removed, much slower or faster. Exits 1 when something newly fails.
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with = "outputs")]
+    pub diff: Option<Vec<PathBuf>>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write a self-contained HTML report (summary, worker timeline, durations;
+    /// for several files, the history) to FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "diff")]
+    pub html: Option<PathBuf>,
+    /// Also write the items as JUnit XML test cases to FILE (one results file).
+    #[arg(long, value_name = "FILE", conflicts_with = "diff")]
+    pub junit: Option<PathBuf>,
+    /// Also write the items as CSV to FILE, one row an item (one results file): task,
+    /// index, input, status, output, error, attempts, duration_s, cpu_s, max_rss_kib,
+    /// worker, started_at, reused_from.
+    #[arg(long, value_name = "FILE", conflicts_with = "diff")]
+    pub csv: Option<PathBuf>,
 }
 
 /// The hidden modes runjobs runs itself in (a builtin worker, the guard). Parsed apart from

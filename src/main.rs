@@ -52,22 +52,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run::run(&args),
         Some(Command::Validate { jobs }) => run::validate(&jobs),
         Some(Command::Schema) => help::print_bytes(job::schema_text().as_bytes()),
-        Some(Command::Report {
-            outputs,
-            diff,
-            json,
-            html,
-            junit,
-            csv,
-        }) => {
-            let extra = report::Extra {
-                json,
-                html: html.as_deref(),
-                junit: junit.as_deref(),
-                csv: csv.as_deref(),
-            };
-            report::report(&outputs, diff.as_deref(), &extra)
-        }
+        Some(Command::Report(args)) => report::run(&args),
         Some(Command::Crontab { jobs }) => cron::crontab(&jobs),
         Some(Command::Status { paths, json }) => status::status(&paths, json),
         Some(Command::Completions { shell }) => help::completions(shell),

@@ -21,6 +21,17 @@ pub struct Extra<'a> {
     pub csv: Option<&'a Path>,
 }
 
+/// `runjobs report` as its command line says.
+pub fn run(args: &crate::cli::ReportArgs) -> u8 {
+    let extra = Extra {
+        json: args.json,
+        html: args.html.as_deref(),
+        junit: args.junit.as_deref(),
+        csv: args.csv.as_deref(),
+    };
+    report(&args.outputs, args.diff.as_deref(), &extra)
+}
+
 /// `runjobs report OUTPUT... [--json] [--html FILE] [--junit FILE] [--csv FILE]` and `runjobs report
 /// --diff OLD NEW [--json]`.
 pub fn report(outputs: &[PathBuf], diff: Option<&[PathBuf]>, extra: &Extra) -> u8 {

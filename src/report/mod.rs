@@ -13,4 +13,4 @@ mod show;
 mod summary;
 mod timeline;
 
-pub use command::{Extra, report};
+pub use command::run;

@@ -1,6 +1,7 @@
 //! Long-lived `worker = [...]` and `python = "file:function"` functions.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use serde_json::{Value, json};
 
@@ -273,4 +274,79 @@ fn a_worker_with_batch_true_takes_several_items_a_line() {
         said.contains("bad.toml:3") && said.contains("`batch` only applies to `worker`"),
         "{said}"
     );
+}
+
+/// runjobs installed into a virtual environment (its binary in the venv's `bin/`, as `pip
+/// install` puts it) runs Python functions with that environment's interpreter when
+/// `python_exe` is not set: a package only the venv has imports, from a cron-like line that
+/// never activated it. The same binary elsewhere uses `python3` from PATH.
+#[test]
+fn runjobs_in_a_venv_runs_python_functions_with_the_venvs_interpreter() {
+    let dir = tempfile::tempdir().unwrap();
+    let venv = dir.path().join("venv");
+    let made = std::process::Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // A package installed only there.
+    let purelib = std::process::Command::new(venv.join("bin/python3"))
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ])
+        .output()
+        .unwrap();
+    let purelib = String::from_utf8(purelib.stdout).unwrap();
+    write(
+        Path::new(purelib.trim()),
+        "only_in_venv.py",
+        "def triple(x):\n    return 3 * x\n",
+    );
+    std::fs::copy(BIN, venv.join("bin/runjobs")).unwrap();
+    write(
+        dir.path(),
+        "fns.py",
+        "import sys\nfrom only_in_venv import triple\ndef f(x):\n    return [triple(x), sys.prefix]\n",
+    );
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "[functions.f]\npython = \"fns.py:f\"\n[[task]]\nfunction = \"f\"\ninputs = [1, 2]\n",
+    );
+    let out = dir.path().join("out.json");
+    // As cron would: an absolute path, a PATH without the venv, nothing activated.
+    let run = std::process::Command::new(venv.join("bin/runjobs"))
+        .arg(&job)
+        .arg("-o")
+        .arg(&out)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env_remove("VIRTUAL_ENV")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let doc = read_json(&out);
+    let outputs = outputs(&doc, 0);
+    assert_eq!(outputs[1][0], 6);
+    let prefix = std::fs::canonicalize(&venv).unwrap();
+    let used = std::fs::canonicalize(outputs[0][1].as_str().unwrap()).unwrap();
+    assert_eq!(used, prefix);
+    // Found through PATH too, as after `source venv/bin/activate`.
+    let path = format!(
+        "{}:/usr/local/bin:/usr/bin:/bin",
+        venv.join("bin").display()
+    );
+    let run = std::process::Command::new("runjobs")
+        .arg(&job)
+        .args(["-q", "-o"])
+        .arg(&out)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    // The binary outside the venv: python3 from PATH, which lacks the package.
+    let outside = runjobs().arg(&job).arg("-o").arg(&out).output().unwrap();
+    assert_eq!(outside.status.code(), Some(1));
+    assert!(read_json(&out).to_string().contains("only_in_venv"));
 }

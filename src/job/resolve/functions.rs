@@ -318,7 +318,9 @@ impl Resolver<'_> {
     /// the job's folder and must be an executable file. Not canonicalized: a virtualenv's
     /// `bin/python` is a symlink whose own path is what selects the environment.
     pub(super) fn python_exe(&mut self, name: &str, written: Option<&str>) -> Option<String> {
-        let exe = written.unwrap_or(DEFAULT_PYTHON);
+        let Some(exe) = written else {
+            return Some(default_python());
+        };
         if !exe.contains('/') {
             return Some(exe.to_string());
         }
@@ -450,4 +452,35 @@ pub(super) fn python_defines(text: &str, name: &str) -> bool {
                     .any(|token| token == name)
             })
     })
+}
+
+/// `python_exe` when not set: the interpreter of the virtual environment runjobs was
+/// installed into, else `python3` from `PATH`. runjobs is in a virtual environment when the
+/// file it was started as (its path as invoked, or as found in `PATH`; not resolved through
+/// links, so a `pipx` or `uv tool` link to runjobs' own environment does not count) sits in
+/// a `bin/` folder whose parent holds `pyvenv.cfg`, beside a `python3`. A cron line that
+/// starts `/home/me/venv/bin/runjobs` then imports the packages of that environment
+/// without activating it.
+fn default_python() -> String {
+    venv_python().unwrap_or_else(|| DEFAULT_PYTHON.to_string())
+}
+
+fn venv_python() -> Option<String> {
+    let invoked = PathBuf::from(std::env::args_os().next()?);
+    let invoked = if invoked.components().count() > 1 {
+        std::path::absolute(&invoked).ok()?
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|dir| dir.join(&invoked))
+            .find(|candidate| candidate.is_file())?
+    };
+    let bin = invoked.parent()?;
+    if !bin.parent()?.join("pyvenv.cfg").is_file() {
+        return None;
+    }
+    ["python3", "python"]
+        .iter()
+        .map(|name| bin.join(name))
+        .find(|python| python.is_file())
+        .and_then(|python| python.to_str().map(str::to_owned))
 }
