@@ -20,10 +20,39 @@ pub fn schema_text() -> &'static str {
     include_str!("../../schemas/job.schema.json")
 }
 
+/// The schema runjobs validates with: the shipped one less its editor-only constraints.
 fn schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| serde_json::from_str(schema_text()).expect("the embedded schema is JSON"))
+    SCHEMA.get_or_init(|| {
+        let mut schema = serde_json::from_str(schema_text()).expect("the embedded schema is JSON");
+        strip_editor_only(&mut schema);
+        schema
+    })
 }
+
+/// Removes the `allOf` entries marked `"$comment": "editor"`. They state in JSON Schema what
+/// runjobs' own checks find after the schema's (a builtin's name, a duration's or a size's
+/// form, which keys a kind of function takes, a template's placeholders), so an editor or
+/// `check-jsonschema` flags them as they are typed; runjobs leaves them to those checks,
+/// whose messages point at the mistake and say what would be valid.
+fn strip_editor_only(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::Array(all)) = map.get_mut("allOf") {
+                all.retain(|c| c.get("$comment").and_then(Value::as_str) != Some(EDITOR_ONLY));
+                if all.is_empty() {
+                    map.remove("allOf");
+                }
+            }
+            map.values_mut().for_each(strip_editor_only);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_editor_only),
+        _ => {}
+    }
+}
+
+/// How the schema marks a constraint for editors only.
+const EDITOR_ONLY: &str = "editor";
 
 fn validator() -> &'static Validator {
     static VALIDATOR: OnceLock<Validator> = OnceLock::new();
@@ -675,6 +704,26 @@ mod tests {
         let on_disk = std::fs::read_to_string(path).expect("schemas/job.schema.json is readable");
         assert_eq!(schema_text(), on_disk);
         assert!(jsonschema::meta::is_valid(schema()));
+        let shipped: Value = serde_json::from_str(schema_text()).unwrap();
+        assert!(jsonschema::meta::is_valid(&shipped));
+    }
+
+    /// The editor's list of builtins is the builtin table's, so it cannot drift.
+    #[test]
+    fn the_schemas_builtin_names_are_the_builtin_table() {
+        let shipped: Value = serde_json::from_str(schema_text()).unwrap();
+        let builtin = &shipped["$defs"]["function"]["properties"]["builtin"]["allOf"][0];
+        assert_eq!(builtin["$comment"], EDITOR_ONLY);
+        let names: Vec<&str> = builtin["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(names, crate::builtins::names().collect::<Vec<_>>());
+        // And runjobs itself validates without the editor's constraints.
+        let text = schema().to_string();
+        assert!(!text.contains("\"$comment\":\"editor\""), "{text}");
     }
 
     #[test]

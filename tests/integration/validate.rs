@@ -343,3 +343,88 @@ fn taplo_validates_shipped_jobs_against_the_schema_and_rejects_a_bad_one() {
             || String::from_utf8_lossy(&bad.stderr).contains("timout")
     );
 }
+
+/// The shipped schema, checked by a real validator (check-jsonschema, as an editor's JSON
+/// Schema support would): every good fixture and shipped job passes, every bad fixture
+/// fails unless `tests/fixtures/schema-manifest.toml` says only runjobs can reject it (and
+/// those do pass: the manifest is exact).
+#[test]
+fn check_jsonschema_agrees_with_the_fixture_manifest() {
+    use crate::util::repo;
+    let python = std::env::var_os("RUNJOBS_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".ci/venv/bin/python"));
+    let usable = std::process::Command::new(&python)
+        .args(["-m", "check_jsonschema", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !usable {
+        assert!(
+            std::env::var_os("RUNJOBS_REQUIRE_PYTOOLS").is_none(),
+            "RUNJOBS_REQUIRE_PYTOOLS is set but {} has no check_jsonschema",
+            python.display()
+        );
+        eprintln!("skipped: no check-jsonschema (pip install check-jsonschema into .ci/venv)");
+        return;
+    }
+    let fixtures = repo().join("tests/fixtures");
+    let manifest: toml::Table =
+        toml::from_str(&std::fs::read_to_string(fixtures.join("schema-manifest.toml")).unwrap())
+            .unwrap();
+    let accepted_bad: Vec<&String> = manifest["schema_accepts"]
+        .as_table()
+        .unwrap()
+        .keys()
+        .collect();
+    let tomls = |dir: &Path| -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            // A file that is not UTF-8 is no TOML to any tool (check-jsonschema stops on it).
+            .filter(|p| std::fs::read_to_string(p).is_ok())
+            .collect();
+        files.sort();
+        files
+    };
+    let mut files = tomls(&fixtures.join("bad"));
+    files.extend(tomls(&fixtures.join("good")));
+    files.extend(tomls(&repo().join("jobs")));
+    files.extend(tomls(&repo().join("bench/jobs")));
+    let output = std::process::Command::new(&python)
+        .args(["-m", "check_jsonschema", "-o", "json", "--schemafile"])
+        .arg(repo().join("schemas/job.schema.json"))
+        .args(&files)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    // A file that is not TOML at all is a parse error, rejected too.
+    let rejected: std::collections::HashSet<PathBuf> = ["errors", "parse_errors"]
+        .iter()
+        .filter_map(|key| report[key].as_array())
+        .flatten()
+        .filter_map(|e| e["filename"].as_str())
+        .map(PathBuf::from)
+        .collect();
+    let mut wrong = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&fixtures).unwrap_or(file);
+        let shown = relative.to_string_lossy().into_owned();
+        let should_reject = shown.starts_with("bad/") && !accepted_bad.contains(&&shown);
+        if rejected.contains(file) != should_reject {
+            wrong.push(format!(
+                "{shown}: the schema {} it",
+                if should_reject { "accepts" } else { "rejects" }
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}\n{report:#}");
+    for listed in &accepted_bad {
+        assert!(
+            fixtures.join(listed).is_file(),
+            "the manifest names no file {listed}"
+        );
+    }
+}
