@@ -137,7 +137,7 @@ fn print_items(task: &Task, most: usize, indent: &str, done: Option<&[bool]>) {
     let left = items
         .iter
         .enumerate()
-        .filter(|(index, _)| !done.is_some_and(|d| d.get(*index) == Some(&true)));
+        .filter(|(index, _)| done.is_none_or(|d| d.get(*index) != Some(&true)));
     for (shown, (index, input)) in left.enumerate() {
         if shown == most {
             out!("{indent}…");
