@@ -79,8 +79,16 @@ fn print_task(task: &TaskReport) {
     if task.flaky > 0 {
         notes.push(format!("{} passed only on a retry (flaky)", task.flaky));
     }
-    if task.cpu_s > 0.0 {
-        notes.push(format!("CPU {}", seconds(task.cpu_s)));
+    match task.worker_cpu_s {
+        Some(workers) => notes.push(format!(
+            "CPU {} (the workers' in all; the items' own {})",
+            seconds(workers),
+            seconds(task.items_cpu_s)
+        )),
+        None if task.items_cpu_s > 0.0 => {
+            notes.push(format!("CPU {}", seconds(task.items_cpu_s)));
+        }
+        None => {}
     }
     if let Some(kib) = task.peak_rss_kib {
         notes.push(format!("peak memory {}", kib_text(kib)));

@@ -510,3 +510,110 @@ fn the_report_names_the_biggest_memory_users_and_sums_cpu_time() {
     );
     assert!(text.contains("peak memory"), "{text}");
 }
+
+/// CPU time of the processes `runjobs` starts whose command line holds `mark`, as `/proc`
+/// last showed each before it went: watched from outside (every few milliseconds, so a
+/// worker's last figure comes after its last item) until `runjobs` exits. Seconds.
+fn cpu_of_children_watched(runjobs: &mut std::process::Child, mark: &str) -> f64 {
+    let tick: f64 = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0);
+    let parent = runjobs.id().to_string();
+    // `/proc/PID/stat` after the `(comm)`: state, ppid, …, utime (the 12th), stime.
+    let stat_of = |pid: &str| -> Option<Vec<String>> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let rest = stat.rsplit_once(')')?.1;
+        Some(rest.split_whitespace().map(str::to_owned).collect())
+    };
+    let mut last: std::collections::HashMap<String, f64> = Default::default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut round = 0;
+    while runjobs.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "runjobs hangs");
+        if round % 10 == 0 {
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                let pid = entry.file_name().to_string_lossy().into_owned();
+                let ours = stat_of(&pid).is_some_and(|f| f.get(1) == Some(&parent));
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                if ours && String::from_utf8_lossy(&cmdline).contains(mark) {
+                    last.entry(pid).or_insert(0.0);
+                }
+            }
+        }
+        round += 1;
+        for (pid, cpu) in &mut last {
+            if let Some(f) = stat_of(pid).filter(|f| f.get(1) == Some(&parent)) {
+                let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+                *cpu = ticks / tick;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(!last.is_empty(), "no `{mark}` process was seen");
+    last.values().sum()
+}
+
+/// Issue 23: the task's CPU was the sum of the items that were sampled (`CPU 0.0006s` for a
+/// million squares whose workers used a quarter of a second); it is the workers' own total.
+#[test]
+fn a_builtin_tasks_cpu_is_what_its_workers_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = |n: u64| {
+        let body = format!(
+            "[[task]]\nfunction = \"square\"\nworkers = 4\ninputs = {{ range = [0, {n}] }}\n"
+        );
+        write(dir.path(), &format!("job{n}.toml"), &body)
+    };
+    let million = job(1_000_000);
+    for ext in ["json", "jsonl"] {
+        let out = dir.path().join(format!("r.{ext}"));
+        let mut run = std::process::Command::new(BIN)
+            .arg(&million)
+            .arg("-o")
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let watched = cpu_of_children_watched(&mut run, "__worker");
+        assert!(run.wait().unwrap().success());
+        let doc = report_json(&out);
+        let task = &doc["tasks"][0];
+        let cpu = task["cpu_s"].as_f64().unwrap();
+        assert_eq!(task["worker_cpu_s"].as_f64(), Some(cpu), "{ext}: {task}");
+        assert!(watched > 0.1, "{ext}: the workers used {watched}s");
+        assert!(
+            (cpu - watched).abs() <= 0.2 * watched,
+            "{ext}: the report says {cpu}s, the workers used {watched}s"
+        );
+        let items = task["items_cpu_s"].as_f64().unwrap();
+        assert!(items <= cpu, "{ext}: {task}");
+    }
+    // TOML keeps the figure too (read back in the time a debug build reads a small file).
+    let out = dir.path().join("r.toml");
+    runjobs()
+        .arg(job(1000))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let written: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("worker_cpu_s = "))
+        .unwrap_or_else(|| panic!("{text}"))
+        .parse()
+        .unwrap();
+    assert_eq!(
+        report_json(&out)["tasks"][0]["cpu_s"].as_f64(),
+        Some(written)
+    );
+    let (_, text, _) = report(&[out.as_os_str()]);
+    assert!(
+        text.contains("(the workers' in all; the items' own"),
+        "{text}"
+    );
+}
