@@ -5,6 +5,7 @@
 
 mod command;
 mod compare;
+mod draw;
 mod html;
 mod item;
 mod junit;

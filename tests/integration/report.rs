@@ -617,3 +617,68 @@ fn a_builtin_tasks_cpu_is_what_its_workers_used() {
         "{text}"
     );
 }
+
+/// Issue 23: a command task (a process per item) had no timeline past a few processes;
+/// each item is drawn on the lowest slot free at its start, so 80 items on 4 workers take at
+/// most 4 lanes, each bar coloured by its status with a tooltip that needs no script. The
+/// durations are a histogram per task, failures marked.
+#[test]
+fn a_command_tasks_items_are_drawn_on_its_slots_with_a_tooltip_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 4\n[functions.s]\ncommand = [\"sh\", \"-c\", \"sleep 0.0$(( $1 % 5 )); [ $(( $1 % 20 )) -ne 7 ] || exit 3; [ $1 -ne 42 ] || sleep 5\", \"sh\", \"{input}\"]\ntimeout = \"300ms\"\n\
+         [[task]]\nname = \"quick\"\nfunction = \"square\"\ninputs = { range = [0, 5000] }\n\
+         [[task]]\nname = \"shell\"\nfunction = \"s\"\ninputs = { range = [0, 80] }\n",
+    );
+    let out = dir.path().join("r.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
+    let page = dir.path().join("r.html");
+    let (code, _, err) = report(&[out.as_os_str(), "--html".as_ref(), page.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    let Some((dom, _)) = rendered(&page, false) else {
+        return;
+    };
+    let svg = dom
+        .split("<svg id=\"timeline\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</svg>").next())
+        .unwrap_or_else(|| panic!("no timeline: {dom}"));
+    let shell = svg
+        .split("task shell: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no lanes for the command task: {svg}"));
+    let lanes = shell.matches("class=\"lane\"").count();
+    assert!((1..=4).contains(&lanes), "{lanes} lanes for 4 workers");
+    assert!(shell.contains(">slot 1<"), "{shell}");
+    assert_eq!(shell.matches("class=\"item ").count(), 80, "a bar per item");
+    assert_eq!(shell.matches("class=\"item failed\"").count(), 4);
+    assert_eq!(shell.matches("class=\"item timed_out\"").count(), 1);
+    for (index, status) in [(7, "failed"), (42, "timed out"), (3, "ok")] {
+        let title = format!("<title>shell[{index}] (input {index}): {status} in ");
+        assert!(shell.contains(&title), "no `{title}` in {shell}");
+    }
+    // The builtin task keeps a lane per worker process, named by pid.
+    let quick = svg.split("task shell: ").next().unwrap();
+    assert!(
+        quick.contains("task quick: ") && quick.contains(">pid "),
+        "{quick}"
+    );
+    // A histogram per task, the command's failures and timeout in their colours.
+    let durations = dom.split("id=\"durations\"").nth(1).unwrap();
+    assert_eq!(durations.matches("<svg class=\"durations\"").count(), 2);
+    let shell_histogram = durations
+        .split("item durations of task shell")
+        .nth(1)
+        .unwrap();
+    assert!(
+        shell_histogram.contains("class=\"failed\""),
+        "{shell_histogram}"
+    );
+    assert!(
+        shell_histogram.contains("class=\"timed_out\""),
+        "{shell_histogram}"
+    );
+    assert!(shell_histogram.contains(">80 items<"), "{shell_histogram}");
+}
