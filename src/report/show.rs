@@ -65,10 +65,19 @@ fn print_task(task: &TaskReport) {
         counts(&task.summary)
     );
     let workers = task.workers.unwrap_or(task.busy_by_worker.len() as u64);
+    // Items too quick to time one by one (a batch's time spread over its items) still keep
+    // their workers busy: then the workers' CPU is the busy time that counts.
+    let busy = match task.worker_cpu_s {
+        Some(cpu) if cpu > task.busy_s => format!(
+            "{} (the workers' CPU; the items' own durations sum to {})",
+            seconds(cpu),
+            seconds(task.busy_s)
+        ),
+        _ => seconds(task.busy_s),
+    };
     out!(
-        "    wall {}, busy {} on {workers} worker{}, utilisation {:.0}%",
+        "    wall {}, busy {busy} on {workers} worker{}, utilisation {:.0}%",
         seconds(task.wall_s),
-        seconds(task.busy_s),
         if workers == 1 { "" } else { "s" },
         task.utilisation * 100.0
     );

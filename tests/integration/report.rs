@@ -682,3 +682,37 @@ fn a_command_tasks_items_are_drawn_on_its_slots_with_a_tooltip_each() {
     );
     assert!(shell_histogram.contains(">80 items<"), "{shell_histogram}");
 }
+
+/// Issue 23: batched Python items have durations of about 0 (a batch's time spread over its
+/// items), which made busy time and utilisation about 0 while the workers worked; the
+/// workers' CPU counts as busy time then.
+#[test]
+fn quick_python_items_count_their_workers_cpu_as_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "fns.py", "def square(n):\n    return n * n\n");
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 2\n[functions.sq]\npython = \"fns.py:square\"\n[[task]]\nfunction = \"sq\"\ninputs = { range = [0, 200000] }\n",
+    );
+    let out = dir.path().join("r.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(0);
+    let task = &report_json(&out)["tasks"][0];
+    let (busy, cpu) = (
+        task["busy_s"].as_f64().unwrap(),
+        task["cpu_s"].as_f64().unwrap(),
+    );
+    let (wall, utilisation) = (
+        task["wall_s"].as_f64().unwrap(),
+        task["utilisation"].as_f64().unwrap(),
+    );
+    assert_eq!(task["worker_cpu_s"].as_f64(), Some(cpu), "{task}");
+    assert!(cpu > busy, "{task}");
+    let expected = (cpu / (wall * 2.0)).min(1.0);
+    assert!((utilisation - expected).abs() < 1e-9, "{task}");
+    let (_, text, _) = report(&[out.as_os_str()]);
+    assert!(
+        text.contains("(the workers' CPU; the items' own durations sum to"),
+        "{text}"
+    );
+}
