@@ -26,6 +26,10 @@ Pair = collections.namedtuple("Pair", "a b")
 class Level(enum.IntEnum):
     HIGH = 3
 
+class Broken:
+    def tolist(self):
+        raise RuntimeError("no list today")
+
 VALUES = {
     "date": lambda: datetime.date(2026, 12, 7),
     "datetime": lambda: datetime.datetime(2026, 12, 7, 1, 2, 3, 4, tzinfo=datetime.timezone.utc),
@@ -49,6 +53,8 @@ VALUES = {
     "generator": lambda: (n for n in range(3)),
     "object": lambda: object(),
     "tuple_key": lambda: {(1, 2): 3},
+    "enum_key": lambda: {Level.HIGH: "high", uuid.UUID(int=1): 1},
+    "broken_tolist": lambda: Broken(),
 }
 
 def give(name):
@@ -73,11 +79,15 @@ fn stdlib_converted() -> Vec<(&'static str, Value)> {
         ("namedtuple", json!({"a": 1, "b": {"a": 2, "b": [3]}})),
         ("int_enum", json!(3)),
         ("nested", json!({"sets": [[1, 2]], "2026-01-02": "5"})),
+        (
+            "enum_key",
+            json!({"3": "high", "00000000-0000-0000-0000-000000000001": 1}),
+        ),
     ]
 }
 
 /// `(input, a piece of the error)` of the rows with no JSON form.
-const STDLIB_REFUSED: [(&str, &str); 6] = [
+const STDLIB_REFUSED: [(&str, &str); 7] = [
     (
         "bytes",
         "bytes have no JSON form; return text (value.decode()) or base64",
@@ -90,6 +100,10 @@ const STDLIB_REFUSED: [(&str, &str); 6] = [
     ),
     ("object", "an object of type object has no JSON form"),
     ("tuple_key", "a dict key of type tuple has no JSON form"),
+    (
+        "broken_tolist",
+        "converting it failed: RuntimeError: no list today",
+    ),
 ];
 
 /// The big integers: `(input, output as JSON and JSON Lines write it, as TOML does)`; TOML

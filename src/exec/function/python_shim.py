@@ -117,12 +117,19 @@ def plain(value):
         convert = getattr(value, method, None)
         if callable(convert):
             return plain(convert())
-    if hasattr(value, "__next__") and iter(value) is value:
+    if hasattr(value, "__next__") and is_iterator(value):
         raise NoJsonForm(f"a {kind.__name__} (an iterator) has no JSON form; return list(...)")
     name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
     raise NoJsonForm(
         f"an object of type {name} has no JSON form; return a number, text, a list or a dict"
     )
+
+
+def is_iterator(value):
+    try:
+        return iter(value) is value
+    except TypeError:
+        return False
 
 
 def as_text(value):
@@ -161,9 +168,9 @@ def plain_dict(mapping):
 
 def plain_key(key):
     key = plain(key)
-    if type(key) not in JSON_TYPES:
-        raise NoJsonForm(f"a dict key of type {type(key).__name__} has no JSON form")
-    return key
+    if key is None or isinstance(key, (str, int, float)):
+        return key  # json writes these as text
+    raise NoJsonForm(f"a dict key of type {type(key).__name__} has no JSON form")
 
 
 STRICT = json.JSONEncoder(allow_nan=False).encode
@@ -171,10 +178,13 @@ STRICT = json.JSONEncoder(allow_nan=False).encode
 
 def problem(error):
     """The message of a value that is not JSON."""
-    if isinstance(error, ValueError):  # the strict encoder's NaN or infinity
-        error = "NaN and infinities have no JSON form; return None or text such as 'nan'"
-    elif isinstance(error, RecursionError):
+    if isinstance(error, RecursionError):
         error = "it is nested too deeply (or contains itself)"
+    elif isinstance(error, ValueError):  # the strict encoder's NaN or infinity
+        error = "NaN and infinities have no JSON form; return None or text such as 'nan'"
+    elif not isinstance(error, (NoJsonForm, TypeError)):
+        # Its own .tolist(), .item() or isoformat() failed.
+        error = f"converting it failed: {type(error).__name__}: {error}"
     return f"the return value is not JSON: {error}"
 
 
@@ -190,7 +200,7 @@ def encode(outputs):
         try:
             values.append(plain(value))
             problems.append(None)
-        except (NoJsonForm, TypeError, ValueError, RecursionError) as error:
+        except Exception as error:  # noqa: BLE001 - the item fails, the worker lives
             values.append(None)
             problems.append(problem(error))
     try:
