@@ -12,6 +12,9 @@ use crate::record::read::TaskInfo;
 
 /// A task's items drawn one by one up to this many; past it, its lanes are drawn from bins.
 pub const DETAIL_LIMIT: usize = 4000;
+/// Items drawn one by one in all: tasks that begin past it are drawn from bins, so a job of
+/// many tasks still makes a page of bounded size.
+pub const DETAIL_TOTAL: usize = 5 * DETAIL_LIMIT;
 /// Time bins across the run (the concurrency line, and lanes past `DETAIL_LIMIT`).
 pub const BINS: usize = 400;
 /// Worker lanes a task keeps at most; a task with more pids than this (a worker per item)
@@ -123,10 +126,13 @@ pub struct TaskLanes {
     pub bins: Bins,
     pub histogram: Histogram,
     items: usize,
+    /// Its items drawn one by one up to this many (`DETAIL_LIMIT`, or fewer once the run's
+    /// `DETAIL_TOTAL` is spent).
+    limit: usize,
 }
 
 impl TaskLanes {
-    fn new(task: &TaskInfo) -> TaskLanes {
+    fn new(task: &TaskInfo, limit: usize) -> TaskLanes {
         let command = task
             .function
             .as_deref()
@@ -142,12 +148,13 @@ impl TaskLanes {
             bins: Bins::new(),
             histogram: Histogram::default(),
             items: 0,
+            limit,
         }
     }
 
-    /// Whether it is drawn from bins (past `DETAIL_LIMIT` items).
+    /// Whether it is drawn from bins (past its limit of items).
     pub fn binned(&self) -> bool {
-        self.items > DETAIL_LIMIT
+        self.items > self.limit
     }
 
     fn lane(&mut self, lane: Lane) -> usize {
@@ -345,7 +352,9 @@ fn severity(status: Status) -> u8 {
 impl Timeline {
     /// A task begins.
     pub fn task(&mut self, task: &TaskInfo) {
-        self.tasks.push(TaskLanes::new(task));
+        let drawn: usize = self.tasks.iter().map(|t| t.items.min(t.limit)).sum();
+        let limit = DETAIL_LIMIT.min(DETAIL_TOTAL.saturating_sub(drawn));
+        self.tasks.push(TaskLanes::new(task, limit));
     }
 
     /// One result of `task`.
@@ -377,12 +386,14 @@ impl Timeline {
         };
         let on = lane.to_string();
         let lane = if lanes.per_item { 0 } else { lanes.lane(lane) };
-        if lanes.items == DETAIL_LIMIT + 1 {
+        if lanes.items == lanes.limit + 1 {
             lanes.switch_to_bins(width);
         }
         if lanes.binned() {
-            if let Some(bins) = lanes.lane_bins.as_mut().and_then(|b| b.get_mut(lane)) {
-                bins.add(width, start, end, r.status);
+            if let Some(bins) = &mut lanes.lane_bins {
+                // A worker that ran its first item after the switch.
+                bins.resize(lanes.lanes.len(), Bins::new());
+                bins[lane].add(width, start, end, r.status);
             }
             return;
         }
@@ -498,6 +509,38 @@ mod tests {
         let lanes = &timeline.tasks[0];
         assert!(lanes.binned() && lanes.bars.is_empty() && lanes.lanes.is_empty());
         assert_eq!(lanes.lane_count(timeline.bin_width()), 2);
+    }
+
+    #[test]
+    fn tasks_past_the_runs_detail_budget_are_drawn_from_bins() {
+        let mut timeline = Timeline::new();
+        let per_task = DETAIL_LIMIT as u64;
+        let tasks = DETAIL_TOTAL as u64 / per_task + 1;
+        for t in 0..tasks {
+            let task = TaskInfo {
+                name: format!("t{t}"),
+                ..TaskInfo::default()
+            };
+            timeline.task(&task);
+            for i in 0..per_task {
+                let pid = 1 + (i % 2) as u32;
+                timeline.add(
+                    &task,
+                    &item(i, pid, (t * per_task + i) as f64 * 1e-3, 1e-3, "ok"),
+                );
+            }
+        }
+        let binned: Vec<bool> = timeline.tasks.iter().map(TaskLanes::binned).collect();
+        let mut expected = vec![false; tasks as usize - 1];
+        expected.push(true);
+        assert_eq!(binned, expected);
+        let last = timeline.tasks.last().unwrap();
+        assert!(last.bars.is_empty());
+        assert_eq!(
+            last.lane_bins.as_ref().map(Vec::len),
+            Some(2),
+            "both workers' lanes"
+        );
     }
 
     #[test]
