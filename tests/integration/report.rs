@@ -616,6 +616,24 @@ fn a_builtin_tasks_cpu_is_what_its_workers_used() {
         text.contains("(the workers' in all; the items' own"),
         "{text}"
     );
+
+    // A file of an older runjobs, without the workers' figure, reports its items' sum.
+    let out = dir.path().join("old.json");
+    runjobs()
+        .arg(job(1000))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let at = text
+        .find(",\"worker_cpu_s\":")
+        .expect("the figure is written");
+    let end = at + text[at..].find('}').unwrap();
+    std::fs::write(&out, format!("{}{}", &text[..at], &text[end..])).unwrap();
+    let task = &report_json(&out)["tasks"][0];
+    assert!(task.get("worker_cpu_s").is_none(), "{task}");
+    assert_eq!(task["cpu_s"], task["items_cpu_s"], "{task}");
 }
 
 /// Issue 23: a command task (a process per item) had no timeline past a few processes;
