@@ -27,6 +27,9 @@ pub enum Event {
         count: u64,
         range: JournalRange,
     },
+    /// A long-lived worker of the task was reaped, having used `cpu_s` of CPU time in all
+    /// (start-up and idle time included): what the task's CPU total is made of.
+    WorkerEnded { cpu_s: f64 },
     /// A line a worker wrote to its stderr.
     Log(String),
 }

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use super::in_order::{Ordered, Run, WriteRun};
 use super::{OutputFile, Sink};
 use crate::record::journal::JournalRange;
-use crate::record::{JOURNAL_LINE_END, Rendered, Summary};
+use crate::record::{JOURNAL_LINE_END, Rendered, TaskFooter};
 use crate::record::{RunFooter, RunHeader, TaskHeader};
 
 pub struct JsonSink {
@@ -89,10 +89,14 @@ impl Sink for JsonSink {
         self.out.results(first, run)
     }
 
-    fn end_task(&mut self, summary: &Summary) -> io::Result<()> {
+    fn end_task(&mut self, footer: &TaskFooter) -> io::Result<()> {
         self.out.end_task()?;
-        let summary = serde_json::to_string(summary).map_err(io::Error::other)?;
-        write!(self.out.writer.file, "\n],\"summary\":{summary}}}")?;
+        // `],"summary":{...},...}`: the summary first, as readers look for it.
+        let members = serde_json::to_string(footer).map_err(io::Error::other)?;
+        let members = members
+            .strip_prefix('{')
+            .expect("a struct serializes to an object");
+        write!(self.out.writer.file, "\n],{members}")?;
         Ok(())
     }
 

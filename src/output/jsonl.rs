@@ -9,8 +9,7 @@ use serde::Serialize;
 
 use super::Run;
 use super::{OutputFile, Sink};
-use crate::record::Summary;
-use crate::record::{RunFooter, RunHeader, TaskHeader};
+use crate::record::{RunFooter, RunHeader, TaskFooter, TaskHeader};
 
 /// How each item's line starts, before its task's name.
 const ITEM_PREFIX: &[u8] = b"{\"record\":\"item\",\"task\":";
@@ -22,8 +21,17 @@ pub struct JsonlSink {
     line: Vec<u8>,
     /// Each task's function identity, for `--resume` (on the last line).
     function_hashes: serde_json::Map<String, serde_json::Value>,
-    /// The tasks' headers, for a reader (on the last line).
-    tasks: Vec<TaskHeader>,
+    /// The tasks' headers and their workers' CPU, for a reader (on the last line).
+    tasks: Vec<TaskLine>,
+}
+
+/// A task on the last line: its header, and what its footer adds to the summary.
+#[derive(Serialize)]
+struct TaskLine {
+    #[serde(flatten)]
+    header: TaskHeader,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker_cpu_s: Option<f64>,
 }
 
 impl JsonlSink {
@@ -46,7 +54,10 @@ impl Sink for JsonlSink {
         self.task_prefix.push(b',');
         self.function_hashes
             .insert(header.name.clone(), header.function_hash.clone().into());
-        self.tasks.push(header.clone());
+        self.tasks.push(TaskLine {
+            header: header.clone(),
+            worker_cpu_s: None,
+        });
         Ok(())
     }
 
@@ -64,7 +75,10 @@ impl Sink for JsonlSink {
         self.file.write_all(&self.line)
     }
 
-    fn end_task(&mut self, _summary: &Summary) -> io::Result<()> {
+    fn end_task(&mut self, footer: &TaskFooter) -> io::Result<()> {
+        if let Some(task) = self.tasks.last_mut() {
+            task.worker_cpu_s = footer.worker_cpu_s;
+        }
         Ok(())
     }
 
@@ -77,7 +91,7 @@ impl Sink for JsonlSink {
             #[serde(flatten)]
             footer: &'a RunFooter,
             function_hashes: &'a serde_json::Map<String, serde_json::Value>,
-            tasks: &'a [TaskHeader],
+            tasks: &'a [TaskLine],
         }
         serde_json::to_writer(
             &mut self.file,

@@ -17,7 +17,9 @@ pub use in_order::Run;
 
 use crate::record::fallback;
 use crate::record::journal::Entry;
-use crate::record::{Format, ItemRecord, Rendered, RunFooter, RunHeader, Summary, TaskHeader};
+use crate::record::{
+    Format, ItemRecord, Rendered, RunFooter, RunHeader, Summary, TaskFooter, TaskHeader,
+};
 
 /// Receives a run's results as they finish (in any order) and writes them out.
 pub trait Sink {
@@ -26,7 +28,7 @@ pub trait Sink {
     /// (rendered here, one line each as `Rendered::render` writes them, or appended to the
     /// journal by the worker that ran them).
     fn results(&mut self, first: u64, run: Run) -> io::Result<()>;
-    fn end_task(&mut self, summary: &Summary) -> io::Result<()>;
+    fn end_task(&mut self, footer: &TaskFooter) -> io::Result<()>;
     /// Writes the end of the file and moves it into place.
     fn finish(self: Box<Self>, footer: &RunFooter) -> io::Result<()>;
 }
@@ -109,7 +111,11 @@ fn write_task(sink: &mut dyn Sink, records: BTreeMap<u64, &ItemRecord>) -> io::R
         let rendered = Rendered::of(std::slice::from_ref(*record));
         sink.results(record.index, Run::Here(rendered))?;
     }
-    sink.end_task(&summary)
+    // A journal does not keep the workers' CPU: the file written from it has none.
+    sink.end_task(&TaskFooter {
+        summary,
+        worker_cpu_s: None,
+    })
 }
 
 /// Opens a writer for `format` at `destination` and writes what the header says.

@@ -10,8 +10,7 @@ use std::io::{self, BufWriter, Write};
 use super::in_order::{Ordered, Run, WriteRun};
 use super::toml_text;
 use super::{OutputFile, Sink};
-use crate::record::{Rendered, Summary};
-use crate::record::{RunFooter, RunHeader, TaskHeader};
+use crate::record::{Rendered, RunFooter, RunHeader, TaskFooter, TaskHeader};
 
 pub struct TomlSink {
     file: OutputFile,
@@ -81,15 +80,11 @@ impl Sink for TomlSink {
         self.spool.results(first, run)
     }
 
-    fn end_task(&mut self, summary: &Summary) -> io::Result<()> {
+    fn end_task(&mut self, footer: &TaskFooter) -> io::Result<()> {
         self.spool.end_task()?;
         let spool = &mut self.spool.writer;
         spool.writer.write_all(b"]\n")?;
-        #[derive(serde::Serialize)]
-        struct TaskSummary<'a> {
-            summary: &'a Summary,
-        }
-        spool.write_members(&TaskSummary { summary })
+        spool.write_members(footer)
     }
 
     fn finish(mut self: Box<Self>, footer: &RunFooter) -> io::Result<()> {

@@ -309,7 +309,7 @@ impl<'a> Reader<'a> {
     }
 
     /// JSON number text is TOML number text, except integers beyond i64 (TOML's range):
-    /// those up to u64 keep their digits as a string, larger ones become floats.
+    /// those keep their digits as a string, however long (never rounded to a float).
     fn number(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         let start = self.at;
         while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.json.get(self.at) {
@@ -325,16 +325,26 @@ impl<'a> Reader<'a> {
             return Ok(());
         }
         let text = std::str::from_utf8(bytes).expect("ASCII digits");
-        if !fraction && !exponent && text.parse::<i64>().is_ok() {
-            out.extend_from_slice(bytes);
-        } else if !fraction && !exponent && text.parse::<u64>().is_ok() {
-            write_string(text, out);
+        if !fraction && !exponent {
+            if text.parse::<i64>().is_ok() {
+                out.extend_from_slice(bytes);
+            } else if is_integer(text) {
+                write_string(text, out);
+            } else {
+                return Err(self.error("a bad number"));
+            }
         } else {
             let f: f64 = text.parse().map_err(|_| self.error("a bad number"))?;
             write_float(f, out);
         }
         Ok(())
     }
+}
+
+/// Whether `text` is a JSON integer: an optional `-`, then digits.
+fn is_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A float as TOML writes it: always with a `.` or an exponent, so it stays a float.
@@ -403,12 +413,25 @@ mod tests {
         let mut out = Vec::new();
         write_value(b"1e400", &mut out).unwrap();
         assert_eq!(out, b"inf");
-        out.clear();
-        write_value(b"123456789012345678901234567890", &mut out).unwrap();
-        assert_eq!(
-            read_back(&format!("x = {}", String::from_utf8(out).unwrap())),
-            toml::Value::Float(1.2345678901234568e29)
-        );
+    }
+
+    /// Issue 23: `2**80` from Python was written as the float `1.2089258196146292e24`.
+    #[test]
+    fn integers_beyond_64_bits_keep_every_digit_as_text() {
+        for digits in [
+            "1208925819614629174706176",
+            "-1208925819614629174706176",
+            "-9223372036854775809",
+            "123456789012345678901234567890123456789012345678901234567890",
+        ] {
+            let mut out = Vec::new();
+            write_value(digits.as_bytes(), &mut out).unwrap();
+            let text = format!("x = {}", String::from_utf8(out).unwrap());
+            assert_eq!(read_back(&text), toml::Value::String(digits.into()));
+        }
+        for bad in [&b"12345678901234567890-1"[..], b"-1234567890123456789012+"] {
+            assert!(write_value(bad, &mut Vec::new()).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -10,12 +10,14 @@ mod lines;
 pub mod lock;
 pub mod machine;
 pub mod pause;
+mod reap;
 mod spawn;
 mod usage;
 mod watch;
 
 pub use launch::Launcher;
 pub use limits::Limits;
+pub use reap::{Reaped, exited_within, reap};
 pub use spawn::{StderrTail, Tether, describe_status, drain_stderr, spawn_in_group, stop_group};
 pub use usage::{Usage, process_cpu_seconds, thread_cpu_nanos};
 pub use watch::{Ending, Finished, Supervisor};

@@ -12,10 +12,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use rustix::process::{self, Pid, Signal, kill_process_group};
-use wait_timeout::ChildExt;
 
 use super::Limits;
 use super::lines::LineSplitter;
+use super::reap::{Reaped, exited_within, reap};
 use crate::process::groups::GroupChild;
 
 /// How much of a child's stderr is kept for error messages.
@@ -87,8 +87,8 @@ pub(super) fn spawn_raw(cmd: &mut Command, limits: &Limits, tether: Tether) -> i
 }
 
 /// Stops the child's whole process group: SIGTERM, up to `grace` for it to exit (cut short
-/// when `hurry` returns true), then SIGKILL, then reaps the child.
-pub fn stop_group(child: &mut Child, grace: Duration, hurry: &dyn Fn() -> bool) -> ExitStatus {
+/// when `hurry` returns true), then SIGKILL, then reaps the child (with its CPU time).
+pub fn stop_group(child: &mut Child, grace: Duration, hurry: &dyn Fn() -> bool) -> Reaped {
     let group = Pid::from_child(child);
     // The group may already be gone (the child exited and had no children): ESRCH is fine.
     let _ = kill_process_group(group, Signal::TERM);
@@ -98,17 +98,13 @@ pub fn stop_group(child: &mut Child, grace: Duration, hurry: &dyn Fn() -> bool) 
         if now >= deadline || hurry() {
             break;
         }
-        match child.wait_timeout((deadline - now).min(Duration::from_millis(50))) {
-            Ok(Some(_)) => break,
-            Ok(None) => {}
-            Err(_) => break,
+        if exited_within(child, (deadline - now).min(Duration::from_millis(50))) {
+            break;
         }
     }
     // SIGKILL even when the leader exited: grandchildren in the group may still hold pipes.
     let _ = kill_process_group(group, Signal::KILL);
-    // wait() only fails if the child was already reaped; report the SIGKILL we sent
-    // (a raw wait status of 9 means "killed by signal 9").
-    child.wait().unwrap_or_else(|_| ExitStatus::from_raw(9))
+    reap(child)
 }
 
 /// Describes how a process ended: `exit code 3` or `killed by signal 9 (SIGKILL)`.

@@ -34,6 +34,20 @@ pub struct RunFooter {
     pub summary: Summary,
 }
 
+/// What is known of a task when it ends, written after its results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskFooter {
+    #[serde(default)]
+    pub summary: Summary,
+    /// The CPU time (user plus system, seconds) the task's long-lived workers used in all,
+    /// each read when it was reaped: start-up, idle time and protocol included, so it is the
+    /// task's whole cost even where items are too quick to time one by one. Absent for
+    /// commands (each item's `cpu_s` is its whole process already) and where not measured
+    /// (cluster runs, journals, files of an older runjobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_cpu_s: Option<f64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskHeader {
     pub name: String,

@@ -16,7 +16,7 @@ pub mod read;
 pub mod resume;
 
 pub use format::Format;
-pub use header::{RunFooter, RunHeader, RunStatus, TaskHeader, VERSION};
+pub use header::{RunFooter, RunHeader, RunStatus, TaskFooter, TaskHeader, VERSION};
 pub use identity::{FileState, ItemKey, item_key};
 pub use item::{
     ItemRecord, JOURNAL_LINE_END, LINE_END, OkRecord, OkRecordWriter, Rendered, Status, Summary,

@@ -62,6 +62,29 @@ pub trait ResultsVisitor {
     /// One result of the task begun last, as the JSON object the file holds; an error
     /// stops the reading (the file is not what it should be).
     fn result(&mut self, task: &TaskInfo, result: &RawValue) -> Result<(), String>;
+    /// The task begun last ends: what the file says of it after its results (nothing in
+    /// journals and files of an older runjobs).
+    fn task_end(&mut self, task: &TaskInfo, end: &TaskEnd) {
+        let _ = (task, end);
+    }
+}
+
+/// What a file says of a task after its results, besides its summary (`TaskFooter`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct TaskEnd {
+    /// The CPU time its long-lived workers used in all.
+    pub worker_cpu_s: Option<f64>,
+}
+
+/// A task's closing keys as the file holds them: `"summary":{...},"worker_cpu_s":0.2` (with
+/// or without the braces); what does not parse says nothing.
+fn footer_of(members: &[u8], scratch: &mut Vec<u8>) -> TaskEnd {
+    scratch.clear();
+    if !members.starts_with(b"{") {
+        scratch.push(b'{');
+    }
+    scratch.extend_from_slice(members);
+    serde_json::from_slice(scratch).unwrap_or_default()
 }
 
 /// What a whole file said of itself.
@@ -181,7 +204,12 @@ fn read_json_lines(
         }
         let this = line.trim_ascii();
         match &task {
-            Some(_) if this.starts_with(JSON_TASK_END) => task = None,
+            Some(t) if this.starts_with(JSON_TASK_END) => {
+                // `],"summary":{...},...}` and a `,` when another task follows.
+                let members = this[2..].strip_suffix(b",").unwrap_or(&this[2..]);
+                visitor.task_end(t, &footer_of(members, &mut scratch));
+                task = None;
+            }
             Some(t) => {
                 let result = this.strip_suffix(b",").unwrap_or(this);
                 let raw =
@@ -251,10 +279,16 @@ fn read_toml_lines(
         Top,
         TaskKeys,
         Results,
+        /// After a task's results: its closing keys.
+        TaskEnd,
     }
     let mut at = At::Top;
     let mut top = String::new();
     let mut keys = String::new();
+    // Ends the task whose closing keys are in `keys`.
+    let end = |visitor: &mut dyn ResultsVisitor, task: &TaskInfo, keys: &str| {
+        visitor.task_end(task, &toml::from_str(keys).unwrap_or_default());
+    };
     let mut run: Option<RunInfo> = None;
     let mut task = TaskInfo::default();
     for (n, line) in text.lines().enumerate() {
@@ -263,6 +297,9 @@ fn read_toml_lines(
         let line = line.as_str();
         match at {
             _ if line == "[[tasks]]" && !matches!(at, At::Results) => {
+                if matches!(at, At::TaskEnd) {
+                    end(visitor, &task, &keys);
+                }
                 if run.is_none() {
                     let info: RunInfo = toml::from_str(&top).map_err(|e| what(e.to_string()))?;
                     visitor.run(info.started_at.as_deref().unwrap_or(""));
@@ -293,11 +330,14 @@ fn read_toml_lines(
                 visitor.task(&task);
                 at = At::Results;
             }
-            At::TaskKeys => {
+            At::TaskKeys | At::TaskEnd => {
                 keys.push_str(line);
                 keys.push('\n');
             }
-            At::Results if line == "]" => at = At::TaskKeys,
+            At::Results if line == "]" => {
+                keys.clear();
+                at = At::TaskEnd;
+            }
             At::Results => {
                 let record = line.strip_suffix(',').unwrap_or(line);
                 let value: serde_json::Value = toml::de::ValueDeserializer::parse(record)
@@ -308,6 +348,9 @@ fn read_toml_lines(
                 visitor.result(&task, &raw)?;
             }
         }
+    }
+    if matches!(at, At::TaskEnd) {
+        end(visitor, &task, &keys);
     }
     match (at, run) {
         (At::Results, _) => Err("it ends inside a task's results".into()),
@@ -327,8 +370,22 @@ fn read_lines(file: &mut File, visitor: &mut dyn ResultsVisitor) -> Result<RunIn
         function_hashes: HashMap<String, String>,
         /// The task headers (files of an older runjobs have only the hashes).
         #[serde(default)]
-        tasks: Vec<TaskHeader>,
+        tasks: Vec<TaskLine>,
     }
+    #[derive(Deserialize)]
+    struct TaskLine {
+        #[serde(flatten)]
+        header: TaskHeader,
+        worker_cpu_s: Option<f64>,
+    }
+    // Ends `task`, with what the last line says of it.
+    let end = |visitor: &mut dyn ResultsVisitor, task: &TaskInfo, tasks: &[TaskLine]| {
+        let line = tasks.iter().find(|t| t.header.name == task.name);
+        let end = TaskEnd {
+            worker_cpu_s: line.and_then(|t| t.worker_cpu_s),
+        };
+        visitor.task_end(task, &end);
+    };
     let last_line = last_line(file).map_err(|e| e.to_string())?;
     if last_line.is_empty() {
         return Err("it is empty".into());
@@ -363,8 +420,11 @@ fn read_lines(file: &mut File, visitor: &mut dyn ResultsVisitor) -> Result<RunIn
         };
         // A task's lines are together: tasks run one after another.
         if task.as_ref().is_none_or(|t| t.name != name) {
-            let info = match last.tasks.iter().find(|t| t.name == name) {
-                Some(header) => TaskInfo::from(header.clone()),
+            if let Some(done) = &task {
+                end(visitor, done, &last.tasks);
+            }
+            let info = match last.tasks.iter().find(|t| t.header.name == name) {
+                Some(line) => TaskInfo::from(line.header.clone()),
                 None => TaskInfo {
                     function_hash: last.function_hashes.get(&name).cloned(),
                     name,
@@ -377,6 +437,9 @@ fn read_lines(file: &mut File, visitor: &mut dyn ResultsVisitor) -> Result<RunIn
         if let Some(task) = &task {
             visitor.result(task, raw)?;
         }
+    }
+    if let Some(done) = &task {
+        end(visitor, done, &last.tasks);
     }
     Ok(last.run)
 }
@@ -578,6 +641,7 @@ impl<'de> Visitor<'de> for TaskSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut task = TaskInfo::default();
+        let mut footer = TaskEnd::default();
         let mut announced = false;
         // Results met before the task's own keys (not in our files, but key order is free):
         // handed on once the task is known.
@@ -600,6 +664,9 @@ impl<'de> Visitor<'de> for TaskSeed<'_> {
                     })?;
                 }
                 "results" => early.extend(map.next_value::<Vec<Box<RawValue>>>()?),
+                "worker_cpu_s" => {
+                    footer.worker_cpu_s = map.next_value::<serde_json::Value>()?.as_f64();
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -613,6 +680,7 @@ impl<'de> Visitor<'de> for TaskSeed<'_> {
                 .result(&task, &result)
                 .map_err(serde::de::Error::custom)?;
         }
+        self.visitor.task_end(&task, &footer);
         Ok(())
     }
 }
@@ -667,6 +735,11 @@ mod tests {
             self.0.push(format!("{} {}", task.name, result.get()));
             Ok(())
         }
+        fn task_end(&mut self, task: &TaskInfo, end: &TaskEnd) {
+            if let Some(cpu) = end.worker_cpu_s {
+                self.0.push(format!("end {} cpu {cpu}", task.name));
+            }
+        }
     }
 
     fn read_text(name: &str, text: &str) -> Result<(Vec<String>, RunInfo), String> {
@@ -688,7 +761,7 @@ mod tests {
         "\n",
         r#"{"index":1,"input":"x, y","status":"ok","output":[2]}"#,
         "\n",
-        r#"],"summary":{"total":2}},"#,
+        r#"],"summary":{"total":2},"worker_cpu_s":0.25},"#,
         "\n",
         r#"{"name":"b","function_hash":"g","results":["#,
         "\n",
@@ -706,6 +779,7 @@ mod tests {
             "task a",
             r#"a {"index":0,"input":1,"status":"ok","output":1}"#,
             r#"a {"index":1,"input":"x, y","status":"ok","output":[2]}"#,
+            "end a cpu 0.25",
             "task b",
         ];
         assert_eq!(lines, expected);
@@ -732,7 +806,7 @@ mod tests {
         let text = concat!(
             r#"{"task":"a","index":0,"input":1,"status":"ok"}"#,
             "\n\n",
-            r#"{"started_at":"T","status":"ok","summary":{"total":1,"ok":1,"failed":0,"timed_out":0,"skipped":0},"function_hashes":{"a":"h"}}"#,
+            r#"{"started_at":"T","status":"ok","summary":{"total":1,"ok":1,"failed":0,"timed_out":0,"skipped":0},"function_hashes":{"a":"h"},"tasks":[{"name":"a","function":"f","function_hash":"h","workers":1,"worker_cpu_s":0.5}]}"#,
             "\n\n"
         );
         let (lines, run) = read_text("r.jsonl", text).unwrap();
@@ -741,7 +815,8 @@ mod tests {
             [
                 "run T",
                 "task a",
-                r#"a {"task":"a","index":0,"input":1,"status":"ok"}"#
+                r#"a {"task":"a","index":0,"input":1,"status":"ok"}"#,
+                "end a cpu 0.5"
             ]
         );
         assert_eq!(run.status.as_deref(), Some("ok"));

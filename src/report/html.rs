@@ -7,15 +7,11 @@
 use std::fmt::Write as _;
 
 use super::compare::History;
+use super::draw::{self, LEFT, WIDTH, class, esc};
 use super::item::status_name;
 use super::show::{counts, kib_text, seconds, truncation_text};
 use super::summary::{ItemLine, RunReport};
-use super::timeline::{HISTOGRAM_BINS, PER_DECADE, Timeline};
-use crate::record::Status;
-
-const WIDTH: f64 = 960.0;
-const LANE: f64 = 16.0;
-const LEFT: f64 = 90.0;
+use super::timeline::Timeline;
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}\
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}\
@@ -56,11 +52,11 @@ pub fn run_page(report: &RunReport, timeline: &mut Timeline) -> String {
     );
     tasks_table(&mut page, report);
     page.push_str("<h2>Workers over time</h2>\n");
-    timeline_svg(&mut page, timeline);
+    draw::timeline_svg(&mut page, timeline);
     page.push_str("<h2>Items running</h2>\n");
-    running_svg(&mut page, timeline);
+    draw::running_svg(&mut page, timeline);
     page.push_str("<h2>Item durations</h2>\n");
-    histogram_svg(&mut page, timeline);
+    draw::histograms_svg(&mut page, timeline);
     items_table(
         &mut page,
         "Failures",
@@ -156,12 +152,12 @@ fn tail(mut page: String) -> String {
 }
 
 fn tasks_table(page: &mut String, report: &RunReport) {
-    page.push_str("<table class=\"sortable\" id=\"tasks\"><thead><tr><th>task</th><th>function</th><th>ok</th><th>failed</th><th>timed out</th><th>skipped</th><th>wall</th><th>busy</th><th>utilisation</th><th>retried</th><th>flaky</th></tr></thead><tbody>\n");
+    page.push_str("<table class=\"sortable\" id=\"tasks\"><thead><tr><th>task</th><th>function</th><th>ok</th><th>failed</th><th>timed out</th><th>skipped</th><th>wall</th><th>busy</th><th>utilisation</th><th>CPU</th><th>retried</th><th>flaky</th></tr></thead><tbody>\n");
     for t in &report.tasks {
         let s = &t.summary;
         let _ = writeln!(
             page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td><td>{:.0}%</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td><td>{:.0}%</td><td data-v=\"{}\" title=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
             esc(&t.name),
             esc(t.function.as_deref().unwrap_or("?")),
             s.ok,
@@ -173,179 +169,18 @@ fn tasks_table(page: &mut String, report: &RunReport) {
             t.busy_s,
             seconds(t.busy_s),
             t.utilisation * 100.0,
+            t.cpu_s,
+            if t.worker_cpu_s.is_some() {
+                "the workers' CPU time in all"
+            } else {
+                "the items' CPU time, summed"
+            },
+            seconds(t.cpu_s),
             t.retried,
             t.flaky
         );
     }
     page.push_str("</tbody></table>\n");
-}
-
-fn x_of(timeline: &Timeline, t: f64) -> f64 {
-    LEFT + t / timeline.span() * (WIDTH - LEFT)
-}
-
-fn class(status: Status) -> &'static str {
-    match status {
-        Status::Ok => "ok",
-        Status::Failed => "failed",
-        Status::TimedOut => "timed_out",
-        Status::Skipped => "skipped",
-    }
-}
-
-/// One lane per worker; an item a bar from its start to its end, coloured by status.
-fn timeline_svg(page: &mut String, timeline: &mut Timeline) {
-    if timeline.bins.is_none() && timeline.pid_per_item() {
-        // A process per item: lanes are the slots they ran in.
-        timeline.bars_on_slots();
-    }
-    if timeline.bins.is_some() && timeline.lanes_overflow() {
-        let _ = writeln!(
-            page,
-            "<p>{} processes, one per item: see the items running below.</p>",
-            timeline.lanes.len()
-        );
-        return;
-    }
-    let lanes = timeline.lanes.len();
-    let height = lanes as f64 * LANE + 20.0;
-    let _ = writeln!(
-        page,
-        "<svg id=\"timeline\" width=\"{WIDTH}\" height=\"{height}\" role=\"img\" aria-label=\"worker timeline\">"
-    );
-    for (lane, process) in timeline.lanes.iter().enumerate() {
-        let y = lane as f64 * LANE;
-        let _ = writeln!(
-            page,
-            "<g class=\"lane\"><text x=\"4\" y=\"{:.1}\">{}</text><line x1=\"{LEFT}\" x2=\"{WIDTH}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/></g>",
-            y + LANE - 4.0,
-            if timeline.slots {
-                format!("slot {}", process.pid)
-            } else {
-                esc(&process.to_string())
-            },
-            y + LANE,
-            y + LANE
-        );
-    }
-    match &timeline.bins {
-        None => {
-            for bar in &timeline.bars {
-                let x = x_of(timeline, bar.start);
-                let w = (x_of(timeline, bar.end) - x).max(0.5);
-                let _ = writeln!(
-                    page,
-                    "<rect class=\"item {}\" x=\"{x:.2}\" y=\"{:.1}\" width=\"{w:.2}\" height=\"{:.1}\"><title>{}</title></rect>",
-                    class(bar.status),
-                    bar.lane as f64 * LANE + 2.0,
-                    LANE - 4.0,
-                    esc(&bar.title)
-                );
-            }
-        }
-        Some(bins) => {
-            let width = timeline.bin_width();
-            for (lane, bins) in bins.iter().enumerate() {
-                for bin in 0..timeline.used_bins() {
-                    if bins.items[bin] == 0 {
-                        continue;
-                    }
-                    let busy = (bins.busy[bin] / width).min(1.0);
-                    let x = x_of(timeline, bin as f64 * width);
-                    let _ = writeln!(
-                        page,
-                        "<rect class=\"bin {}\" x=\"{x:.2}\" y=\"{:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill-opacity=\"{:.2}\"><title>{}, {}–{}: {} items, {:.0}% busy</title></rect>",
-                        class(bins.worst[bin]),
-                        lane as f64 * LANE + 2.0,
-                        (WIDTH - LEFT) / timeline.used_bins() as f64,
-                        LANE - 4.0,
-                        0.25 + 0.75 * busy,
-                        esc(&timeline.lanes[lane].to_string()),
-                        seconds(bin as f64 * width),
-                        seconds((bin + 1) as f64 * width),
-                        bins.items[bin],
-                        busy * 100.0
-                    );
-                }
-            }
-        }
-    }
-    let _ = writeln!(
-        page,
-        "<text x=\"{LEFT}\" y=\"{:.1}\">0s</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text></svg>",
-        height - 4.0,
-        WIDTH - 2.0,
-        height - 4.0,
-        seconds(timeline.span())
-    );
-}
-
-/// The number of items running over time.
-fn running_svg(page: &mut String, timeline: &Timeline) {
-    let width = timeline.bin_width();
-    let most = timeline
-        .running
-        .iter()
-        .take(timeline.used_bins())
-        .map(|b| b / width)
-        .fold(0.0_f64, f64::max)
-        .max(1e-9);
-    let height = 80.0;
-    let points: Vec<String> = timeline
-        .running
-        .iter()
-        .take(timeline.used_bins())
-        .enumerate()
-        .map(|(bin, busy)| {
-            let x = x_of(timeline, (bin as f64 + 0.5) * width);
-            let y = height - busy / width / most * (height - 10.0);
-            format!("{x:.1},{y:.1}")
-        })
-        .collect();
-    let _ = writeln!(
-        page,
-        "<svg id=\"running\" width=\"{WIDTH}\" height=\"{height}\" role=\"img\" aria-label=\"items running over time\"><text x=\"4\" y=\"12\">at most {most:.1}</text><polyline fill=\"none\" stroke=\"#3367d6\" stroke-width=\"1.5\" points=\"{}\"><title>items running at once (at most {most:.1})</title></polyline></svg>",
-        points.join(" ")
-    );
-}
-
-/// How many items took how long, four bins a decade from 1 µs.
-fn histogram_svg(page: &mut String, timeline: &Timeline) {
-    let most = timeline.histogram.iter().copied().max().unwrap_or(0).max(1) as f64;
-    let height = 100.0;
-    let step = (WIDTH - LEFT) / HISTOGRAM_BINS as f64;
-    let _ = writeln!(
-        page,
-        "<svg id=\"durations\" width=\"{WIDTH}\" height=\"{}\" role=\"img\" aria-label=\"item durations\">",
-        height + 16.0
-    );
-    for (bin, &count) in timeline.histogram.iter().enumerate() {
-        if count == 0 {
-            continue;
-        }
-        let from = 1e-6 * 10f64.powf(bin as f64 / PER_DECADE as f64);
-        let to = from * 10f64.powf(1.0 / PER_DECADE as f64);
-        let h = count as f64 / most * height;
-        let _ = writeln!(
-            page,
-            "<rect class=\"ok\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\"><title>{count} items took {}–{}</title></rect>",
-            LEFT + bin as f64 * step,
-            height - h,
-            step - 1.0,
-            axis(from),
-            axis(to)
-        );
-    }
-    for decade in (0..=10).step_by(2) {
-        let _ = write!(
-            page,
-            "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-            LEFT + (decade * PER_DECADE) as f64 * step,
-            height + 12.0,
-            axis(1e-6 * 10f64.powi(decade as i32))
-        );
-    }
-    page.push_str("</svg>\n");
 }
 
 fn items_table(page: &mut String, title: &str, items: &[ItemLine], more: u64) {
@@ -391,29 +226,4 @@ fn item_note(item: &ItemLine) -> String {
         (None, Some(cut)) => cut,
         (None, None) => String::new(),
     }
-}
-
-/// A duration for an axis: `1µs`, `100µs`, `10ms`, `1s`, `100s`.
-fn axis(s: f64) -> String {
-    let (value, unit) = match s {
-        s if s < 1e-3 => (s * 1e6, "µs"),
-        s if s < 1.0 => (s * 1e3, "ms"),
-        s => (s, "s"),
-    };
-    format!("{}{unit}", (value * 10.0).round() / 10.0)
-}
-
-/// Text for HTML.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

@@ -6,6 +6,7 @@
 mod command;
 mod compare;
 mod csv_rows;
+mod draw;
 mod html;
 mod item;
 mod junit;

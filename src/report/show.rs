@@ -77,10 +77,19 @@ fn print_task(task: &TaskReport) {
         counts(&task.summary)
     );
     let workers = task.workers.unwrap_or(task.busy_by_worker.len() as u64);
+    // Items too quick to time one by one (a batch's time spread over its items) still keep
+    // their workers busy: then the workers' CPU is the busy time that counts.
+    let busy = match task.worker_cpu_s {
+        Some(cpu) if cpu > task.busy_s => format!(
+            "{} (the workers' CPU; the items' own durations sum to {})",
+            seconds(cpu),
+            seconds(task.busy_s)
+        ),
+        _ => seconds(task.busy_s),
+    };
     out!(
-        "    wall {}, busy {} on {workers} worker{}, utilisation {:.0}%",
+        "    wall {}, busy {busy} on {workers} worker{}, utilisation {:.0}%",
         seconds(task.wall_s),
-        seconds(task.busy_s),
         if workers == 1 { "" } else { "s" },
         task.utilisation * 100.0
     );
@@ -91,8 +100,16 @@ fn print_task(task: &TaskReport) {
     if task.flaky > 0 {
         notes.push(format!("{} passed only on a retry (flaky)", task.flaky));
     }
-    if task.cpu_s > 0.0 {
-        notes.push(format!("CPU {}", seconds(task.cpu_s)));
+    match task.worker_cpu_s {
+        Some(workers) => notes.push(format!(
+            "CPU {} (the workers' in all; the items' own {})",
+            seconds(workers),
+            seconds(task.items_cpu_s)
+        )),
+        None if task.items_cpu_s > 0.0 => {
+            notes.push(format!("CPU {}", seconds(task.items_cpu_s)));
+        }
+        None => {}
     }
     if let Some(kib) = task.peak_rss_kib {
         notes.push(format!("peak memory {}", kib_text(kib)));

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 
 use super::item::{ItemResult, shown};
 use super::timeline::Timeline;
-use crate::record::read::{FileInfo, ResultsVisitor, RunInfo, TaskInfo};
+use crate::record::read::{FileInfo, ResultsVisitor, RunInfo, TaskEnd, TaskInfo};
 use crate::record::{Status, Summary, Truncated};
 
 /// The slowest items kept.
@@ -62,14 +62,24 @@ pub struct TaskReport {
     pub busy_s: f64,
     /// Busy time per worker process, by pid.
     pub busy_by_worker: Vec<(u32, f64)>,
-    /// Busy time over wall time and the number of workers (0 to 1).
+    /// Busy time over wall time and the number of workers (0 to 1); a worker counts as busy
+    /// for the larger of its items' time and, where recorded, the CPU it used
+    /// (`worker_cpu_s`: items too quick to time one by one still cost their workers).
     pub utilisation: f64,
     /// Items that took more than one attempt.
     pub retried: u64,
     /// Items that passed only on a retry.
     pub flaky: u64,
-    /// CPU time of the items that record it (`cpu_s`), summed.
+    /// The task's CPU time: its long-lived workers' total where the file records it
+    /// (`worker_cpu_s`), else `items_cpu_s`.
     pub cpu_s: f64,
+    /// CPU time of the items that record it (`cpu_s`), summed: exact for commands (a
+    /// process an item); for long-lived workers only the items that were sampled.
+    pub items_cpu_s: f64,
+    /// The CPU time the task's long-lived workers used in all, each read when it was
+    /// reaped, when the file records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_cpu_s: Option<f64>,
     /// The largest `max_rss_kib` of its items, when any records one.
     pub peak_rss_kib: Option<u64>,
 }
@@ -166,8 +176,10 @@ impl Summarize {
         // Items run on `workers` slots; a process per item (commands) has a pid per item.
         let lanes = self.slots.map_or(busy.len() as f64, |n| n as f64);
         task.workers = self.slots;
+        task.cpu_s = task.worker_cpu_s.unwrap_or(task.items_cpu_s);
+        let working = task.busy_s.max(task.worker_cpu_s.unwrap_or(0.0));
         task.utilisation = if task.wall_s > 0.0 && lanes > 0.0 {
-            (task.busy_s / (task.wall_s * lanes)).min(1.0)
+            (working / (task.wall_s * lanes)).min(1.0)
         } else {
             0.0
         };
@@ -240,8 +252,16 @@ impl ResultsVisitor for Summarize {
             retried: 0,
             flaky: 0,
             cpu_s: 0.0,
+            items_cpu_s: 0.0,
+            worker_cpu_s: None,
             peak_rss_kib: None,
         });
+    }
+
+    fn task_end(&mut self, _task: &TaskInfo, end: &TaskEnd) {
+        if let Some(report) = self.tasks.last_mut() {
+            report.worker_cpu_s = end.worker_cpu_s;
+        }
     }
 
     fn result(&mut self, task: &TaskInfo, raw: &RawValue) -> Result<(), String> {
@@ -278,7 +298,7 @@ impl ResultsVisitor for Summarize {
             if let Some(pid) = r.worker {
                 *self.busy.entry(pid).or_default() += r.duration_s;
             }
-            report.cpu_s += r.cpu_s.unwrap_or(0.0);
+            report.items_cpu_s += r.cpu_s.unwrap_or(0.0);
             report.peak_rss_kib = report.peak_rss_kib.max(r.max_rss_kib);
         }
         if r.reused_from.is_none()

@@ -32,7 +32,9 @@ use crate::progress::Progress;
 use crate::record::journal::{self, Journal};
 use crate::record::own_file;
 use crate::record::resume::Previous;
-use crate::record::{Rendered, RunFooter, RunHeader, RunStatus, Summary, TaskHeader, VERSION};
+use crate::record::{
+    Rendered, RunFooter, RunHeader, RunStatus, Summary, TaskFooter, TaskHeader, VERSION,
+};
 
 /// The collecting thread wakes at least this often.
 const TICK: Duration = Duration::from_secs(1);
@@ -311,6 +313,8 @@ struct TaskTally<'a> {
     outputs: Option<Vec<(u64, Value)>>,
     /// The fingerprints its results are stamped with, when its inputs name files.
     fingerprints: Option<Arc<Fingerprints>>,
+    /// The CPU time of its long-lived workers, summed as each was reaped.
+    worker_cpu_s: Option<f64>,
 }
 
 impl JobRun<'_> {
@@ -364,6 +368,7 @@ impl JobRun<'_> {
             summary: Summary::default(),
             outputs: self.feeds.contains(task.name.as_str()).then(Vec::new),
             fingerprints: None,
+            worker_cpu_s: None,
         };
 
         // Bounded: when writing falls behind, the executor waits instead of piling up
@@ -524,6 +529,9 @@ impl JobRun<'_> {
                 collector.journal(journal, |j| j.appended(&range), progress);
                 collector.write(|| sink.results(first, output::Run::Journal { count, range }));
             }
+            Event::WorkerEnded { cpu_s } => {
+                *tally.worker_cpu_s.get_or_insert(0.0) += cpu_s;
+            }
             Event::Log(line) => progress.log(&line),
         }
     }
@@ -531,9 +539,14 @@ impl JobRun<'_> {
     fn end_task(&mut self, index: usize, tally: TaskTally) {
         self.progress.task_finished(index);
         let sink = &mut self.sink;
-        self.collector.write(|| sink.end_task(&tally.summary));
-        self.collector.summary.merge(&tally.summary);
-        self.live.task_ended(index, &tally.summary);
+        let footer = TaskFooter {
+            summary: tally.summary,
+            // To the microsecond, as every time in the file.
+            worker_cpu_s: tally.worker_cpu_s.map(|s| (s * 1e6).round() / 1e6),
+        };
+        self.collector.write(|| sink.end_task(&footer));
+        self.collector.summary.merge(&footer.summary);
+        self.live.task_ended(index, &footer.summary);
         if let Some(mut outputs) = tally.outputs {
             outputs.sort_by_key(|(i, _)| *i);
             let values = outputs.into_iter().map(|(_, v)| v).collect();

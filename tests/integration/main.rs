@@ -14,6 +14,7 @@ mod policy;
 mod processes;
 mod report;
 mod resume;
+mod returns;
 mod reuse;
 mod run;
 mod slurm;

@@ -511,3 +511,227 @@ fn the_report_names_the_biggest_memory_users_and_sums_cpu_time() {
     );
     assert!(text.contains("peak memory"), "{text}");
 }
+
+/// CPU time of the processes `runjobs` starts whose command line holds `mark`, as `/proc`
+/// last showed each before it went: watched from outside (every few milliseconds, so a
+/// worker's last figure comes after its last item) until `runjobs` exits. Seconds.
+fn cpu_of_children_watched(runjobs: &mut std::process::Child, mark: &str) -> f64 {
+    let tick: f64 = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0);
+    let parent = runjobs.id().to_string();
+    // `/proc/PID/stat` after the `(comm)`: state, ppid, …, utime (the 12th), stime.
+    let stat_of = |pid: &str| -> Option<Vec<String>> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let rest = stat.rsplit_once(')')?.1;
+        Some(rest.split_whitespace().map(str::to_owned).collect())
+    };
+    let mut last: std::collections::HashMap<String, f64> = Default::default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut round = 0;
+    while runjobs.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "runjobs hangs");
+        if round % 10 == 0 {
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                let pid = entry.file_name().to_string_lossy().into_owned();
+                let ours = stat_of(&pid).is_some_and(|f| f.get(1) == Some(&parent));
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                if ours && String::from_utf8_lossy(&cmdline).contains(mark) {
+                    last.entry(pid).or_insert(0.0);
+                }
+            }
+        }
+        round += 1;
+        for (pid, cpu) in &mut last {
+            if let Some(f) = stat_of(pid).filter(|f| f.get(1) == Some(&parent)) {
+                let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+                *cpu = ticks / tick;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(!last.is_empty(), "no `{mark}` process was seen");
+    last.values().sum()
+}
+
+/// Issue 23: the task's CPU was the sum of the items that were sampled (`CPU 0.0006s` for a
+/// million squares whose workers used a quarter of a second); it is the workers' own total.
+#[test]
+fn a_builtin_tasks_cpu_is_what_its_workers_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = |n: u64| {
+        let body = format!(
+            "[[task]]\nfunction = \"square\"\nworkers = 4\ninputs = {{ range = [0, {n}] }}\n"
+        );
+        write(dir.path(), &format!("job{n}.toml"), &body)
+    };
+    let million = job(1_000_000);
+    for ext in ["json", "jsonl"] {
+        let out = dir.path().join(format!("r.{ext}"));
+        let mut run = std::process::Command::new(BIN)
+            .arg(&million)
+            .arg("-o")
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let watched = cpu_of_children_watched(&mut run, "__worker");
+        assert!(run.wait().unwrap().success());
+        let doc = report_json(&out);
+        let task = &doc["tasks"][0];
+        let cpu = task["cpu_s"].as_f64().unwrap();
+        assert_eq!(task["worker_cpu_s"].as_f64(), Some(cpu), "{ext}: {task}");
+        assert!(watched > 0.1, "{ext}: the workers used {watched}s");
+        assert!(
+            (cpu - watched).abs() <= 0.2 * watched,
+            "{ext}: the report says {cpu}s, the workers used {watched}s"
+        );
+        let items = task["items_cpu_s"].as_f64().unwrap();
+        assert!(items <= cpu, "{ext}: {task}");
+    }
+    // TOML keeps the figure too (read back in the time a debug build reads a small file).
+    let out = dir.path().join("r.toml");
+    runjobs()
+        .arg(job(1000))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let written: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("worker_cpu_s = "))
+        .unwrap_or_else(|| panic!("{text}"))
+        .parse()
+        .unwrap();
+    assert_eq!(
+        report_json(&out)["tasks"][0]["cpu_s"].as_f64(),
+        Some(written)
+    );
+    let (_, text, _) = report(&[out.as_os_str()]);
+    assert!(
+        text.contains("(the workers' in all; the items' own"),
+        "{text}"
+    );
+
+    // A file of an older runjobs, without the workers' figure, reports its items' sum.
+    let out = dir.path().join("old.json");
+    runjobs()
+        .arg(job(1000))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let at = text
+        .find(",\"worker_cpu_s\":")
+        .expect("the figure is written");
+    let end = at + text[at..].find('}').unwrap();
+    std::fs::write(&out, format!("{}{}", &text[..at], &text[end..])).unwrap();
+    let task = &report_json(&out)["tasks"][0];
+    assert!(task.get("worker_cpu_s").is_none(), "{task}");
+    assert_eq!(task["cpu_s"], task["items_cpu_s"], "{task}");
+}
+
+/// Issue 23: a command task (a process per item) had no timeline past a few processes;
+/// each item is drawn on the lowest slot free at its start, so 80 items on 4 workers take at
+/// most 4 lanes, each bar coloured by its status with a tooltip that needs no script. The
+/// durations are a histogram per task, failures marked.
+#[test]
+fn a_command_tasks_items_are_drawn_on_its_slots_with_a_tooltip_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 4\n[functions.s]\ncommand = [\"sh\", \"-c\", \"sleep 0.0$(( $1 % 5 )); [ $(( $1 % 20 )) -ne 7 ] || exit 3; [ $1 -ne 42 ] || sleep 5\", \"sh\", \"{input}\"]\ntimeout = \"300ms\"\n\
+         [[task]]\nname = \"quick\"\nfunction = \"square\"\ninputs = { range = [0, 5000] }\n\
+         [[task]]\nname = \"shell\"\nfunction = \"s\"\ninputs = { range = [0, 80] }\n",
+    );
+    let out = dir.path().join("r.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
+    let page = dir.path().join("r.html");
+    let (code, _, err) = report(&[out.as_os_str(), "--html".as_ref(), page.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    let Some((dom, _)) = rendered(&page, false) else {
+        return;
+    };
+    let svg = dom
+        .split("<svg id=\"timeline\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</svg>").next())
+        .unwrap_or_else(|| panic!("no timeline: {dom}"));
+    let shell = svg
+        .split("task shell: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no lanes for the command task: {svg}"));
+    let lanes = shell.matches("class=\"lane\"").count();
+    assert!((1..=4).contains(&lanes), "{lanes} lanes for 4 workers");
+    assert!(shell.contains(">slot 1<"), "{shell}");
+    assert_eq!(shell.matches("class=\"item ").count(), 80, "a bar per item");
+    assert_eq!(shell.matches("class=\"item failed\"").count(), 4);
+    assert_eq!(shell.matches("class=\"item timed_out\"").count(), 1);
+    for (index, status) in [(7, "failed"), (42, "timed out"), (3, "ok")] {
+        let title = format!("<title>shell[{index}] (input {index}): {status} in ");
+        assert!(shell.contains(&title), "no `{title}` in {shell}");
+    }
+    // The builtin task keeps a lane per worker process, named by pid.
+    let quick = svg.split("task shell: ").next().unwrap();
+    assert!(
+        quick.contains("task quick: ") && quick.contains(">pid "),
+        "{quick}"
+    );
+    // A histogram per task, the command's failures and timeout in their colours.
+    let durations = dom.split("id=\"durations\"").nth(1).unwrap();
+    assert_eq!(durations.matches("<svg class=\"durations\"").count(), 2);
+    let shell_histogram = durations
+        .split("item durations of task shell")
+        .nth(1)
+        .unwrap();
+    assert!(
+        shell_histogram.contains("class=\"failed\""),
+        "{shell_histogram}"
+    );
+    assert!(
+        shell_histogram.contains("class=\"timed_out\""),
+        "{shell_histogram}"
+    );
+    assert!(shell_histogram.contains(">80 items<"), "{shell_histogram}");
+}
+
+/// Issue 23: batched Python items have durations of about 0 (a batch's time spread over its
+/// items), which made busy time and utilisation about 0 while the workers worked; the
+/// workers' CPU counts as busy time then.
+#[test]
+fn quick_python_items_count_their_workers_cpu_as_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "fns.py", "def square(n):\n    return n * n\n");
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 2\n[functions.sq]\npython = \"fns.py:square\"\n[[task]]\nfunction = \"sq\"\ninputs = { range = [0, 200000] }\n",
+    );
+    let out = dir.path().join("r.json");
+    runjobs().arg(&job).arg("-o").arg(&out).assert().code(0);
+    let task = &report_json(&out)["tasks"][0];
+    let (busy, cpu) = (
+        task["busy_s"].as_f64().unwrap(),
+        task["cpu_s"].as_f64().unwrap(),
+    );
+    let (wall, utilisation) = (
+        task["wall_s"].as_f64().unwrap(),
+        task["utilisation"].as_f64().unwrap(),
+    );
+    assert_eq!(task["worker_cpu_s"].as_f64(), Some(cpu), "{task}");
+    assert!(cpu > busy, "{task}");
+    let expected = (cpu / (wall * 2.0)).min(1.0);
+    assert!((utilisation - expected).abs() < 1e-9, "{task}");
+    let (_, text, _) = report(&[out.as_os_str()]);
+    assert!(
+        text.contains("(the workers' CPU; the items' own durations sum to"),
+        "{text}"
+    );
+}

@@ -56,18 +56,161 @@ def parse_request(line):
     return [request["id"]], None, [request["input"]]
 
 
-def encode(values):
-    """JSON text of each value, or None with a message for one that is not JSON."""
-    texts, problems = [], []
-    strict = json.JSONEncoder(allow_nan=False).encode
-    for value in values:
+# Types the json module writes as they are; a value of any other type goes through `plain`.
+JSON_TYPES = frozenset((int, float, str, bool, type(None)))
+
+
+class NoJsonForm(Exception):
+    """A value with no one obvious JSON form; the message says what to return instead."""
+
+
+def loaded(module, name):
+    """`module.name` if the module is loaded, else None. A value of one of its types means
+    the module is loaded, so the shim imports nothing to recognise it."""
+    found = sys.modules.get(module)
+    return getattr(found, name, None) if found is not None else None
+
+
+def plain(value):
+    """`value` as the json module can write it: numpy values (anything with `.tolist()` or
+    `.item()`), dates and times (ISO 8601 text), Decimal, Fraction, UUID and paths (text),
+    sets (lists, sorted when their elements compare), dataclasses and named tuples (objects).
+    Raises NoJsonForm where there is no obvious form (bytes, generators, other objects);
+    NaN and infinities pass, for the strict encoder to refuse."""
+    kind = type(value)
+    if kind in JSON_TYPES:
+        return value
+    if kind is list or kind is tuple:
+        return plain_items(value)
+    if kind is dict:
+        return plain_dict(value)
+    if isinstance(value, (str, int, float)):  # IntEnum, numpy.float64, numpy.str_ ...
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raise NoJsonForm("bytes have no JSON form; return text (value.decode()) or base64")
+    if isinstance(value, dict):
+        return plain_dict(value)
+    if isinstance(value, tuple) and hasattr(kind, "_fields"):
+        return dict(zip(value._fields, map(plain, value)))
+    if isinstance(value, (list, tuple)):
+        return plain_items(value)
+    if isinstance(value, (set, frozenset)):
+        items = list(value)
         try:
-            texts.append(strict(value))
+            items.sort()
+        except TypeError:
+            pass  # elements that do not compare keep the set's order
+        return plain_items(items)
+    text = as_text(value)
+    if text is not None:
+        return text
+    fields = loaded("dataclasses", "fields")
+    if fields is not None and hasattr(kind, "__dataclass_fields__"):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+    for method in ("tolist", "item"):  # numpy arrays and scalars, tensors, array.array
+        convert = getattr(value, method, None)
+        if callable(convert):
+            return plain(convert())
+    if hasattr(value, "__next__") and is_iterator(value):
+        raise NoJsonForm(f"a {kind.__name__} (an iterator) has no JSON form; return list(...)")
+    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+    raise NoJsonForm(
+        f"an object of type {name} has no JSON form; return a number, text, a list or a dict"
+    )
+
+
+def is_iterator(value):
+    try:
+        return iter(value) is value
+    except TypeError:
+        return False
+
+
+def as_text(value):
+    """The text of a date, time, Decimal, Fraction, UUID or path; None for anything else."""
+    for module, names, text in TEXT_FORMS:
+        for name in names:
+            kind = loaded(module, name)
+            if kind is not None and isinstance(value, kind):
+                return text(value)
+    return None
+
+
+# (module, types, their text): dates and times as ISO 8601, the rest as str() gives them.
+TEXT_FORMS = (
+    ("datetime", ("date", "time"), lambda value: value.isoformat()),
+    ("decimal", ("Decimal",), str),
+    ("fractions", ("Fraction",), str),
+    ("uuid", ("UUID",), str),
+    ("pathlib", ("PurePath",), os.fspath),
+)
+
+
+def plain_items(items):
+    if JSON_TYPES.issuperset(map(type, items)):
+        return items
+    return [plain(item) for item in items]
+
+
+def plain_dict(mapping):
+    if JSON_TYPES.issuperset(map(type, mapping.values())) and all(
+        type(key) is str for key in mapping
+    ):
+        return mapping
+    return {plain_key(key): plain(item) for key, item in mapping.items()}
+
+
+def plain_key(key):
+    key = plain(key)
+    if key is None or isinstance(key, (str, int, float)):
+        return key  # json writes these as text
+    raise NoJsonForm(f"a dict key of type {type(key).__name__} has no JSON form")
+
+
+STRICT = json.JSONEncoder(allow_nan=False).encode
+
+
+def problem(error):
+    """The message of a value that is not JSON."""
+    if isinstance(error, RecursionError):
+        error = "it is nested too deeply (or contains itself)"
+    elif isinstance(error, ValueError):  # the strict encoder's NaN or infinity
+        error = "NaN and infinities have no JSON form; return None or text such as 'nan'"
+    elif not isinstance(error, (NoJsonForm, TypeError)):
+        # Its own .tolist(), .item() or isoformat() failed.
+        error = f"converting it failed: {type(error).__name__}: {error}"
+    return f"the return value is not JSON: {error}"
+
+
+def encode(outputs):
+    """The JSON text of a batch's outputs, and for each one with no JSON form its message
+    (None when all have one). A batch of plain values costs one json.dumps."""
+    if JSON_TYPES.issuperset(map(type, outputs)):
+        text = json.dumps(outputs)
+        if "NaN" not in text and "Infinity" not in text:
+            return text, None
+    values, problems = [], []
+    for value in outputs:
+        try:
+            values.append(plain(value))
             problems.append(None)
-        except (TypeError, ValueError) as error:
-            texts.append("null")
-            problems.append(f"the return value is not JSON: {error}")
-    return "[" + ",".join(texts) + "]", problems
+        except Exception as error:  # noqa: BLE001 - the item fails, the worker lives
+            values.append(None)
+            problems.append(problem(error))
+    try:
+        text = json.dumps(values, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        texts = []
+        for at, value in enumerate(values):
+            try:
+                texts.append(STRICT(value))
+            except (TypeError, ValueError, RecursionError) as error:
+                texts.append("null")
+                problems[at] = problem(error)
+        text = "[" + ",".join(texts) + "]"
+    if problems.count(None) == len(problems):
+        return text, None
+    return text, problems
 
 
 class Outbox:
@@ -113,15 +256,9 @@ class Outbox:
             errors = [self.errors.get(n) for n in range(start, done)]
             if errors.count(None) == len(errors):
                 errors = None
-        try:
-            text = json.dumps(outputs)
-            if "NaN" in text or "Infinity" in text:
-                raise ValueError("not strict JSON")
-        except (TypeError, ValueError):
-            text, problems = encode(outputs)
+        text, problems = encode(outputs)
+        if problems is not None:
             errors = [e if e is not None else p for e, p in zip(errors or problems, problems)]
-            if errors.count(None) == len(errors):
-                errors = None
         if self.ids is None:
             line = '{"first":%d,"outputs":%s,"duration_s":%r' % (self.first + start, text, total)
         else:

@@ -478,13 +478,14 @@ impl<'a> MessageSlot<'a> {
         };
         // Its group may still hold grandchildren; kill them before reaping the leader.
         let _ = kill_process_group(Pid::from_child(&worker.child), Signal::KILL);
-        let status = worker.child.wait().map(process::describe_status);
+        let reaped = process::reap(&mut worker.child);
+        self.ended(reaped);
         let _ = worker.reader.join();
         let _ = worker.stderr.join();
         let mut message = format!(
             "the worker process (pid {}) ended unexpectedly: {}",
             worker.pid,
-            status.unwrap_or_else(|e| e.to_string())
+            process::describe_status(reaped.status)
         );
         self.explain(&mut message, &worker.stderr_tail);
         self.charge_head(queue, Failure::Crashed(message), Some(worker.pid));
@@ -498,9 +499,10 @@ impl<'a> MessageSlot<'a> {
             return;
         };
         let control = self.ctx.control;
-        process::stop_group(&mut worker.child, self.ctx.task.kill_grace, &|| {
+        let reaped = process::stop_group(&mut worker.child, self.ctx.task.kill_grace, &|| {
             control.forced()
         });
+        self.ended(reaped);
         let _ = worker.reader.join();
         let _ = worker.stderr.join();
         // Answers that were already on their way still count.
@@ -640,18 +642,23 @@ impl<'a> MessageSlot<'a> {
         };
         drop(worker.stdin);
         let grace = self.ctx.task.kill_grace.max(Duration::from_millis(100));
-        let exited = matches!(
-            wait_timeout::ChildExt::wait_timeout(&mut *worker.child, grace),
-            Ok(Some(_))
-        );
-        if exited {
+        let reaped = if process::exited_within(&worker.child, grace) {
             // The leader is gone; anything it left in its group goes too.
             let _ = kill_process_group(Pid::from_child(&worker.child), Signal::KILL);
+            process::reap(&mut worker.child)
         } else {
-            process::stop_group(&mut worker.child, Duration::ZERO, &|| true);
-        }
+            process::stop_group(&mut worker.child, Duration::ZERO, &|| true)
+        };
+        self.ended(reaped);
         let _ = worker.reader.join();
         let _ = worker.stderr.join();
+    }
+
+    /// Tells the collector what a reaped worker used in all (the task's CPU total).
+    fn ended(&self, reaped: process::Reaped) {
+        if let Some(cpu_s) = reaped.cpu_s {
+            let _ = self.ctx.events.send(Event::WorkerEnded { cpu_s });
+        }
     }
 
     fn spawn_worker(&self) -> Result<LiveWorker, String> {

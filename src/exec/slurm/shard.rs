@@ -284,6 +284,8 @@ impl Shard {
                 say!("{line}");
                 Vec::new()
             }
+            // A shard's journal holds records only: a cluster run has no workers' total.
+            Event::WorkerEnded { .. } => Vec::new(),
         };
         if control.stop() == Some(Stop::Interrupted) {
             let stopped = control.stopped_message();
