@@ -14,6 +14,7 @@ mod exit_code;
 mod help;
 mod items;
 mod job;
+mod oneliner;
 mod output;
 mod process;
 mod progress;
@@ -65,12 +66,10 @@ fn main() -> ExitCode {
             report::report(&outputs, diff.as_deref(), &extra)
         }
         Some(Command::Crontab { jobs }) => cron::crontab(&jobs),
+        Some(Command::Exec(args)) => oneliner::exec(&args),
         Some(Command::Completions { shell }) => help::completions(shell),
         Some(Command::Man) => help::man(),
-        Some(Command::Functions) => {
-            run::list_functions();
-            exit_code::OK
-        }
+        Some(Command::Functions) => run::list_functions(),
     };
     exit_code::exit(code)
 }

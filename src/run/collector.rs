@@ -183,7 +183,7 @@ impl Collector {
             }
             (Some(e), _) => line += &format!("\nerror: results could not be written: {e}"),
             (None, Destination::File(path)) => line += &format!("; results in {}", path.display()),
-            (None, Destination::Stdout) => {}
+            (None, Destination::Stdout | Destination::Discard) => {}
         }
         say!("{line}");
         for failure in &self.failures {

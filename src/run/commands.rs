@@ -24,8 +24,8 @@ pub fn validate(paths: &[PathBuf]) -> u8 {
     code
 }
 
-/// `runjobs functions`
-pub fn list_functions() {
+/// `runjobs functions`; its exit code.
+pub fn list_functions() -> u8 {
     let all = crate::builtins::all();
     let width = all.iter().map(|b| b.name.len()).max().unwrap_or(0);
     let input_width = all.iter().map(|b| b.input.len()).max().unwrap_or(0);
@@ -39,4 +39,5 @@ pub fn list_functions() {
             b.doc
         );
     }
+    crate::exit_code::OK
 }

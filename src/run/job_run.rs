@@ -17,7 +17,7 @@ use super::target::OutputTarget;
 use crate::cli::RunArgs;
 use crate::cron::history::{self, IndexLine};
 use crate::exec::control::{RunControl, Stop};
-use crate::exec::{Event, Executor, Gate, SlowItems, TaskRun};
+use crate::exec::{Event, Executor, Gate, ItemStdout, SlowItems, TaskRun};
 use crate::exit_code;
 use crate::items::expand::{self, Items};
 use crate::items::fingerprint::Fingerprints;
@@ -30,7 +30,9 @@ use crate::process::pause;
 use crate::progress::Progress;
 use crate::record::journal::{self, Journal};
 use crate::record::resume::Previous;
-use crate::record::{Rendered, RunFooter, RunHeader, RunStatus, Summary, TaskHeader, VERSION};
+use crate::record::{
+    ItemRecord, Rendered, RunFooter, RunHeader, RunStatus, Summary, TaskHeader, VERSION,
+};
 
 /// The collecting thread wakes at least this often.
 const TICK: Duration = Duration::from_secs(1);
@@ -47,14 +49,20 @@ pub fn run_job(
     interrupt: &Interrupt,
     previous: Option<&Arc<Previous>>,
     executor: &dyn Executor,
+    stdout: Option<&dyn ItemStdout>,
 ) -> u8 {
     let started_wall = SystemTime::now();
     let run_start = Instant::now();
     let destination = target.destination(&job.name, started_wall);
     let started_at = humantime::format_rfc3339_millis(started_wall).to_string();
-    // Held until this function returns: one run of a job at a time.
+    // Held until this function returns: one run of a job at a time (a one-liner that keeps
+    // no results takes none: two of them in one folder must not wait for each other).
     let lock_path = target.lock_path(job);
-    let _lock = match lock::acquire(&lock_path, &job.name, &started_at) {
+    let acquired = match destination {
+        Destination::Discard => Ok(None),
+        _ => lock::acquire(&lock_path, &job.name, &started_at).map(Some),
+    };
+    let _lock = match acquired {
         Ok(lock) => lock,
         Err(e @ LockError::Held { .. }) => {
             say!("error: {e}");
@@ -112,7 +120,9 @@ pub fn run_job(
         load: args.load.or(job.admit.load),
     };
     let control = RunControl::new(interrupt, job.deadline, limit).with_gate(Gate::new(admit));
-    let progress = Progress::new(args.progress, args.quiet);
+    let mut progress = Progress::new(args.progress, args.quiet);
+    // A one-liner's commands own their stderr: it is relayed even when the run is quiet.
+    progress.relay_logs(stdout.is_some());
     let starting = HookRun {
         status: "running",
         results: None,
@@ -125,10 +135,7 @@ pub fn run_job(
         &starting,
         &progress,
     );
-    let results = match &destination {
-        Destination::File(path) => Some(path.clone()),
-        Destination::Stdout => None,
-    };
+    let results = destination.file().map(std::path::Path::to_path_buf);
     let mut run = JobRun {
         job,
         run_start,
@@ -143,6 +150,7 @@ pub fn run_job(
         feeds: feeds(job),
         kept: HashMap::new(),
         tag: args.tag,
+        stdout,
     };
     for (index, task) in job.tasks.iter().enumerate() {
         run.run_task(index, task, &control, previous);
@@ -238,6 +246,8 @@ struct JobRun<'a> {
     kept: HashMap<String, Vec<Value>>,
     /// `--tag`.
     tag: bool,
+    /// A one-liner's relay of its commands' stdout, told when each item is done.
+    stdout: Option<&'a dyn ItemStdout>,
 }
 
 /// One task's tally while it runs.
@@ -334,6 +344,7 @@ impl JobRun<'_> {
             started_wall: self.started_wall,
             results: results.as_deref(),
             function_hash: &function_hash,
+            stdout: self.stdout,
         };
         let executor = self.executor;
         thread::scope(|scope| {
@@ -392,6 +403,12 @@ impl JobRun<'_> {
         match event {
             Event::Finished { task, records } => {
                 progress.finished(task, &records);
+                if let Some(relay) = self.stdout {
+                    for record in &records {
+                        let output = text_output(record);
+                        relay.concluded(record.index, Some(&record.input), output.as_deref());
+                    }
+                }
                 for record in &records {
                     tally.summary.add_record(record);
                     if let (Some(outputs), Some(output)) = (&mut tally.outputs, &record.output) {
@@ -414,6 +431,7 @@ impl JobRun<'_> {
             } => {
                 let count = rendered.len() as u64;
                 progress.finished_ok(task, count);
+                concluded(self.stdout, first, count);
                 tally.summary.add_ok(count);
                 if let Some(outputs) = &mut tally.outputs {
                     outputs.extend(kept_outputs(first, &rendered));
@@ -428,6 +446,7 @@ impl JobRun<'_> {
                 range,
             } => {
                 progress.finished_ok(task, count);
+                concluded(self.stdout, first, count);
                 tally.summary.add_ok(count);
                 if let Some(outputs) = &mut tally.outputs {
                     match range.rendered() {
@@ -500,10 +519,7 @@ impl JobRun<'_> {
             control,
             self.run_start,
         );
-        let results = match &destination {
-            Destination::File(path) => Some(path.as_path()),
-            Destination::Stdout => None,
-        };
+        let results = destination.file();
         let whole = collector.write_error.is_none() && collector.fallback.is_none();
         self.executor.finish(whole);
         if let (Some(written), true) = (results, whole) {
@@ -538,6 +554,18 @@ impl JobRun<'_> {
             RunStatus::Failed => exit_code::ITEMS_FAILED,
             RunStatus::Ok => exit_code::OK,
         }
+    }
+}
+
+/// A record's output when it is text (what a one-liner prints for an item that ran elsewhere).
+fn text_output(record: &ItemRecord) -> Option<String> {
+    serde_json::from_str(record.output.as_ref()?.get()).ok()
+}
+
+/// Tells a one-liner's relay that items `first..first + count` are done.
+fn concluded(stdout: Option<&dyn ItemStdout>, first: u64, count: u64) {
+    if let Some(relay) = stdout {
+        (first..first + count).for_each(|index| relay.concluded(index, None, None));
     }
 }
 

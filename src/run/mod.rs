@@ -13,4 +13,4 @@ mod reuse;
 mod target;
 
 pub use commands::{list_functions, validate};
-pub use pipeline::run;
+pub use pipeline::{OneLinerRun, run, run_loaded};

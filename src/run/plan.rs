@@ -51,14 +51,11 @@ pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>,
     let shown = match &destination {
         Destination::File(path) => path.display().to_string(),
         Destination::Stdout => "standard output".to_owned(),
+        Destination::Discard => "none (the outputs are printed)".to_owned(),
     };
     out!("  output: {shown} ({})", target.format.name());
     if job.executor.kind == ExecutorKind::Slurm {
-        let results = match &destination {
-            Destination::File(path) => Some(path.as_path()),
-            Destination::Stdout => None,
-        };
-        out!("  {}", slurm::describe(job, results));
+        out!("  {}", slurm::describe(job, destination.file()));
     }
     for task in &job.tasks {
         let done = previous.and_then(|p| done_items(job, task, p));
@@ -137,7 +134,7 @@ fn print_items(task: &Task, most: usize, indent: &str, done: Option<&[bool]>) {
     let left = items
         .iter
         .enumerate()
-        .filter(|(index, _)| !done.is_some_and(|d| d.get(*index) == Some(&true)));
+        .filter(|(index, _)| done.is_none_or(|d| d.get(*index) != Some(&true)));
     for (shown, (index, input)) in left.enumerate() {
         if shown == most {
             out!("{indent}…");
