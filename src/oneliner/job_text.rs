@@ -22,6 +22,8 @@ pub struct Parts<'a> {
     pub cwd: Option<&'a Path>,
     /// `[output] path`, as the job file must name it.
     pub output: Option<&'a Path>,
+    /// Keep no output in the records: they go nowhere (a run without `-o`).
+    pub ignore_stdout: bool,
 }
 
 /// The job file's text.
@@ -77,6 +79,9 @@ pub fn render(parts: &Parts<'_>, args: &ExecArgs) -> Result<String, String> {
     );
     if args.shell {
         text += "shell = true\n";
+    }
+    if parts.ignore_stdout {
+        text += "stdout = \"ignore\"\n";
     }
     if let Some(cwd) = parts.cwd {
         let _ = writeln!(text, "cwd = {}", quoted(utf8(cwd)?));

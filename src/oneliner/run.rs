@@ -10,7 +10,7 @@ use super::job_text::{self, Parts};
 use super::relay::OrderedStdout;
 use super::template;
 use super::words::{self, Source};
-use crate::cli::{ExecArgs, ProgressMode, RunArgs};
+use crate::cli::{ExecArgs, ExecutorArg, ProgressMode, RunArgs};
 use crate::exit_code;
 use crate::job;
 use crate::run::{self, OneLinerRun};
@@ -88,6 +88,9 @@ fn prepare(args: &ExecArgs) -> Result<Prepared, String> {
         inputs: &toml,
         cwd: anchor,
         output: output.as_deref(),
+        // Printed, not kept: a record's copy of its output would only cost time and memory
+        // (unless it is printed from the record: a Slurm run, or `--resume`).
+        ignore_stdout: discards(args) && args.executor != Some(ExecutorArg::Slurm),
     };
     let text = job_text::render(&parts, args)?;
     let file = match &args.save {
@@ -139,12 +142,17 @@ fn run(args: &ExecArgs, job: Box<job::Job>, spool: Option<tempfile::NamedTempFil
     };
     let oneliner = OneLinerRun {
         stdout: &relay,
-        discard: args.output.is_none() && args.resume.is_none(),
+        discard: discards(args),
     };
     let code = run::run_loaded(&run_args, vec![*job], Some(&oneliner));
     relay.finish();
     drop(spool);
     code
+}
+
+/// Whether the run keeps no results: no `-o`, no `--resume`, no `--save`.
+fn discards(args: &ExecArgs) -> bool {
+    args.output.is_none() && args.resume.is_none() && args.save.is_none()
 }
 
 /// A program that is not there is a bad command line: nothing runs.
