@@ -145,7 +145,7 @@ pub enum DryRun {
     All,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct RunArgs {
     /// Job files to run, one after another.
     #[arg(required = true, value_name = "JOB")]
@@ -299,7 +299,8 @@ pub struct ExecArgs {
     #[arg(long, requires = "save")]
     pub force: bool,
 
-    /// Progress display on stderr: bars on a terminal (auto), else nothing until the end.
+    /// Progress on stderr (auto: a bar and the summary when stderr is a terminal and stdout
+    /// is not; else the summary only when something failed).
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto, value_name = "WHEN")]
     pub progress: ProgressMode,
 
@@ -346,9 +347,10 @@ impl From<ExecutorArg> for ExecutorKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum ProgressMode {
     /// Bars when stderr is a terminal, otherwise periodic status lines.
+    #[default]
     Auto,
     /// Always draw bars.
     Always,

@@ -119,26 +119,19 @@ fn run(args: &ExecArgs, job: Box<job::Job>, spool: Option<tempfile::NamedTempFil
         }
     };
     // Off a terminal, runjobs says nothing of its own unless something failed: the output
-    // is the commands'.
-    let terminal = console::Term::stderr().is_term();
-    let quiet = args.quiet || (args.progress != ProgressMode::Always && !terminal);
+    // is the commands'. Nor does it draw a bar on the terminal the outputs go to: they would
+    // tear it.
+    let bar_fits = console::Term::stderr().is_term() && !console::Term::stdout().is_term();
+    let quiet = args.quiet || (args.progress != ProgressMode::Always && !bar_fits);
+    // Only how to run it: everything the job is, is in its text.
     let run_args = RunArgs {
         jobs: vec![job.file.clone()],
-        workers: None,
-        output: None,
-        format: None,
-        timeout: None,
-        memfree: None,
-        load: None,
         dry_run: args.dry_run,
         tag: args.tag,
         progress: args.progress,
         quiet,
-        fail_fast: false,
         resume: args.resume.clone(),
-        reuse: None,
-        executor: None,
-        no_journal: false,
+        ..RunArgs::default()
     };
     let oneliner = OneLinerRun {
         stdout: &relay,

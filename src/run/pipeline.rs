@@ -11,7 +11,7 @@ use super::reuse;
 use super::target::OutputTarget;
 use crate::cli::RunArgs;
 use crate::exec::slurm::{self, SlurmExecutor};
-use crate::exec::{ItemStdout, LocalPool};
+use crate::exec::{Executor, ItemStdout, LocalPool};
 use crate::exit_code;
 use crate::job::{self, Admit, ExecutorKind, Job};
 use crate::output::Destination;
@@ -118,19 +118,20 @@ pub fn run_loaded(args: &RunArgs, jobs: Vec<Job>, oneliner: Option<&OneLinerRun<
     }
     let mut code = exit_code::OK;
     for (job, target) in &plans {
+        let stdout = oneliner.map(|o| o.stdout);
+        let on = |executor: &dyn Executor| {
+            run_job(
+                job,
+                target,
+                args,
+                &interrupt,
+                previous.as_ref(),
+                executor,
+                stdout,
+            )
+        };
         let job_code = match job.executor.kind {
-            ExecutorKind::Local => {
-                let stdout = oneliner.map(|o| o.stdout);
-                run_job(
-                    job,
-                    target,
-                    args,
-                    &interrupt,
-                    previous.as_ref(),
-                    &LocalPool,
-                    stdout,
-                )
-            }
+            ExecutorKind::Local => on(&LocalPool),
             ExecutorKind::Slurm => match SlurmExecutor::new(
                 job,
                 args.timeout,
@@ -140,18 +141,7 @@ pub fn run_loaded(args: &RunArgs, jobs: Vec<Job>, oneliner: Option<&OneLinerRun<
                 },
                 rescued.clone(),
             ) {
-                Ok(slurm) => {
-                    let stdout = oneliner.map(|o| o.stdout);
-                    run_job(
-                        job,
-                        target,
-                        args,
-                        &interrupt,
-                        previous.as_ref(),
-                        &slurm,
-                        stdout,
-                    )
-                }
+                Ok(slurm) => on(&slurm),
                 Err(e) => {
                     say!(
                         "error: job `{}`: cannot prepare the Slurm submission: {e}",

@@ -249,30 +249,12 @@ fn saved_job_files_validate_and_reproduce_the_outputs() {
             saved.contains("# Written by `runjobs exec --save` from:"),
             "{saved}"
         );
-        let valid = runjobs()
-            .arg("validate")
-            .arg(dir.path().join("jobs/saved.toml"))
-            .output()
-            .unwrap();
-        assert_eq!(
-            valid.status.code(),
-            Some(0),
-            "form {n}: {}\n{saved}",
-            stderr(&valid)
-        );
+        let job = dir.path().join("jobs/saved.toml");
+        let what = format!("form {n}\n{saved}");
+        succeeds(runjobs().arg("validate").arg(&job), &what);
         std::fs::remove_file(dir.path().join("one.json")).unwrap();
         // Run from elsewhere, as cron would.
-        let run = runjobs()
-            .current_dir("/")
-            .arg(dir.path().join("jobs/saved.toml"))
-            .output()
-            .unwrap();
-        assert_eq!(
-            run.status.code(),
-            Some(0),
-            "form {n}: {}\n{saved}",
-            stderr(&run)
-        );
+        succeeds(runjobs().current_dir("/").arg(&job), &what);
         let again = read_json(&dir.path().join("one.json"));
         let outputs: Vec<String> = util::outputs(&again, 0)
             .iter()
@@ -284,6 +266,12 @@ fn saved_job_files_validate_and_reproduce_the_outputs() {
             "form {n}: the saved file's outputs\n{saved}"
         );
     }
+}
+
+/// Runs `cmd`, which must exit 0.
+fn succeeds(cmd: &mut assert_cmd::Command, what: &str) {
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{what}: {}", stderr(&out));
 }
 
 #[test]
