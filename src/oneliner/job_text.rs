@@ -15,6 +15,8 @@ pub struct Parts<'a> {
     pub line: &'a [String],
     /// The function's (and task's) name.
     pub name: &'a str,
+    /// The job's name, when the file's name is not it (a job that is run, not saved).
+    pub job_name: Option<&'a str>,
     pub command: &'a [String],
     /// The `inputs` value, as TOML.
     pub inputs: &'a str,
@@ -32,6 +34,9 @@ pub fn render(parts: &Parts<'_>, args: &ExecArgs) -> Result<String, String> {
     text += "# Written by `runjobs exec --save` from:\n";
     let _ = writeln!(text, "#   {}", shell_words(parts.line));
     let mut top = Vec::new();
+    if let Some(name) = parts.job_name {
+        top.push(format!("name = {}", quoted(name)));
+    }
     if let Some(n) = args.workers {
         top.push(format!("workers = {n}"));
     }

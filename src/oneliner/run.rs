@@ -22,7 +22,15 @@ const SCHEMA_URL: &str = "https://runjobs.dev/schemas/job.schema.json";
 pub fn exec(args: &ExecArgs) -> u8 {
     match prepare(args) {
         Ok(Prepared::Save) => exit_code::OK,
-        Ok(Prepared::Run { job, spool }) => run(args, job, spool),
+        Ok(Prepared::Run {
+            job,
+            spool,
+            written,
+        }) => {
+            let code = run(args, job);
+            drop((spool, written));
+            code
+        }
         Err(message) => {
             say!("error: {message}");
             exit_code::INVALID
@@ -37,6 +45,8 @@ enum Prepared {
     Run {
         job: Box<job::Job>,
         spool: Option<tempfile::NamedTempFile>,
+        /// The job file written for a Slurm run (removed when dropped).
+        written: Option<tempfile::TempPath>,
     },
 }
 
@@ -84,6 +94,7 @@ fn prepare(args: &ExecArgs) -> Result<Prepared, String> {
         schema: &schema,
         line: &line,
         name: &name,
+        job_name: args.save.is_none().then_some(name.as_str()),
         command: &command,
         inputs: &toml,
         cwd: anchor,
@@ -93,9 +104,16 @@ fn prepare(args: &ExecArgs) -> Result<Prepared, String> {
         ignore_stdout: discards(args) && args.executor != Some(ExecutorArg::Slurm),
     };
     let text = job_text::render(&parts, args)?;
-    let file = match &args.save {
-        Some(path) => path.clone(),
-        None => cwd.join(format!("{name}.toml")),
+    let written = match args.executor {
+        Some(ExecutorArg::Slurm) if args.save.is_none() => {
+            Some(write_for_slurm(&cwd, &name, &text)?)
+        }
+        _ => None,
+    };
+    let file = match (&args.save, &written) {
+        (Some(path), _) => path.clone(),
+        (None, Some(written)) => written.to_path_buf(),
+        (None, None) => cwd.join(format!("{name}.toml")),
     };
     // The saved file is checked as `runjobs` will load it, before it is written.
     let job = job::load_bytes(&file, text.as_bytes())
@@ -105,11 +123,12 @@ fn prepare(args: &ExecArgs) -> Result<Prepared, String> {
         None => Ok(Prepared::Run {
             job: Box::new(job),
             spool,
+            written,
         }),
     }
 }
 
-fn run(args: &ExecArgs, job: Box<job::Job>, spool: Option<tempfile::NamedTempFile>) -> u8 {
+fn run(args: &ExecArgs, job: Box<job::Job>) -> u8 {
     let stream_head = job.tasks.iter().all(|t| t.retry.count == 0);
     let relay = match OrderedStdout::stdout(args.tag, stream_head) {
         Ok(relay) => relay,
@@ -139,8 +158,21 @@ fn run(args: &ExecArgs, job: Box<job::Job>, spool: Option<tempfile::NamedTempFil
     };
     let code = run::run_loaded(&run_args, vec![*job], Some(&oneliner));
     relay.finish();
-    drop(spool);
     code
+}
+
+/// A Slurm run submits a copy of its job file: the one-liner's is written, hidden, in the
+/// current folder (where it runs, on storage the nodes share), for the run's length.
+fn write_for_slurm(cwd: &Path, name: &str, text: &str) -> Result<tempfile::TempPath, String> {
+    use std::io::Write;
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!(".{name}.exec-"))
+        .suffix(".toml")
+        .tempfile_in(cwd)
+        .map_err(|e| format!("cannot write the job file in `{}`: {e}", cwd.display()))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write `{}`: {e}", file.path().display()))?;
+    Ok(file.into_temp_path())
 }
 
 /// Whether the run keeps no results: no `-o`, no `--resume`, no `--save`.

@@ -570,6 +570,41 @@ fn output_held_back_behind_a_slow_item_spills_past_the_budget() {
 }
 
 #[test]
+fn on_slurm_the_outputs_come_from_the_shards_results_in_input_order() {
+    let Some(_cluster) = crate::slurm::cluster() else {
+        return;
+    };
+    let dir = tempfile::tempdir_in(util::repo().join("target")).unwrap();
+    let (code, out, err) = exec_in(
+        dir.path(),
+        &[
+            "--executor",
+            "slurm",
+            "-j2",
+            "echo",
+            "got",
+            ":::",
+            "a",
+            "b",
+            "c",
+        ],
+        b"",
+    );
+    assert_eq!((code, out.as_str()), (0, "got a\ngot b\ngot c\n"), "{err}");
+    assert!(err.contains("submitted job array"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".toml"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the submitted job file is removed: {left:?}"
+    );
+}
+
+#[test]
 fn completions_and_the_man_page_cover_exec() {
     let out = runjobs().args(["completions", "bash"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("exec"));
