@@ -17,4 +17,6 @@ pub trait ItemStdout: Sync {
     /// record's (its output when it is text), for an item no attempt of which ran here
     /// (reused, or run on another machine).
     fn concluded(&self, index: u64, input: Option<&Value>, output: Option<&str>);
+    /// Nobody reads the outputs any more (a closed pipe): the run should stop.
+    fn closed(&self) -> bool;
 }

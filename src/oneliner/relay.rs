@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
@@ -20,6 +21,8 @@ pub const MEMORY_BUDGET: usize = 16 * 1024 * 1024;
 /// Prints items' stdout in input order.
 pub struct OrderedStdout {
     state: Mutex<State>,
+    /// Printing stopped for good (`State::closed`), readable without the lock.
+    closed: AtomicBool,
     /// `--tag`: each line starts with the item's input and a TAB.
     tag: bool,
     /// The head item's output may be printed as it comes: no attempt is ever retried.
@@ -59,6 +62,7 @@ impl OrderedStdout {
                 spill: Spill::new(MEMORY_BUDGET),
                 closed: false,
             }),
+            closed: AtomicBool::new(false),
             tag,
             stream_head,
         }
@@ -186,6 +190,7 @@ impl ItemStdout for OrderedStdout {
             let result = state.spill.hold(&mut item.held, &bytes);
             state.check(result);
         }
+        self.closed.store(state.closed, Ordering::Relaxed);
     }
 
     fn tag(&self, input: &Value) -> String {
@@ -198,6 +203,10 @@ impl ItemStdout for OrderedStdout {
             other => input_text(other),
         };
         format!("{text}\t")
+    }
+
+    fn closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
     }
 
     fn concluded(&self, index: u64, input: Option<&Value>, output: Option<&str>) {
@@ -222,6 +231,7 @@ impl ItemStdout for OrderedStdout {
             state.check(result);
         }
         state.advance(self.stream_head);
+        self.closed.store(state.closed, Ordering::Relaxed);
     }
 }
 

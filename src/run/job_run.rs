@@ -372,7 +372,12 @@ impl JobRun<'_> {
             let tick = if control.has_gate() { GATE_TICK } else { TICK };
             let wait = until_deadline.map_or(tick, |d| d.clamp(Duration::from_millis(10), tick));
             match received.recv_timeout(wait) {
-                Ok(event) => self.on_event(event, tally),
+                Ok(event) => {
+                    self.on_event(event, tally);
+                    if self.stdout.is_some_and(|relay| relay.closed()) {
+                        control.output_closed();
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => self.progress.tick(),
                 Err(RecvTimeoutError::Disconnected) => return,
             }
@@ -485,7 +490,7 @@ impl JobRun<'_> {
     ) -> u8 {
         let stop = control.stop();
         let collector = &mut self.collector;
-        let status = if stop == Some(Stop::Interrupted) {
+        let status = if matches!(stop, Some(Stop::Interrupted | Stop::OutputClosed)) {
             RunStatus::Interrupted
         } else if collector.summary.failures() > 0 || collector.unreadable_inputs || stop.is_some()
         {
@@ -549,6 +554,14 @@ impl JobRun<'_> {
         };
         hooks::run(self.job, hook.0, hook.1, &ended, progress);
         match status {
+            // Nobody reads on: like ripgrep, exit quietly (what ran is in the results).
+            RunStatus::Interrupted if stop == Some(Stop::OutputClosed) => {
+                if collector.summary.failures() > 0 {
+                    exit_code::ITEMS_FAILED
+                } else {
+                    exit_code::OK
+                }
+            }
             RunStatus::Interrupted => exit_code::INTERRUPTED,
             _ if collector.write_error.is_some() => exit_code::ITEMS_FAILED,
             RunStatus::Failed => exit_code::ITEMS_FAILED,
