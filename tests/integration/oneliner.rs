@@ -275,6 +275,70 @@ fn succeeds(cmd: &mut assert_cmd::Command, what: &str) {
 }
 
 #[test]
+fn every_job_flag_is_saved_as_its_job_file_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--save",
+        "all.toml",
+        "-j3",
+        "--timeout",
+        "1m 30s",
+        "--retries",
+        "2",
+        "--memfree",
+        "1MiB",
+        "--load",
+        "8",
+        "--fail-fast",
+        "-o",
+        "out/r.jsonl",
+        "--format",
+        "jsonl",
+        "--",
+        "wc",
+        "-c",
+        ":::",
+        "a",
+    ];
+    let (code, _, err) = exec_in(dir.path(), &args, b"");
+    assert_eq!(code, 0, "{err}");
+    let saved = std::fs::read_to_string(dir.path().join("all.toml")).unwrap();
+    for key in [
+        "workers = 3\n",
+        "timeout = \"1m 30s\"\n",
+        "retries = 2\n",
+        "max_failures = 0",
+        "[admit]\nmemfree = \"1MiB\"\nload = 8.0\n",
+        "[output]\npath = \"out/r.jsonl\"\nformat = \"jsonl\"\n",
+        "[functions.wc]\ncommand = [\"wc\", \"-c\", \"{input}\"]\n",
+        "inputs = [\"a\"]\n",
+    ] {
+        assert!(saved.contains(key), "`{key}` in\n{saved}");
+    }
+    succeeds(
+        runjobs().arg("validate").arg(dir.path().join("all.toml")),
+        &saved,
+    );
+}
+
+#[test]
+fn dry_runs_print_the_plan_or_every_argv_and_run_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--dry-run=all", "touch", "made-{#}", ":::", "a", "b"];
+    let (code, out, err) = exec_in(dir.path(), &args, b"");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "touch #0 touch made-1\ntouch #1 touch made-2\n"),
+        "{err}"
+    );
+    let (code, out, _) = exec_in(dir.path(), &["--dry-run", "touch", "x", ":::", "a"], b"");
+    assert_eq!(code, 0);
+    assert!(out.contains("over 1 item"), "{out}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "nothing ran: {left:?}");
+}
+
+#[test]
 fn save_never_overwrites_without_force_and_refuses_large_standard_input() {
     let dir = tempfile::tempdir().unwrap();
     util::write(dir.path(), "job.toml", "keep me");
