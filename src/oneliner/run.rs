@@ -50,7 +50,14 @@ enum Prepared {
     },
 }
 
-fn prepare(args: &ExecArgs) -> Result<Prepared, String> {
+/// The one-liner's words, checked: its input groups, the job's command and its name.
+struct Checked {
+    words: words::Words,
+    command: Vec<String>,
+    name: String,
+}
+
+fn check(args: &ExecArgs) -> Result<Checked, String> {
     let words = words::split(&args.command)?;
     if args.output.as_deref() == Some(Path::new("-")) {
         return Err(
@@ -64,6 +71,19 @@ fn prepare(args: &ExecArgs) -> Result<Prepared, String> {
         check_program(&words.argv[0])?;
     }
     let name = function_name(if args.shell { "sh" } else { &words.argv[0] });
+    Ok(Checked {
+        words,
+        command,
+        name,
+    })
+}
+
+fn prepare(args: &ExecArgs) -> Result<Prepared, String> {
+    let Checked {
+        words,
+        command,
+        name,
+    } = check(args)?;
     let cwd =
         std::env::current_dir().map_err(|e| format!("cannot tell the current folder: {e}"))?;
     let saved_in = match &args.save {

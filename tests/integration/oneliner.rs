@@ -135,6 +135,14 @@ fn groups_combine_with_the_last_varying_fastest_and_are_named_by_number() {
         b"",
         "[a 1]\n[b 1]\n",
     );
+    // Ten groups keep their order ("10" is not sorted before "2").
+    let mut ten = vec!["echo", "{10}", "{2}", "{1}"];
+    let groups: Vec<String> = (1..=10).map(|g| format!("g{g}")).collect();
+    for g in &groups {
+        ten.extend([":::", g.as_str()]);
+    }
+    ten.push("h10");
+    like_parallel(&ten, b"", "g10 g2 g1\nh10 g2 g1\n");
     like_parallel(
         &["--tag", "echo", "X", ":::", "a", "b", ":::", "1"],
         b"",
