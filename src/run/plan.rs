@@ -51,9 +51,12 @@ pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>,
     let shown = match &destination {
         Destination::File(path) => path.display().to_string(),
         Destination::Stdout => "standard output".to_owned(),
-        Destination::Discard => "none (the outputs are printed)".to_owned(),
+        Destination::Discard => String::new(),
     };
-    out!("  output: {shown} ({})", target.format.name());
+    match destination {
+        Destination::Discard => out!("  output: none (the outputs are printed)"),
+        _ => out!("  output: {shown} ({})", target.format.name()),
+    }
     if job.executor.kind == ExecutorKind::Slurm {
         out!("  {}", slurm::describe(job, destination.file()));
     }
