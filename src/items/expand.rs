@@ -101,14 +101,20 @@ fn nonblank_lines(
 }
 
 fn lines(path: &Path) -> Result<Items, String> {
-    let total = count_nonblank_lines(path)?;
+    // A pipe (`/dev/stdin`, a FIFO) can be read only once: its lines stream uncounted.
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    let total = if regular {
+        Some(count_nonblank_lines(path)?)
+    } else {
+        None
+    };
     let shown = path.display().to_string();
     let iter = nonblank_lines(path)?.map(move |(n, line)| match line {
         Ok(text) => Ok(Value::String(text.trim_end_matches('\r').to_owned())),
         Err(e) => Err(format!("`{shown}` line {n}: {e}")),
     });
     Ok(Items {
-        total: Some(total),
+        total,
         iter: Box::new(iter),
         steps: None,
     })

@@ -1,12 +1,11 @@
 //! A one-liner's input groups → the job file's `inputs`: `::: V...` a list, `:::: FILE` a
 //! `lines` file, several groups a `matrix` keyed "1", "2", … (the last group varies fastest,
-//! as in GNU parallel), standard input a `lines` file spooled from it (or, for `--save`, a list
-//! written out). Lines are taken as `lines` takes them: blank ones are no input.
+//! as in GNU parallel), standard input `lines = "/dev/stdin"` (streamed as it comes; for
+//! `--save`, a list written out). Lines are taken as `lines` takes them: blank ones are no
+//! input.
 
 use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
-
-use tempfile::NamedTempFile;
 
 use super::words::Source;
 
@@ -15,23 +14,18 @@ pub const SAVED_STDIN_ITEMS: usize = 10_000;
 /// The most bytes of them.
 pub const SAVED_STDIN_BYTES: usize = 1024 * 1024;
 
-/// The job's `inputs` (TOML text), and the spool that holds standard input while it runs.
-pub struct Inputs {
-    pub toml: String,
-    pub spool: Option<NamedTempFile>,
-}
-
 /// How the inputs are read.
 pub struct Reading<'a> {
     /// `-0`: standard input holds NUL-separated inputs.
     pub null: bool,
-    /// For `--save`: nothing may point at a spool that is gone after the run.
+    /// For `--save`: standard input is gone once this run is over.
     pub saving: bool,
     /// Relative file names are written against this folder (the saved file lives elsewhere).
     pub anchor: Option<&'a Path>,
 }
 
-pub fn inputs(sources: &[Source], how: &Reading<'_>) -> Result<Inputs, String> {
+/// The job's `inputs`, as TOML text.
+pub fn inputs(sources: &[Source], how: &Reading<'_>) -> Result<String, String> {
     if let [source] = sources {
         return one_group(source, how);
     }
@@ -44,30 +38,24 @@ pub fn inputs(sources: &[Source], how: &Reading<'_>) -> Result<Inputs, String> {
         };
         axes.push(format!("\"{}\" = {}", n + 1, list(&values)));
     }
-    Ok(Inputs {
-        toml: format!("{{ matrix = {{ {} }} }}", axes.join(", ")),
-        spool: None,
-    })
+    Ok(format!("{{ matrix = {{ {} }} }}", axes.join(", ")))
 }
 
-fn one_group(source: &Source, how: &Reading<'_>) -> Result<Inputs, String> {
-    let (toml, spool) = match source {
-        Source::Values(values) => (list(values), None),
+fn one_group(source: &Source, how: &Reading<'_>) -> Result<String, String> {
+    match source {
+        Source::Values(values) => Ok(list(values)),
         Source::File(path) => {
             // Checked here, so the message names the file as the user wrote it.
             open(path)?;
-            (lines_of(&anchored(path, how.anchor))?, None)
+            lines_of(&anchored(path, how.anchor))
         }
         Source::Stdin if how.null || how.saving => {
             let limit = how.saving.then_some(SAVED_STDIN_ITEMS);
-            (list(&read_stdin(how.null, limit)?), None)
+            Ok(list(&read_stdin(how.null, limit)?))
         }
-        Source::Stdin => {
-            let spool = spool_stdin()?;
-            (lines_of(spool.path())?, Some(spool))
-        }
-    };
-    Ok(Inputs { toml, spool })
+        // Streamed: the first item starts with the first line, as in parallel.
+        Source::Stdin => lines_of(Path::new("/dev/stdin")),
+    }
 }
 
 fn lines_of(path: &Path) -> Result<String, String> {
@@ -81,18 +69,6 @@ fn open(path: &Path) -> Result<io::BufReader<std::fs::File>, String> {
     std::fs::File::open(path)
         .map(io::BufReader::new)
         .map_err(|e| format!("cannot read the inputs file `{}`: {e}", path.display()))
-}
-
-/// Standard input copied to a temporary file, for `lines` to stream (it reads its file twice:
-/// to count, then to run). Removed when the run is over.
-fn spool_stdin() -> Result<NamedTempFile, String> {
-    let mut spool = tempfile::Builder::new()
-        .prefix("runjobs-exec-stdin.")
-        .tempfile()
-        .map_err(|e| format!("cannot create a temporary file for standard input: {e}"))?;
-    io::copy(&mut io::stdin().lock(), spool.as_file_mut())
-        .map_err(|e| format!("cannot read standard input: {e}"))?;
-    Ok(spool)
 }
 
 /// Standard input's inputs: NUL-separated or lines; at most `limit` of them (`--save`).
@@ -181,10 +157,7 @@ mod tests {
             Source::Values(vec!["1".into()]),
         ];
         let got = inputs(&sources, &how).unwrap();
-        assert_eq!(
-            got.toml,
-            r#"{ matrix = { "1" = ["a", "b"], "2" = ["1"] } }"#
-        );
+        assert_eq!(got, r#"{ matrix = { "1" = ["a", "b"], "2" = ["1"] } }"#);
         let long: Vec<String> = (0..30).map(|i| format!("value-{i}")).collect();
         assert!(list(&long).starts_with("[\n    \"value-0\",\n"));
     }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::inputs::{self, Inputs, Reading};
+use super::inputs::{self, Reading};
 use super::job_text::{self, Parts};
 use super::relay::OrderedStdout;
 use super::template;
@@ -22,13 +22,9 @@ const SCHEMA_URL: &str = "https://runjobs.dev/schemas/job.schema.json";
 pub fn exec(args: &ExecArgs) -> u8 {
     match prepare(args) {
         Ok(Prepared::Save) => exit_code::OK,
-        Ok(Prepared::Run {
-            job,
-            spool,
-            written,
-        }) => {
+        Ok(Prepared::Run { job, written }) => {
             let code = run(args, job);
-            drop((spool, written));
+            drop(written);
             code
         }
         Err(message) => {
@@ -41,11 +37,9 @@ pub fn exec(args: &ExecArgs) -> u8 {
 enum Prepared {
     /// `--save` wrote the job file.
     Save,
-    /// The job to run, and the spool of standard input it reads (removed when dropped).
+    /// The job to run, and the job file written for a Slurm run (removed when dropped).
     Run {
         job: Box<job::Job>,
-        spool: Option<tempfile::NamedTempFile>,
-        /// The job file written for a Slurm run (removed when dropped).
         written: Option<tempfile::TempPath>,
     },
 }
@@ -103,7 +97,7 @@ fn prepare(args: &ExecArgs) -> Result<Prepared, String> {
     if words.sources.contains(&Source::Stdin) && is_tty_stdin() {
         say!("runjobs: reading inputs from standard input, one a line (end them with Ctrl-D)");
     }
-    let Inputs { toml, spool } = inputs::inputs(&words.sources, &reading)?;
+    let toml = inputs::inputs(&words.sources, &reading)?;
     // The program as a user types it, whatever path started it.
     let line: Vec<String> = std::iter::once("runjobs".to_owned())
         .chain(std::env::args().skip(1))
@@ -142,7 +136,6 @@ fn prepare(args: &ExecArgs) -> Result<Prepared, String> {
         Some(path) => save(path, &text, args.force).map(|()| Prepared::Save),
         None => Ok(Prepared::Run {
             job: Box::new(job),
-            spool,
             written,
         }),
     }

@@ -174,6 +174,31 @@ fn inputs_come_from_files_standard_input_and_nul_separated_standard_input() {
 }
 
 #[test]
+fn standard_input_is_streamed_items_start_before_it_ends() {
+    let mut child = Command::new(BIN)
+        .args(["exec", "echo", "got"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"first\n").unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 10];
+    // Standard input is still open: the first item ran anyway.
+    stdout.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"got first\n");
+    stdin.write_all(b"second\n").unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "got second\n");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
 fn no_input_ever_reaches_a_shell() {
     let dir = tempfile::tempdir().unwrap();
     let nasty = [
@@ -542,12 +567,9 @@ fn a_closed_stdout_stops_the_run_quietly_without_hanging_or_panicking() {
         .spawn()
         .unwrap();
     let lines: String = (0..100_000).map(|i| format!("{i}\n")).collect();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(lines.as_bytes())
-        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Fed from a thread: standard input streams, so runjobs reads it as items start.
+    let feeder = std::thread::spawn(move || stdin.write_all(lines.as_bytes()));
     let mut first = [0u8; 2];
     child.stdout.take().unwrap().read_exact(&mut first).unwrap();
     assert_eq!(&first, b"0\n");
@@ -570,6 +592,7 @@ fn a_closed_stdout_stops_the_run_quietly_without_hanging_or_panicking() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
+    feeder.join().unwrap().unwrap();
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(err.is_empty(), "quietly: {err}");
     // The reader had enough: the run stopped, and says so in its results.
