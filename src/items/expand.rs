@@ -359,6 +359,26 @@ mod tests {
     }
 
     #[test]
+    fn lines_of_a_pipe_are_read_once_uncounted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        )
+        .unwrap();
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || std::fs::write(path, "a\n\nb\n"))
+        };
+        let items = lines(&path).unwrap();
+        assert_eq!(items.total, None);
+        assert_eq!(collect(items), vec![json!("a"), json!("b")]);
+        writer.join().unwrap().unwrap();
+    }
+
+    #[test]
     fn glob_is_sorted_and_relative() {
         let dir = tempfile::tempdir().unwrap();
         for name in ["b.csv", "a.csv", "c.txt"] {
