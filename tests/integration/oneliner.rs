@@ -234,11 +234,7 @@ fn no_input_ever_reaches_a_shell() {
         ),
         "{err}"
     );
-    let made: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let made = names_in(dir.path());
     assert!(made.is_empty(), "a shell ran an input: {made:?}");
 }
 
@@ -299,6 +295,15 @@ fn saved_job_files_validate_and_reproduce_the_outputs() {
             "form {n}: the saved file's outputs\n{saved}"
         );
     }
+}
+
+/// The names of the files in `dir`.
+fn names_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Runs `cmd`, which must exit 0.
@@ -367,7 +372,7 @@ fn dry_runs_print_the_plan_or_every_argv_and_run_nothing() {
     let (code, out, _) = exec_in(dir.path(), &["--dry-run", "touch", "x", ":::", "a"], b"");
     assert_eq!(code, 0);
     assert!(out.contains("over 1 item"), "{out}");
-    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    let left = names_in(dir.path());
     assert!(left.is_empty(), "nothing ran: {left:?}");
 }
 
@@ -444,7 +449,7 @@ fn a_missing_command_is_a_bad_command_line_and_nothing_runs() {
         assert_eq!((code, out.as_str()), (2, ""), "{args:?}");
         assert!(err.contains(says), "{args:?}: {err}");
     }
-    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    let left = names_in(dir.path());
     assert!(left.is_empty(), "nothing is written: {left:?}");
 }
 
@@ -474,7 +479,7 @@ fn without_o_no_file_is_written_and_one_liners_in_one_folder_do_not_wait_for_eac
     assert_eq!((code, out.as_str()), (0, ""), "not locked out: {err}");
     let slow = slow.wait_with_output().unwrap();
     assert_eq!(slow.status.code(), Some(0), "{}", stderr(&slow));
-    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    let left = names_in(dir.path());
     assert!(left.is_empty(), "no results, journal or lock: {left:?}");
 }
 
@@ -698,11 +703,9 @@ fn on_slurm_the_outputs_come_from_the_shards_results_in_input_order() {
     );
     assert_eq!((code, out.as_str()), (0, "got a\ngot b\ngot c\n"), "{err}");
     assert!(err.contains("submitted job array"), "{err}");
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .filter(|n| n.to_string_lossy().ends_with(".toml"))
+    let left: Vec<String> = names_in(dir.path())
+        .into_iter()
+        .filter(|n| n.ends_with(".toml"))
         .collect();
     assert!(
         left.is_empty(),
