@@ -24,7 +24,7 @@ RUNS=${BENCH_RUNS:-5}
 TIME_BIN=/usr/bin/time
 CHECK=("$PYTHON" "$BENCH_DIR/py/check.py")
 
-CASES=(square_1m square_1m_replace journal_1m toml_1m toml_1m_square square_spec rss_10m_jsonl rss_1m_toml report_1m reuse_1m true_2000_floor echo_2000_floor true_2000_xargs true_2000_parallel py_square_4 py_square_100k py_square_1m echo_worker_1m slurm_1000)
+CASES=(square_1m square_1m_replace journal_1m toml_1m toml_1m_square square_spec rss_10m_jsonl rss_1m_toml report_1m reuse_1m true_2000_floor echo_2000_floor true_2000_xargs true_2000_parallel exec_true_2000 py_square_4 py_square_100k py_square_1m echo_worker_1m slurm_1000)
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -336,6 +336,27 @@ case_true_2000_parallel() {
     run_checked "true_2000 runjobs (check)" "${rj[@]}"
     run_checked "true_2000 parallel (check)" "${peer[@]}"
     compare true_2000_parallel 5 rj peer
+}
+
+# 4a. the one-liner: `seq 2000 | runjobs exec -j2 true` (no results file) against the same
+#     items from a job file (true_2000.toml, results as JSON Lines): exec is a job built in
+#     memory, so at most 1.05x its time (peer/runjobs >= 0.95); and against
+#     `seq 2000 | parallel -j2 true`: at most 0.25x parallel's time (>= 4).
+case_exec_true_2000() {
+    local rj=(sh -c "seq 2000 | '$BIN' exec -j2 true")
+    local job=("$BIN" "$BENCH_DIR/jobs/true_2000.toml" -o "$TMP/true.jsonl")
+    run_checked "exec_true_2000 exec (check)" "${rj[@]}"
+    [[ ! -s $TMP/stdout ]] || die "exec_true_2000: \`true\` printed something"
+    run_checked "exec_true_2000 job file (check)" "${job[@]}"
+    [[ $(wc -l <"$TMP/true.jsonl") == 2001 ]] || die "exec_true_2000: want 2001 lines in $TMP/true.jsonl"
+    compare exec_true_2000_job 0.95 rj job
+    if ! command -v parallel >/dev/null; then
+        skip_case exec_true_2000_parallel "GNU parallel not installed (Debian package 'parallel')"
+        return
+    fi
+    local peer=(sh -c 'seq 2000 | parallel -j2 true')
+    run_checked "exec_true_2000 parallel (check)" "${peer[@]}"
+    compare exec_true_2000_parallel 4 rj peer
 }
 
 # 4b. the spawn floor: 2000 processes, 2 at a time, timed in one round-robin run (every

@@ -89,6 +89,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a command over inputs like GNU parallel -k: `runjobs exec -j4 wc -c {} ::: *.txt`;
+    /// each item's stdout is printed in input order. `--save JOB.toml` writes the job file
+    /// instead.
+    Exec(ExecArgs),
     /// Summarise results files: one gives its summary, several (or a folder) the history of
     /// the runs, `--diff OLD NEW` what changed between two runs.
     Report(ReportArgs),
@@ -185,7 +189,7 @@ pub enum DryRun {
     All,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct RunArgs {
     /// Job files to run, one after another.
     #[arg(required = true, value_name = "JOB")]
@@ -262,6 +266,97 @@ pub struct RunArgs {
     pub no_journal: bool,
 }
 
+/// `runjobs exec`: the one-liner form. Job properties (`-j`, `--timeout`, …) become the job
+/// file's keys; the rest are run flags as for `runjobs JOB`.
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Inputs: `::: V...` (several groups: their cartesian product, last group \
+                  fastest), `:::: FILE` (one input a line; `-` is standard input), or, with \
+                  neither, lines on standard input. Placeholders: {} the input, {.} without \
+                  extension, {/} basename, {//} folder, {/.} basename without extension, {#} \
+                  the item's number, {1} {2} a group's value; with none, the input is \
+                  appended. The command is run directly: no shell sees an input."
+)]
+pub struct ExecArgs {
+    /// Worker processes (the job's `workers`; default: the number of CPUs).
+    #[arg(short = 'j', long = "workers", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub workers: Option<u32>,
+
+    /// Per-item timeout, e.g. `500ms`, `30s`, `2m` (the job's `timeout`).
+    #[arg(long, value_name = "DUR", value_parser = timeout_text)]
+    pub timeout: Option<String>,
+
+    /// Extra attempts for a failed or timed-out item (the job's `retries`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub retries: Option<u32>,
+
+    /// Start no item while the machine has less memory available than SIZE, e.g. `2GiB`.
+    #[arg(long, value_name = "SIZE", value_parser = memfree_text)]
+    pub memfree: Option<String>,
+
+    /// Start no item while the 1-minute load average per CPU is above N, e.g. `1.5`.
+    #[arg(long, value_name = "N", value_parser = parse_load)]
+    pub load: Option<f64>,
+
+    /// Stop starting items after the first failure (the rest are reported skipped).
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Where the items run (the job's `[executor] kind`).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub executor: Option<ExecutorArg>,
+
+    /// Also write the results file (with its journal, so `--resume PATH` works).
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// The results file's format (default: from the extension).
+    #[arg(long, value_enum, value_name = "FORMAT", requires = "output")]
+    pub format: Option<FormatArg>,
+
+    /// Rerun only the items missing or failed in OUTPUT, an earlier `-o` of the same
+    /// one-liner; the outputs of the others are printed from it.
+    #[arg(long, value_name = "OUTPUT")]
+    pub resume: Option<PathBuf>,
+
+    /// Prefix each line an item prints (stdout and stderr) with its input and a TAB.
+    #[arg(long)]
+    pub tag: bool,
+
+    /// Run CMD as a `sh -c` script; the input is its `$1` (never spliced into the script).
+    #[arg(long)]
+    pub shell: bool,
+
+    /// Inputs on standard input are separated by NUL bytes (`find -print0`), not lines.
+    #[arg(short = '0', long = "null")]
+    pub null: bool,
+
+    /// Validate and expand, print the plan, run nothing; `--dry-run=all` prints every item.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "plan", value_name = "WHAT")]
+    pub dry_run: Option<DryRun>,
+
+    /// Write the equivalent job file to JOB.toml and run nothing.
+    #[arg(long, value_name = "JOB.toml")]
+    pub save: Option<PathBuf>,
+
+    /// With `--save`: replace JOB.toml if it exists.
+    #[arg(long, requires = "save")]
+    pub force: bool,
+
+    /// Progress on stderr (auto: a bar and the summary when stderr is a terminal and stdout
+    /// is not; else the summary only when something failed).
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, value_name = "WHEN")]
+    pub progress: ProgressMode,
+
+    /// Print nothing of runjobs' own unless something failed (the commands' stderr still is).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The command, its arguments, then the inputs: `CMD [ARG...] ::: V... | :::: FILE`.
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
     Json,
@@ -296,9 +391,10 @@ impl From<ExecutorArg> for ExecutorKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum ProgressMode {
     /// Bars when stderr is a terminal, otherwise periodic status lines.
+    #[default]
     Auto,
     /// Always draw bars.
     Always,
@@ -321,6 +417,16 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
         ),
         d => Ok(d),
     }
+}
+
+/// `exec --timeout`: checked as `--timeout`, kept as written (it goes into a job file).
+fn timeout_text(s: &str) -> Result<String, String> {
+    parse_timeout(s).map(|_| s.trim().to_owned())
+}
+
+/// `exec --memfree`: checked as `--memfree`, kept as written.
+fn memfree_text(s: &str) -> Result<String, String> {
+    parse_memfree(s).map(|_| s.trim().to_owned())
 }
 
 /// `--memfree`: a size the machine could meet.
@@ -376,6 +482,24 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn exec_takes_the_command_without_a_double_dash() {
+        let cli = Cli::try_parse_from([
+            "runjobs", "exec", "-j2", "--tag", "echo", "-n", "{}", "--tag", ":::", "a",
+        ])
+        .unwrap();
+        let Some(Command::Exec(args)) = cli.command else {
+            panic!("not exec");
+        };
+        assert_eq!((args.workers, args.tag), (Some(2), true));
+        assert_eq!(args.command, ["echo", "-n", "{}", "--tag", ":::", "a"]);
+        let cli = Cli::try_parse_from(["runjobs", "exec", "--", "-weird", ":::", "a"]).unwrap();
+        let Some(Command::Exec(args)) = cli.command else {
+            panic!("not exec");
+        };
+        assert_eq!(args.command, ["-weird", ":::", "a"]);
     }
 
     #[test]

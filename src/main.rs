@@ -14,6 +14,7 @@ mod exit_code;
 mod help;
 mod items;
 mod job;
+mod oneliner;
 mod output;
 mod process;
 mod progress;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         Some(Command::Report(args)) => report::run(&args),
         Some(Command::Crontab { jobs }) => cron::crontab(&jobs),
         Some(Command::Status { paths, json }) => status::status(&paths, json),
+        Some(Command::Exec(args)) => oneliner::exec(&args),
         Some(Command::Completions { shell }) => help::completions(shell),
         Some(Command::Man) => help::man(),
         Some(Command::Functions) => run::list_functions(),

@@ -46,6 +46,8 @@ pub struct Progress {
     announced: HashSet<(usize, u64)>,
     /// Why no new item starts, while an admission gate holds them back.
     waiting: Option<String>,
+    /// Relay worker log lines even when quiet (a one-liner's commands' stderr).
+    logs_always: bool,
 }
 
 impl Progress {
@@ -78,7 +80,13 @@ impl Progress {
             slow: Vec::new(),
             announced: HashSet::new(),
             waiting: None,
+            logs_always: false,
         }
+    }
+
+    /// With `always`, log lines are relayed even when quiet.
+    pub fn relay_logs(&mut self, always: bool) {
+        self.logs_always = always;
     }
 
     pub fn task_started(&mut self, name: &str, total: Option<u64>) {
@@ -161,7 +169,7 @@ impl Progress {
 
     /// A line a worker wrote to its stderr.
     pub fn log(&self, line: &str) {
-        if !self.quiet {
+        if !self.quiet || self.logs_always {
             self.println(line);
         }
     }

@@ -18,6 +18,9 @@ pub enum Stop {
     Deadline,
     /// More items failed than `max_failures` allows: running items finish, no new ones start.
     TooManyFailures,
+    /// A one-liner's stdout was closed (`| head`): nobody reads the outputs any more, so no
+    /// new item starts (running ones finish); not a failure.
+    OutputClosed,
 }
 
 pub struct RunControl<'a> {
@@ -29,6 +32,7 @@ pub struct RunControl<'a> {
     /// Items of the tasks started so far (what a percentage limit counts against).
     items: AtomicU64,
     limit_exceeded: AtomicBool,
+    output_closed: AtomicBool,
     gate: Option<Gate>,
 }
 
@@ -46,6 +50,7 @@ impl<'a> RunControl<'a> {
             failures: AtomicU64::new(0),
             items: AtomicU64::new(0),
             limit_exceeded: AtomicBool::new(false),
+            output_closed: AtomicBool::new(false),
             gate: None,
         }
     }
@@ -79,6 +84,8 @@ impl<'a> RunControl<'a> {
             Some(Stop::Deadline)
         } else if self.limit_exceeded.load(Ordering::Relaxed) {
             Some(Stop::TooManyFailures)
+        } else if self.output_closed.load(Ordering::Relaxed) {
+            Some(Stop::OutputClosed)
         } else {
             None
         }
@@ -87,6 +94,11 @@ impl<'a> RunControl<'a> {
     /// Running items must be stopped now (signal or deadline).
     pub fn must_stop_running(&self) -> bool {
         matches!(self.stop(), Some(Stop::Interrupted | Stop::Deadline))
+    }
+
+    /// The stdout a one-liner prints its outputs to was closed: the run stops.
+    pub fn output_closed(&self) {
+        self.output_closed.store(true, Ordering::SeqCst);
     }
 
     /// New items may start (and failed ones be retried).
@@ -146,6 +158,7 @@ impl<'a> RunControl<'a> {
         match self.stop() {
             Some(Stop::Deadline) => "not started: the run's deadline passed".to_owned(),
             Some(Stop::TooManyFailures) => self.limit_message("not started: "),
+            Some(Stop::OutputClosed) => "not started: standard output was closed".to_owned(),
             _ => "not started: the run was interrupted".to_owned(),
         }
     }
@@ -192,6 +205,21 @@ mod tests {
         assert!(control.may_dispatch());
         control.record_failure();
         assert!(!control.may_dispatch());
+    }
+
+    #[test]
+    fn a_closed_output_stops_dispatching_but_lets_running_items_finish() {
+        let interrupt = Interrupt::default();
+        let control = RunControl::new(&interrupt, None, None);
+        control.output_closed();
+        assert_eq!(control.stop(), Some(Stop::OutputClosed));
+        assert!(!control.may_dispatch());
+        assert!(!control.must_stop_running());
+        assert!(
+            control
+                .skipped_message()
+                .contains("standard output was closed")
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime};
 
 use super::control::RunControl;
 use super::event::Event;
+use super::item_stdout::ItemStdout;
 use super::pool;
 use super::slow::SlowItems;
 use crate::items::Source;
@@ -63,6 +64,8 @@ pub struct TaskRun<'a> {
     pub results: Option<&'a Path>,
     /// The task's function identity (`--resume` matches results by it).
     pub function_hash: &'a str,
+    /// A one-liner's relay of its commands' stdout, in input order (`runjobs exec`).
+    pub stdout: Option<&'a dyn ItemStdout>,
 }
 
 impl TaskRun<'_> {

@@ -101,14 +101,20 @@ fn nonblank_lines(
 }
 
 fn lines(path: &Path) -> Result<Items, String> {
-    let total = count_nonblank_lines(path)?;
+    // A pipe (`/dev/stdin`, a FIFO) can be read only once: its lines stream uncounted.
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    let total = if regular {
+        Some(count_nonblank_lines(path)?)
+    } else {
+        None
+    };
     let shown = path.display().to_string();
     let iter = nonblank_lines(path)?.map(move |(n, line)| match line {
         Ok(text) => Ok(Value::String(text.trim_end_matches('\r').to_owned())),
         Err(e) => Err(format!("`{shown}` line {n}: {e}")),
     });
     Ok(Items {
-        total: Some(total),
+        total,
         iter: Box::new(iter),
         steps: None,
     })
@@ -350,6 +356,26 @@ mod tests {
         let items = lines(&path).unwrap();
         assert_eq!(items.total, Some(2));
         assert_eq!(collect(items), vec![json!("a"), json!("b c")]);
+    }
+
+    #[test]
+    fn lines_of_a_pipe_are_read_once_uncounted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        )
+        .unwrap();
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || std::fs::write(path, "a\n\nb\n"))
+        };
+        let items = lines(&path).unwrap();
+        assert_eq!(items.total, None);
+        assert_eq!(collect(items), vec![json!("a"), json!("b")]);
+        writer.join().unwrap().unwrap();
     }
 
     #[test]

@@ -22,6 +22,9 @@ impl OutputFile {
     pub fn create(destination: &Destination) -> io::Result<OutputFile> {
         match destination {
             Destination::Stdout => Ok(OutputFile::Stdout(BufWriter::new(io::stdout()))),
+            Destination::Discard => {
+                Err(io::Error::other("results that are discarded have no file"))
+            }
             Destination::File(target) => {
                 let dir = target.parent().filter(|p| !p.as_os_str().is_empty());
                 let dir = dir.map_or_else(|| PathBuf::from("."), PathBuf::from);

@@ -38,6 +38,18 @@ pub trait Sink {
 pub enum Destination {
     File(PathBuf),
     Stdout,
+    /// Nowhere: a one-liner without `-o` keeps no results (its outputs were printed).
+    Discard,
+}
+
+impl Destination {
+    /// The results file, when there is one.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            Destination::File(path) => Some(path),
+            Destination::Stdout | Destination::Discard => None,
+        }
+    }
 }
 
 /// Writes a whole results file from a run's journal entries into the first of `folders` that
@@ -124,10 +136,34 @@ pub fn open(
     format: Format,
     header: RunHeader,
 ) -> io::Result<Box<dyn Sink>> {
+    if *destination == Destination::Discard {
+        return Ok(Box::new(Discard));
+    }
     let file = OutputFile::create(destination)?;
     Ok(match format {
         Format::Json => Box::new(json::JsonSink::new(file, header)?),
         Format::Jsonl => Box::new(jsonl::JsonlSink::new(file, header)),
         Format::Toml => Box::new(toml::TomlSink::new(file, header)?),
     })
+}
+
+/// The writer of `Destination::Discard`: takes every result and keeps none.
+struct Discard;
+
+impl Sink for Discard {
+    fn begin_task(&mut self, _: &TaskHeader) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn results(&mut self, _: u64, _: Run) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn end_task(&mut self, _: &TaskFooter) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, _: &RunFooter) -> io::Result<()> {
+        Ok(())
+    }
 }

@@ -42,6 +42,11 @@ pub trait Supervisor {
     fn waiting(&mut self);
     /// A line the child wrote to stderr.
     fn line(&mut self, line: String);
+    /// Bytes the child wrote to stdout, as read, before the capture's cap cuts them (a
+    /// one-liner relays them in input order); by default nothing.
+    fn stdout(&mut self, bytes: &[u8]) {
+        let _ = bytes;
+    }
 }
 
 /// How a watched child's item ended.
@@ -268,6 +273,7 @@ impl ItemChild {
                 Which::Stdin => self.feed(drain),
                 Which::Stdout => {
                     if let Some(n) = read_some(&mut self.stdout, buf) {
+                        drain.sup.stdout(&buf[..n]);
                         let kept = n.min(drain.cap.saturating_sub(drain.stdout.len()));
                         drain.stdout.extend_from_slice(&buf[..kept]);
                         drain.dropped += (n - kept) as u64;

@@ -160,8 +160,11 @@ impl Collector {
         run_start: Instant,
     ) {
         let s = &footer.summary;
-        let trouble =
-            s.failures() > 0 || self.write_error.is_some() || footer.status != RunStatus::Ok;
+        // A closed stdout (`| head`) is how a one-liner's reader says it has enough.
+        let closed = control.stop() == Some(Stop::OutputClosed);
+        let trouble = s.failures() > 0
+            || self.write_error.is_some()
+            || (footer.status != RunStatus::Ok && !closed);
         if progress.quiet() && !trouble {
             return;
         }
@@ -195,6 +198,7 @@ impl Collector {
             Some(Stop::TooManyFailures) => {
                 line += &format!("{})", control.limit_message(" (stopped: "));
             }
+            Some(Stop::OutputClosed) => line += " (stopped: standard output was closed)",
             None => {}
         }
         match (&self.write_error, destination) {
@@ -206,7 +210,7 @@ impl Collector {
             }
             (Some(e), _) => line += &format!("\nerror: results could not be written: {e}"),
             (None, Destination::File(path)) => line += &format!("; results in {}", path.display()),
-            (None, Destination::Stdout) => {}
+            (None, Destination::Stdout | Destination::Discard) => {}
         }
         say!("{line}");
         for (_, _, failure) in &self.failures {

@@ -24,7 +24,7 @@ pub fn validate(paths: &[PathBuf]) -> u8 {
     code
 }
 
-/// `runjobs functions`; exits 0.
+/// `runjobs functions`; its exit code.
 pub fn list_functions() -> u8 {
     let all = crate::builtins::all();
     let width = all.iter().map(|b| b.name.len()).max().unwrap_or(0);
@@ -39,5 +39,5 @@ pub fn list_functions() -> u8 {
             b.doc
         );
     }
-    exit_code::OK
+    crate::exit_code::OK
 }

@@ -18,7 +18,7 @@ use super::target::OutputTarget;
 use crate::cli::RunArgs;
 use crate::cron::history::{self, IndexLine};
 use crate::exec::control::{RunControl, Stop};
-use crate::exec::{Event, Executor, Gate, SlowItems, TaskRun};
+use crate::exec::{Event, Executor, Gate, ItemStdout, SlowItems, TaskRun};
 use crate::exit_code;
 use crate::items::expand::{self, Items};
 use crate::items::fingerprint::Fingerprints;
@@ -33,7 +33,7 @@ use crate::record::journal::{self, Journal};
 use crate::record::own_file;
 use crate::record::resume::Previous;
 use crate::record::{
-    Rendered, RunFooter, RunHeader, RunStatus, Summary, TaskFooter, TaskHeader, VERSION,
+    ItemRecord, Rendered, RunFooter, RunHeader, RunStatus, Summary, TaskFooter, TaskHeader, VERSION,
 };
 
 /// The collecting thread wakes at least this often.
@@ -51,6 +51,7 @@ pub fn run_job(
     interrupt: &Interrupt,
     previous: Option<&Arc<Previous>>,
     executor: &dyn Executor,
+    stdout: Option<&dyn ItemStdout>,
 ) -> u8 {
     let started_wall = SystemTime::now();
     let run_start = Instant::now();
@@ -96,7 +97,9 @@ pub fn run_job(
         load: args.load.or(job.admit.load),
     };
     let control = RunControl::new(interrupt, job.deadline, limit).with_gate(Gate::new(admit));
-    let progress = Progress::new(args.progress, args.quiet);
+    let mut progress = Progress::new(args.progress, args.quiet);
+    // A one-liner's commands own their stderr: it is relayed even when the run is quiet.
+    progress.relay_logs(stdout.is_some());
     let starting = HookRun {
         status: "running",
         results: None,
@@ -109,10 +112,7 @@ pub fn run_job(
         &starting,
         &progress,
     );
-    let results = match &destination {
-        Destination::File(path) => Some(path.clone()),
-        Destination::Stdout => None,
-    };
+    let results = destination.file().map(std::path::Path::to_path_buf);
     let live = Live::new(&lock_path, job, &header.started_at, results.as_deref());
     let mut run = JobRun {
         job,
@@ -129,6 +129,7 @@ pub fn run_job(
         kept: HashMap::new(),
         tag: args.tag,
         live,
+        stdout,
     };
     for (index, task) in job.tasks.iter().enumerate() {
         run.run_task(index, task, &control, previous);
@@ -156,7 +157,7 @@ fn append_index(lock_path: &std::path::Path, job: &Job, line: &IndexLine) {
 
 /// The locks a run holds: its job's, and its output's (none for standard output).
 struct Locks {
-    _job: lock::RunLock,
+    _job: Option<lock::RunLock>,
     _output: Option<lock::RunLock>,
 }
 
@@ -169,6 +170,14 @@ fn take_locks(
     lock_path: &std::path::Path,
     started_at: &str,
 ) -> Result<Locks, u8> {
+    // A one-liner that keeps no results takes none: two of them in one folder must not wait
+    // for each other.
+    if matches!(destination, Destination::Discard) {
+        return Ok(Locks {
+            _job: None,
+            _output: None,
+        });
+    }
     let job_lock = match lock::acquire(lock_path, &job.name, started_at) {
         Ok(lock) => lock,
         Err(e @ LockError::Held { .. }) => {
@@ -206,7 +215,7 @@ fn take_locks(
         return Err(exit_code::INVALID);
     }
     Ok(Locks {
-        _job: job_lock,
+        _job: Some(job_lock),
         _output: output_lock,
     })
 }
@@ -302,6 +311,8 @@ struct JobRun<'a> {
     tag: bool,
     /// What `runjobs status` reads while the run goes.
     live: Live,
+    /// A one-liner's relay of its commands' stdout, told when each item is done.
+    stdout: Option<&'a dyn ItemStdout>,
 }
 
 /// One task's tally while it runs.
@@ -405,6 +416,7 @@ impl JobRun<'_> {
             started_wall: self.started_wall,
             results: results.as_deref(),
             function_hash: &function_hash,
+            stdout: self.stdout,
         };
         let executor = self.executor;
         thread::scope(|scope| {
@@ -432,7 +444,12 @@ impl JobRun<'_> {
             let tick = if control.has_gate() { GATE_TICK } else { TICK };
             let wait = until_deadline.map_or(tick, |d| d.clamp(Duration::from_millis(10), tick));
             match received.recv_timeout(wait) {
-                Ok(event) => self.on_event(event, tally),
+                Ok(event) => {
+                    self.on_event(event, tally);
+                    if self.stdout.is_some_and(|relay| relay.closed()) {
+                        control.output_closed();
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => self.progress.tick(),
                 Err(RecvTimeoutError::Disconnected) => return,
             }
@@ -483,6 +500,12 @@ impl JobRun<'_> {
         match event {
             Event::Finished { task, records } => {
                 progress.finished(task, &records);
+                if let Some(relay) = self.stdout {
+                    for record in &records {
+                        let output = text_output(record);
+                        relay.concluded(record.index, Some(&record.input), output.as_deref());
+                    }
+                }
                 for record in &records {
                     tally.summary.add_record(record);
                     if let (Some(outputs), Some(output)) = (&mut tally.outputs, &record.output) {
@@ -505,6 +528,7 @@ impl JobRun<'_> {
             } => {
                 let count = rendered.len() as u64;
                 progress.finished_ok(task, count);
+                concluded(self.stdout, first, count);
                 tally.summary.add_ok(count);
                 if let Some(outputs) = &mut tally.outputs {
                     outputs.extend(kept_outputs(first, &rendered));
@@ -519,6 +543,7 @@ impl JobRun<'_> {
                 range,
             } => {
                 progress.finished_ok(task, count);
+                concluded(self.stdout, first, count);
                 tally.summary.add_ok(count);
                 if let Some(outputs) = &mut tally.outputs {
                     match range.rendered() {
@@ -566,7 +591,7 @@ impl JobRun<'_> {
     ) -> u8 {
         let stop = control.stop();
         let collector = &mut self.collector;
-        let status = if stop == Some(Stop::Interrupted) {
+        let status = if matches!(stop, Some(Stop::Interrupted | Stop::OutputClosed)) {
             RunStatus::Interrupted
         } else if collector.summary.failures() > 0 || collector.unreadable_inputs || stop.is_some()
         {
@@ -600,10 +625,7 @@ impl JobRun<'_> {
             control,
             self.run_start,
         );
-        let results = match &destination {
-            Destination::File(path) => Some(path.as_path()),
-            Destination::Stdout => None,
-        };
+        let results = destination.file();
         let whole = collector.write_error.is_none() && collector.fallback.is_none();
         self.executor.finish(whole);
         if let (Some(written), true) = (results, whole) {
@@ -634,11 +656,31 @@ impl JobRun<'_> {
         hooks::run(self.job, hook.0, hook.1, &ended, progress);
         self.live.finish();
         match status {
+            // Nobody reads on: like ripgrep, exit quietly (what ran is in the results).
+            RunStatus::Interrupted if stop == Some(Stop::OutputClosed) => {
+                if collector.summary.failures() > 0 {
+                    exit_code::ITEMS_FAILED
+                } else {
+                    exit_code::OK
+                }
+            }
             RunStatus::Interrupted => exit_code::INTERRUPTED,
             _ if collector.write_error.is_some() => exit_code::ITEMS_FAILED,
             RunStatus::Failed => exit_code::ITEMS_FAILED,
             RunStatus::Ok => exit_code::OK,
         }
+    }
+}
+
+/// A record's output when it is text (what a one-liner prints for an item that ran elsewhere).
+fn text_output(record: &ItemRecord) -> Option<String> {
+    serde_json::from_str(record.output.as_ref()?.get()).ok()
+}
+
+/// Tells a one-liner's relay that items `first..first + count` are done.
+fn concluded(stdout: Option<&dyn ItemStdout>, first: u64, count: u64) {
+    if let Some(relay) = stdout {
+        (first..first + count).for_each(|index| relay.concluded(index, None, None));
     }
 }
 

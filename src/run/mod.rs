@@ -15,5 +15,5 @@ mod reuse;
 mod target;
 
 pub use commands::{list_functions, validate};
-pub use pipeline::run;
+pub use pipeline::{OneLinerRun, run, run_loaded};
 pub use target::own_lock_path;

@@ -10,8 +10,8 @@ use super::plan::print_plan;
 use super::reuse;
 use super::target::OutputTarget;
 use crate::cli::RunArgs;
-use crate::exec::LocalPool;
 use crate::exec::slurm::{self, SlurmExecutor};
+use crate::exec::{Executor, ItemStdout, LocalPool};
 use crate::exit_code;
 use crate::job::{self, Admit, ExecutorKind, Job};
 use crate::output::Destination;
@@ -37,11 +37,25 @@ pub fn run(args: &RunArgs) -> u8 {
     if invalid {
         return exit_code::INVALID;
     }
+    run_loaded(args, jobs, None)
+}
+
+/// What a one-liner (`runjobs exec`) adds to the run of the job it built.
+pub struct OneLinerRun<'a> {
+    /// Prints the commands' stdout in input order.
+    pub stdout: &'a dyn ItemStdout,
+    /// Without `-o` (or `--resume`): no results file, no journal, no lock.
+    pub discard: bool,
+}
+
+/// Runs jobs already loaded and checked (`run`, and `runjobs exec`'s job).
+pub fn run_loaded(args: &RunArgs, jobs: Vec<Job>, oneliner: Option<&OneLinerRun<'_>>) -> u8 {
     let mut plans = Vec::new();
     for mut job in jobs {
         apply_overrides(&mut job, args);
         match OutputTarget::decide(&job, args) {
-            Ok(target) => {
+            Ok(mut target) => {
+                target.discard = oneliner.is_some_and(|o| o.discard);
                 // `-o` is checked here as the job file's `[output]` was at loading: an
                 // output that cannot be written is a bad command line, and nothing runs.
                 if let (Some(path), Destination::File(file)) = (
@@ -104,10 +118,20 @@ pub fn run(args: &RunArgs) -> u8 {
     }
     let mut code = exit_code::OK;
     for (job, target) in &plans {
+        let stdout = oneliner.map(|o| o.stdout);
+        let on = |executor: &dyn Executor| {
+            run_job(
+                job,
+                target,
+                args,
+                &interrupt,
+                previous.as_ref(),
+                executor,
+                stdout,
+            )
+        };
         let job_code = match job.executor.kind {
-            ExecutorKind::Local => {
-                run_job(job, target, args, &interrupt, previous.as_ref(), &LocalPool)
-            }
+            ExecutorKind::Local => on(&LocalPool),
             ExecutorKind::Slurm => match SlurmExecutor::new(
                 job,
                 args.timeout,
@@ -117,7 +141,7 @@ pub fn run(args: &RunArgs) -> u8 {
                 },
                 rescued.clone(),
             ) {
-                Ok(slurm) => run_job(job, target, args, &interrupt, previous.as_ref(), &slurm),
+                Ok(slurm) => on(&slurm),
                 Err(e) => {
                     say!(
                         "error: job `{}`: cannot prepare the Slurm submission: {e}",
@@ -191,11 +215,8 @@ fn load_previous(
 /// The Slurm checks made before anything is submitted: the client commands, the partition,
 /// the spool folder.
 fn check_slurm(job: &Job, target: &OutputTarget) -> Result<(), String> {
-    let results = match target.destination(&job.name, SystemTime::now()) {
-        Destination::File(path) => Some(path),
-        Destination::Stdout => None,
-    };
-    let root = slurm::spool_root(&job.executor.slurm, &job.name, &job.dir, results.as_deref());
+    let destination = target.destination(&job.name, SystemTime::now());
+    let root = slurm::spool_root(&job.executor.slurm, &job.name, &job.dir, destination.file());
     let base = root.parent().unwrap_or(&root);
     slurm::check(&job.executor.slurm, base)
 }

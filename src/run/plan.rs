@@ -51,14 +51,14 @@ pub fn print_plan(job: &Job, target: &OutputTarget, previous: Option<&Previous>,
     let shown = match &destination {
         Destination::File(path) => path.display().to_string(),
         Destination::Stdout => "standard output".to_owned(),
+        Destination::Discard => String::new(),
     };
-    out!("  output: {shown} ({})", target.format.name());
+    match destination {
+        Destination::Discard => out!("  output: none (the outputs are printed)"),
+        _ => out!("  output: {shown} ({})", target.format.name()),
+    }
     if job.executor.kind == ExecutorKind::Slurm {
-        let results = match &destination {
-            Destination::File(path) => Some(path.as_path()),
-            Destination::Stdout => None,
-        };
-        out!("  {}", slurm::describe(job, results));
+        out!("  {}", slurm::describe(job, destination.file()));
     }
     for task in &job.tasks {
         let done = previous.and_then(|p| done_items(job, task, p));

@@ -25,6 +25,8 @@ pub struct OutputTarget {
     /// The job file's own `[output] path` (not `-o` or `--resume`'s): its history is kept
     /// (`keep`, the `latest` link).
     pub own: bool,
+    /// No results at all: a one-liner without `-o` (no file, no journal, no lock).
+    pub discard: bool,
 }
 
 /// The lock of a job's runs into its own `[output] path` (no `-o`): where `runjobs status`
@@ -82,6 +84,7 @@ impl OutputTarget {
                 template,
                 format,
                 own: output.is_none(),
+                discard: false,
             }),
             None => Err(format!(
                 "cannot tell the output format of `{}`: use a .json, .toml or .jsonl extension or `--format`",
@@ -119,6 +122,9 @@ impl OutputTarget {
     }
 
     pub fn destination(&self, job: &str, now: SystemTime) -> Destination {
+        if self.discard {
+            return Destination::Discard;
+        }
         let Some(template) = &self.template else {
             return Destination::Stdout;
         };

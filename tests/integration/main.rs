@@ -9,6 +9,7 @@ mod cron;
 mod hostile;
 mod inputs;
 mod layout;
+mod oneliner;
 mod outputs;
 mod policy;
 mod processes;

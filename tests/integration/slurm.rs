@@ -15,7 +15,7 @@ use crate::util::*;
 static CLUSTER: Mutex<()> = Mutex::new(());
 
 /// The cluster, held for this test; `None` (the test says it is skipped) without one.
-fn cluster() -> Option<MutexGuard<'static, ()>> {
+pub fn cluster() -> Option<MutexGuard<'static, ()>> {
     let up = Command::new("sinfo")
         .args(["-h", "-o", "%T"])
         .output()

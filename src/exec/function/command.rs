@@ -90,8 +90,9 @@ pub fn build(
     })
 }
 
-/// Fills the placeholders of one argument: `{input}`, `{input.KEY}`, `{index}`, and for
-/// path inputs `{input.stem}`, `{input.name}`, `{input.dir}`, `{input.ext}`; `{{`/`}}` are
+/// Fills the placeholders of one argument: `{input}`, `{input.KEY}`, `{index}`, `{number}`
+/// (the index from 1), and for path inputs `{input.stem}`, `{input.name}`, `{input.dir}`,
+/// `{input.ext}`, `{input.noext}` (the path without its extension); `{{`/`}}` are
 /// literal braces. The loader already rejected unknown placeholders, so an error here is
 /// about this item's input (a missing key, say).
 pub fn render(template: &str, input: &Value, index: u64) -> Result<String, String> {
@@ -122,6 +123,7 @@ fn placeholder(name: &str, input: &Value, index: u64) -> Result<String, String> 
     match name {
         "input" => return Ok(input_text(input)),
         "index" => return Ok(index.to_string()),
+        "number" => return Ok((index + 1).to_string()),
         _ => {}
     }
     let Some(key) = name.strip_prefix("input.") else {
@@ -139,6 +141,13 @@ fn placeholder(name: &str, input: &Value, index: u64) -> Result<String, String> 
         ));
     };
     let path = Path::new(path);
+    if key == "noext" {
+        // The whole path without its extension (GNU parallel's `{.}`): `a/b.c/d.tar.gz`
+        // reads `a/b.c/d.tar`; a name that is all extension (`.bashrc`) has none.
+        let ext = path.extension().map_or(0, |e| e.len() + 1);
+        let text = path.to_string_lossy();
+        return Ok(text[..text.len() - ext].to_owned());
+    }
     let part = match key {
         "stem" => path.file_stem(),
         "name" => path.file_name(),
@@ -188,6 +197,19 @@ mod tests {
             "cat.photo.png|data/img|png|3"
         );
         assert_eq!(render("{input.dir}", &json!("a.txt"), 0).unwrap(), ".");
+        assert_eq!(
+            render("{input.noext}", &path, 3).unwrap(),
+            "data/img/cat.photo"
+        );
+        assert_eq!(
+            render("{input.noext}", &json!("a.b/c"), 0).unwrap(),
+            "a.b/c"
+        );
+        assert_eq!(
+            render("{input.noext}", &json!(".bashrc"), 0).unwrap(),
+            ".bashrc"
+        );
+        assert_eq!(render("{number}/{index}", &path, 3).unwrap(), "4/3");
         assert_eq!(
             render("{{literal}} {input.x}", &json!({"x": 1.5}), 0).unwrap(),
             "{literal} 1.5"

@@ -119,6 +119,9 @@ impl<'a> CommandSlot<'a> {
             Err(message) => return self.conclude(queue, item, fail(message), started),
         };
         let stdin = built.stdin.as_deref();
+        if let Some(relay) = self.ctx.stdout {
+            relay.attempt(item.index, input);
+        }
         let child = match launcher.launch(&built.argv, &built.item_env(), stdin.is_some()) {
             Ok(child) => child,
             Err(e) => {
@@ -317,11 +320,18 @@ impl Supervisor for Watcher<'_, '_> {
 
     fn line(&mut self, line: String) {
         let ctx = self.slot.ctx;
-        let line = if ctx.tag {
-            format!("[{} #{}] {line}", ctx.task.name, self.index)
-        } else {
-            line
+        let line = match (ctx.tag, ctx.stdout) {
+            // A one-liner tags as GNU parallel does: the input, then a TAB.
+            (true, Some(relay)) => format!("{}{line}", relay.tag(self.input)),
+            (true, None) => format!("[{} #{}] {line}", ctx.task.name, self.index),
+            (false, _) => line,
         };
         let _ = ctx.events.send(Event::Log(line));
+    }
+
+    fn stdout(&mut self, bytes: &[u8]) {
+        if let Some(relay) = self.slot.ctx.stdout {
+            relay.write(self.index, bytes);
+        }
     }
 }

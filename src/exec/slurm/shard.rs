@@ -186,6 +186,8 @@ fn run_shard(spool: &Spool, k: usize) -> Result<Ended, String> {
         started_wall: SystemTime::now(),
         results: None,
         function_hash: &hash,
+        // A shard's stdout is its log: the outputs travel in its journal.
+        stdout: None,
     };
     let mut failed_write = None;
     let mut write = |records: &[ItemRecord]| {

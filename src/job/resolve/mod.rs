@@ -45,17 +45,20 @@ pub(super) const DEFAULT_OUTPUT: &str = "out/{job}.json";
 /// The placeholders an output path may use; the writer fills them in.
 const PLACEHOLDERS: [&str; 3] = ["job", "date", "timestamp"];
 /// The placeholders a command argument may use, besides `{input.KEY}`.
-const ARG_PLACEHOLDERS: [&str; 6] = [
+const ARG_PLACEHOLDERS: [&str; 8] = [
     "input",
     "index",
+    "number",
     "input.stem",
     "input.name",
     "input.dir",
     "input.ext",
+    "input.noext",
 ];
 const ARG_HELP: &str = "a command argument may use `{input}`, `{input.KEY}`, `{index}`, \
-                        `{input.stem}`, `{input.name}`, `{input.dir}` and `{input.ext}`; write \
-                        `{{` and `}}` for literal braces";
+                        `{number}`, `{input.stem}`, `{input.name}`, `{input.dir}`, \
+                        `{input.ext}` and `{input.noext}`; write `{{` and `}}` for literal \
+                        braces";
 /// The failure kinds `retries.on` may name, besides `exit:N`.
 const RETRY_ON: [&str; 3] = ["timeout", "crash", "error"];
 const RETRY_ON_HELP: &str =

@@ -117,13 +117,14 @@ pub(super) fn script_problems(script: &str) -> Vec<Problem> {
         };
         let name = &script[i + 1..i + 1 + len];
         let field = name.strip_prefix("input.");
-        let ours = matches!(name, "input" | "index")
+        let ours = matches!(name, "input" | "index" | "number")
             || field.is_some_and(|k| !k.is_empty() && !k.contains(char::is_whitespace));
         if !ours {
             continue;
         }
         let instead = match (name, field) {
             ("index", _) => "the item's index is in \"$RUNJOBS_INDEX\"".to_string(),
+            ("number", _) => "the item's number is \"$((RUNJOBS_INDEX + 1))\"".to_string(),
             (_, Some(_)) => format!(
                 "to use `{{{name}}}`, add it as another element of `command` (after the \
                  script, it arrives as \"$2\", \"$3\", …)"

@@ -401,6 +401,8 @@ fn shell_scripts_reject_our_placeholders_but_keep_the_shells_braces() {
     );
     let p = problems(script_problems, "echo {index}");
     assert!(p[0].1.contains("$RUNJOBS_INDEX"), "{}", p[0].1);
+    let p = problems(script_problems, "echo {number}");
+    assert!(p[0].1.contains("$((RUNJOBS_INDEX + 1))"), "{}", p[0].1);
     let p = problems(script_problems, "convert x {input.stem}.png");
     assert!(p[0].1.contains("\"$2\""), "{}", p[0].1);
 }
