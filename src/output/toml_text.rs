@@ -415,7 +415,7 @@ mod tests {
         assert_eq!(out, b"inf");
     }
 
-    /// Issue 23: `2**80` from Python was written as the float `1.2089258196146292e24`.
+    /// `2**80` from Python was written as the float `1.2089258196146292e24`.
     #[test]
     fn integers_beyond_64_bits_keep_every_digit_as_text() {
         for digits in [

@@ -528,7 +528,7 @@ impl JobRun<'_> {
             } => {
                 let count = rendered.len() as u64;
                 progress.finished_ok(task, count);
-                concluded(self.stdout, first, count);
+                concluded_rendered(self.stdout, first, &rendered);
                 tally.summary.add_ok(count);
                 if let Some(outputs) = &mut tally.outputs {
                     outputs.extend(kept_outputs(first, &rendered));
@@ -675,6 +675,23 @@ impl JobRun<'_> {
 /// A record's output when it is text (what a one-liner prints for an item that ran elsewhere).
 fn text_output(record: &ItemRecord) -> Option<String> {
     serde_json::from_str(record.output.as_ref()?.get()).ok()
+}
+
+/// Tells a one-liner's relay that the rendered records from `first` are done, with their
+/// inputs and outputs (an item that ran on another machine prints its recorded output).
+fn concluded_rendered(stdout: Option<&dyn ItemStdout>, first: u64, rendered: &Rendered) {
+    let Some(relay) = stdout else {
+        return;
+    };
+    for i in 0..rendered.len() {
+        match serde_json::from_slice::<ItemRecord>(rendered.json(i)) {
+            Ok(record) => {
+                let output = text_output(&record);
+                relay.concluded(record.index, Some(&record.input), output.as_deref());
+            }
+            Err(_) => relay.concluded(first + i as u64, None, None),
+        }
+    }
 }
 
 /// Tells a one-liner's relay that items `first..first + count` are done.

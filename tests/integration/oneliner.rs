@@ -1,4 +1,4 @@
-//! `runjobs exec`, the one-liner form (issue 22): GNU parallel's placeholders and input forms
+//! `runjobs exec`, the one-liner form: GNU parallel's placeholders and input forms
 //! (against its documented outputs, and live when `parallel` is installed), output in input
 //! order in bounded memory, no input ever reaching a shell, `--save` round trips, exit codes,
 //! and no process left behind.

@@ -557,7 +557,7 @@ fn cpu_of_children_watched(runjobs: &mut std::process::Child, mark: &str) -> f64
     last.values().sum()
 }
 
-/// Issue 23: the task's CPU was the sum of the items that were sampled (`CPU 0.0006s` for a
+/// The task's CPU was the sum of the items that were sampled (`CPU 0.0006s` for a
 /// million squares whose workers used a quarter of a second); it is the workers' own total.
 #[test]
 fn a_builtin_tasks_cpu_is_what_its_workers_used() {
@@ -637,7 +637,7 @@ fn a_builtin_tasks_cpu_is_what_its_workers_used() {
     assert_eq!(task["cpu_s"], task["items_cpu_s"], "{task}");
 }
 
-/// Issue 23: a command task (a process per item) had no timeline past a few processes;
+/// A command task (a process per item) had no timeline past a few processes;
 /// each item is drawn on the lowest slot free at its start, so 80 items on 4 workers take at
 /// most 4 lanes, each bar coloured by its status with a tooltip that needs no script. The
 /// durations are a histogram per task, failures marked.
@@ -702,7 +702,7 @@ fn a_command_tasks_items_are_drawn_on_its_slots_with_a_tooltip_each() {
     assert!(shell_histogram.contains(">80 items<"), "{shell_histogram}");
 }
 
-/// Issue 23: batched Python items have durations of about 0 (a batch's time spread over its
+/// Batched Python items have durations of about 0 (a batch's time spread over its
 /// items), which made busy time and utilisation about 0 while the workers worked; the
 /// workers' CPU counts as busy time then.
 #[test]

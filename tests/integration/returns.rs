@@ -1,4 +1,4 @@
-//! What a Python function may return (issue 23): values with one obvious JSON form are
+//! What a Python function may return: values with one obvious JSON form are
 //! converted by the worker (numpy values, dates, Decimal, sets, dataclasses, named tuples, …),
 //! the rest fail their item with a hint; integers beyond 64 bits keep every digit, in JSON,
 //! JSON Lines and TOML alike. The numpy rows need an interpreter with numpy:
