@@ -55,6 +55,14 @@ pub struct ItemRecord {
     pub truncated: Option<Truncated>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A failed command's captured stdout (trimmed, capped at `max_output` like an output):
+    /// what it printed before it failed is often why. Absent when it printed nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    /// A failed command's stderr tail (the one its `error` quotes), for programs that want
+    /// it without parsing the message. Absent when it wrote nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
     pub attempts: u32,
     /// Start of the last attempt, seconds since the run started.
     #[serde(serialize_with = "micros")]
@@ -123,6 +131,8 @@ impl ItemRecord {
             output: None,
             truncated: None,
             error: Some(error),
+            stdout: None,
+            stderr: None,
             attempts,
             started_s: 0.0,
             duration_s: 0.0,
@@ -160,6 +170,15 @@ impl ItemRecord {
         if let Some(error) = &self.error {
             out.extend_from_slice(b",\"error\":");
             serde_json::to_writer(&mut *out, error).expect("a string always serializes");
+        }
+        for (key, value) in [
+            (&b",\"stdout\":"[..], &self.stdout),
+            (b",\"stderr\":", &self.stderr),
+        ] {
+            if let Some(value) = value {
+                out.extend_from_slice(key);
+                serde_json::to_writer(&mut *out, value).expect("a string always serializes");
+            }
         }
         out.extend_from_slice(b",\"attempts\":");
         out.extend_from_slice(int.format(self.attempts).as_bytes());
@@ -460,6 +479,8 @@ mod tests {
                 stdout: Some(5_000_000),
             }),
             error: (status != Status::Ok).then(|| "bad \"thing\"\n".to_owned()),
+            stdout: (status == Status::Failed).then(|| "partial\nlines".to_owned()),
+            stderr: (status == Status::Failed).then(|| "the tail".to_owned()),
             attempts: 2,
             started_s: seconds,
             duration_s: seconds / 3.0,
@@ -530,6 +551,8 @@ mod tests {
                 fingerprint: None,
                 reused_from: None,
                 computed_at: None,
+                stdout: None,
+                stderr: None,
                 ..record(Status::Ok, 0.0)
             };
             let expected = Rendered::of(&[theirs]).bytes;

@@ -338,6 +338,9 @@ struct TaskLine<'a> {
 }
 
 /// A line of a journal, read back.
+// Nearly every line is a record: boxing it would cost an allocation per line read, to save
+// space only on the few that are not.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Entry {
     /// A run began: when, and the job it ran (journals of an older runjobs may lack the
@@ -494,6 +497,8 @@ mod tests {
             output: Some(serde_json::value::to_raw_value(&(index * index)).unwrap()),
             truncated: None,
             error: None,
+            stdout: None,
+            stderr: None,
             attempts: 1,
             started_s: 0.5,
             duration_s: 0.001,

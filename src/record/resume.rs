@@ -368,6 +368,8 @@ impl Previous {
             // The output was cut at the cap when it was computed: the copy is cut as well.
             truncated: result.truncated,
             error: None,
+            stdout: None,
+            stderr: None,
             attempts: result.attempts,
             started_s: result.started_s,
             duration_s: result.duration_s,

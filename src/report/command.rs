@@ -163,7 +163,10 @@ fn one_run(path: &Path, extra: &Extra) -> Result<u8, String> {
         write_file(html, &html::run_page(&report, timeline))?;
     }
     if let Some(junit_file) = extra.junit {
-        let mut junit = Junit::new(report.job.as_deref().unwrap_or("runjobs"));
+        let mut junit = Junit::new(
+            report.job.as_deref().unwrap_or("runjobs"),
+            report.duration_s.unwrap_or(report.span_s),
+        );
         read_into(path, &mut junit)?;
         write_file(junit_file, &junit.finish()?)?;
     }

@@ -18,6 +18,9 @@ pub struct ItemResult {
     pub input: Value,
     pub status: Status,
     pub error: Option<String>,
+    /// What a failed command printed on stdout, and its stderr tail.
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
     #[serde(default)]
     pub attempts: u32,
     #[serde(default)]

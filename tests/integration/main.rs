@@ -8,6 +8,7 @@ mod crashes;
 mod cron;
 mod hostile;
 mod inputs;
+mod junit;
 mod layout;
 mod oneliner;
 mod outputs;

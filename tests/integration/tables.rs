@@ -8,28 +8,6 @@ use std::process::Command;
 
 use crate::util::*;
 
-/// A Python that imports `modules`, or `None` (after saying why) when there is none here.
-fn python_with(modules: &[&str]) -> Option<PathBuf> {
-    let python = std::env::var_os("RUNJOBS_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".ci/venv/bin/python"));
-    let imports = format!("import {}", modules.join(", "));
-    let works = Command::new(&python)
-        .args(["-c", &imports])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if works {
-        return Some(python);
-    }
-    let why = format!("{} cannot `{imports}`", python.display());
-    assert!(
-        std::env::var_os("RUNJOBS_REQUIRE_PYTOOLS").is_none(),
-        "RUNJOBS_REQUIRE_PYTOOLS is set but {why}"
-    );
-    eprintln!("skipped: {why} (run .ci/run, or set RUNJOBS_TEST_PYTHON)");
-    None
-}
-
 /// The code block after `<!-- recipe: NAME -->` in the README.
 fn recipe(name: &str) -> String {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
@@ -53,20 +31,6 @@ fn mixed_results(dir: &Path) -> PathBuf {
     let out = dir.join("x.jsonl");
     runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
     out
-}
-
-fn run_python(python: &Path, dir: &Path, code: &str) -> String {
-    let output = Command::new(python)
-        .current_dir(dir)
-        .args(["-c", code])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{code}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 #[test]

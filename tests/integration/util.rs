@@ -1,7 +1,7 @@
 //! Shared helpers: run the binary, write job files, read results, look for leftover processes.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -179,4 +179,41 @@ pub fn wait_for_workers(pid: u32, count: usize) -> Vec<u32> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A Python that imports `modules`, or `None` (after saying why) when there is none here.
+pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
+    let python = std::env::var_os("RUNJOBS_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".ci/venv/bin/python"));
+    let imports = format!("import {}", modules.join(", "));
+    let works = Command::new(&python)
+        .args(["-c", &imports])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if works {
+        return Some(python);
+    }
+    let why = format!("{} cannot `{imports}`", python.display());
+    assert!(
+        std::env::var_os("RUNJOBS_REQUIRE_PYTOOLS").is_none(),
+        "RUNJOBS_REQUIRE_PYTOOLS is set but {why}"
+    );
+    eprintln!("skipped: {why} (run .ci/run, or set RUNJOBS_TEST_PYTHON)");
+    None
+}
+
+/// Runs Python code in `dir`; its trimmed stdout (it must succeed).
+pub fn run_python(python: &Path, dir: &Path, code: &str) -> String {
+    let output = Command::new(python)
+        .current_dir(dir)
+        .args(["-c", code])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{code}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }

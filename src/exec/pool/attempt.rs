@@ -91,6 +91,16 @@ pub struct AttemptInfo {
     pub usage: Option<Usage>,
     /// The captured streams cut at the cap.
     pub truncated: Option<Truncated>,
+    /// What a command printed, kept in the record only if the attempt is the item's last
+    /// and failed (an ok item's stdout is its output).
+    pub printed: Printed,
+}
+
+/// A command's captured stdout and stderr tail, as text; `None` when it printed nothing.
+#[derive(Debug, Default)]
+pub struct Printed {
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
 }
 
 /// Ends an attempt: a failure with attempts left (and of a kind the policy retries) goes back
@@ -104,8 +114,12 @@ pub fn conclude(
     out: &mut Vec<ItemRecord>,
 ) {
     let policy = &ctx.task.retry;
+    let mut printed = info.printed;
     let (status, output, error) = match attempt {
-        Attempt::Ok(output) => (Status::Ok, Some(output), None),
+        Attempt::Ok(output) => {
+            printed = Printed::default();
+            (Status::Ok, Some(output), None)
+        }
         Attempt::Failed(failure) => {
             if item.attempts <= policy.count
                 && failure.retryable(policy)
@@ -134,6 +148,8 @@ pub fn conclude(
         output,
         truncated: info.truncated,
         error,
+        stdout: printed.stdout,
+        stderr: printed.stderr,
         attempts: item.attempts,
         started_s: started,
         duration_s: info.duration,

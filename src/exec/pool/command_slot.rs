@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::attempt::{self, Attempt, AttemptInfo, Failure};
+use super::attempt::{self, Attempt, AttemptInfo, Failure, Printed};
 use super::queue::{Taken, WorkItem, WorkQueue};
 use crate::exec::Event;
 use crate::exec::TaskRun;
@@ -40,6 +40,7 @@ struct Ran {
     pid: Option<u32>,
     usage: Option<Usage>,
     truncated: Option<Truncated>,
+    printed: Printed,
 }
 
 /// What came back on stdout: at most `max_output` bytes, and how many more there were.
@@ -146,10 +147,16 @@ impl<'a> CommandSlot<'a> {
         if watcher.slow {
             self.ctx.slow.clear(self.slot);
         }
+        let succeeded = finished.ending == Ending::Exited && finished.status.success();
         let ran = Ran {
             pid: Some(pid),
             usage: finished.usage,
             truncated: self.truncated(&finished),
+            printed: if succeeded {
+                Printed::default()
+            } else {
+                self.printed(&finished)
+            },
         };
         let attempt = self.attempt(finished);
         self.conclude_with(queue, item, attempt, started, ran);
@@ -161,6 +168,24 @@ impl<'a> CommandSlot<'a> {
         cut.then_some(Truncated {
             stdout: Some(finished.stdout_dropped),
         })
+    }
+
+    /// What a command that did not succeed printed, for its record.
+    fn printed(&self, finished: &Finished) -> Printed {
+        let stdout = (self.spec.stdout != StdoutMode::Ignore)
+            .then(|| String::from_utf8_lossy(&finished.stdout).trim().to_owned())
+            .filter(|text| !text.is_empty())
+            .map(|mut text| {
+                if finished.stdout_dropped > 0 {
+                    text.push_str(&format!(
+                        "…[truncated: {} more bytes]",
+                        finished.stdout_dropped
+                    ));
+                }
+                text
+            });
+        let stderr = Some(finished.stderr_tail.clone()).filter(|tail| !tail.is_empty());
+        Printed { stdout, stderr }
     }
 
     /// What a watched child's end makes of the attempt.
@@ -265,6 +290,7 @@ impl<'a> CommandSlot<'a> {
             pid,
             usage,
             truncated,
+            printed,
         }: Ran,
     ) {
         let ended = Instant::now();
@@ -275,6 +301,7 @@ impl<'a> CommandSlot<'a> {
             duration,
             usage,
             truncated,
+            printed,
         };
         attempt::conclude(self.ctx, queue, item, attempt, info, &mut self.finished);
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process_group};
 
-use super::attempt::{self, Attempt, AttemptInfo, Failure};
+use super::attempt::{self, Attempt, AttemptInfo, Failure, Printed};
 use super::in_flight::InFlight;
 use super::queue::{Taken, Work, WorkItem, WorkQueue};
 use super::replies::{Answer, Chunk, Records, RenderedRun, read_replies, truncate};
@@ -625,8 +625,9 @@ impl<'a> MessageSlot<'a> {
             ended,
             duration,
             usage,
-            // A worker's answer is a protocol line, taken whole.
+            // A worker's answer is a protocol line, taken whole; its stdout is the protocol.
             truncated: None,
+            printed: Printed::default(),
         };
         attempt::conclude(self.ctx, queue, item, attempt, info, &mut self.finished);
     }
