@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::json;
 use toml::de::DeTable;
 
 use super::diag::{Diagnostic, JobFileErrors};
@@ -73,26 +74,27 @@ pub(crate) fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Job, JobFileErrors
         Err(e) => return fail(vec![syntax_error(&src, &e)]),
     };
     let not_json = non_finite_floats(&table, &src);
-    let mut instance = toml_to_json(toml::Value::Table(table));
     if !not_json.is_empty() {
         // A value check is no reason to hide the other mistakes: the rest of the file is
         // checked as if each `nan` or `inf` were 0, and what that stand-in would cause at
         // their places is left out (the schema would only say "not a number"). The semantic
-        // pass reads the file without those keys instead (a 0 is no duration); in an array
-        // the 0 stays, so positions hold.
-        let mut without = instance.clone();
-        stand_in_for_nulls(&mut instance, false);
-        stand_in_for_nulls(&mut without, true);
+        // pass reads the file with, for each, the stand-in the schema likes best there (the
+        // key left out, as a 0 is no duration; `inputs = nan` must still be a task); in an
+        // array the 0 stays, so positions hold.
         let at_not_json =
             |d: &Diagnostic| not_json.iter().any(|n| (n.line, n.col) == (d.line, d.col));
+        let semantic = semantic_stand_ins(&table, &src, &at_not_json);
+        let mut instance = toml_to_json(toml::Value::Table(table));
+        zero_nulls(&mut instance);
         let mut diags = schema::check(&instance, &src);
         diags.retain(|d| !at_not_json(d));
-        let mut diags = with_semantic_errors(diags, &without, &src, at_not_json);
+        let mut diags = with_semantic_errors(diags, &semantic, &src, at_not_json);
         diags.retain(|d| !at_not_json(d));
         diags.extend(not_json);
         diags.sort_by_key(|d| (d.line, d.col));
         return fail(diags);
     }
+    let instance = toml_to_json(toml::Value::Table(table));
     let diags = schema::check(&instance, &src);
     if !diags.is_empty() {
         return fail(with_semantic_errors(diags, &instance, &src, |_| false));
@@ -128,23 +130,91 @@ fn with_semantic_errors(
     diags
 }
 
-/// Puts a 0 where `toml_to_json` left a `null`, which only a `nan` or an `inf` becomes (TOML
-/// has no null); with `drop_keys`, a table's key holding one is left out instead.
-fn stand_in_for_nulls(value: &mut serde_json::Value, drop_keys: bool) {
+/// Puts a 0 in place of every `null`.
+fn zero_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Null => *value = serde_json::Value::from(0),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(zero_nulls),
+        serde_json::Value::Object(table) => table.values_mut().for_each(zero_nulls),
+        _ => {}
+    }
+}
+
+/// The file for the semantic pass, a `nan` or an `inf` (a `null` after `toml_to_json`, which
+/// nothing else becomes: TOML has no null) replaced: in an array by 0, as a table's value by
+/// whichever of leaving the key out, `[]`, `""`, `["-"]` or 0 leaves the fewest schema
+/// errors not at a `nan` (`at_not_json`), chosen one key at a time.
+fn semantic_stand_ins(
+    table: &toml::Table,
+    src: &Source<'_>,
+    at_not_json: &impl Fn(&Diagnostic) -> bool,
+) -> serde_json::Value {
+    let mut instance = toml_to_json(toml::Value::Table(table.clone()));
+    let mut keys = Vec::new();
+    nulls_to_zero_in_arrays(&mut instance, &mut String::new(), &mut keys);
+    let errors = |candidate: &serde_json::Value| {
+        let pruned = schema::without_unknown_keys(candidate);
+        let diags = schema::check(&pruned, src);
+        diags.iter().filter(|d| !at_not_json(d)).count()
+    };
+    for (parent, key) in &keys {
+        if let Some(table) = instance.pointer_mut(parent).and_then(|t| t.as_object_mut()) {
+            table.remove(key);
+        }
+    }
+    for (parent, key) in &keys {
+        let mut fewest = errors(&instance);
+        let mut best = None;
+        let stand_ins = [json!([]), json!(""), json!(["-"]), json!(0)];
+        for stand_in in stand_ins {
+            let Some(table) = instance.pointer_mut(parent).and_then(|t| t.as_object_mut()) else {
+                break;
+            };
+            table.insert(key.clone(), stand_in.clone());
+            let now = errors(&instance);
+            if now < fewest {
+                (fewest, best) = (now, Some(stand_in));
+            }
+        }
+        if let Some(table) = instance.pointer_mut(parent).and_then(|t| t.as_object_mut()) {
+            match best {
+                Some(stand_in) => table.insert(key.clone(), stand_in),
+                None => table.remove(key),
+            };
+        }
+    }
+    instance
+}
+
+/// Puts a 0 in place of each `null` in an array; the table keys holding one are listed in
+/// `keys` (their table's JSON pointer, the key).
+fn nulls_to_zero_in_arrays(
+    value: &mut serde_json::Value,
+    pointer: &mut String,
+    keys: &mut Vec<(String, String)>,
+) {
     match value {
         serde_json::Value::Null => *value = serde_json::Value::from(0),
         serde_json::Value::Array(items) => {
-            items
-                .iter_mut()
-                .for_each(|item| stand_in_for_nulls(item, drop_keys));
+            for (i, item) in items.iter_mut().enumerate() {
+                let len = pointer.len();
+                pointer.push_str(&format!("/{i}"));
+                nulls_to_zero_in_arrays(item, pointer, keys);
+                pointer.truncate(len);
+            }
         }
         serde_json::Value::Object(table) => {
-            if drop_keys {
-                table.retain(|_, v| !v.is_null());
+            for (key, item) in table.iter_mut() {
+                if item.is_null() {
+                    keys.push((pointer.clone(), key.clone()));
+                    continue;
+                }
+                let len = pointer.len();
+                let escaped = key.replace('~', "~0").replace('/', "~1");
+                pointer.push_str(&format!("/{escaped}"));
+                nulls_to_zero_in_arrays(item, pointer, keys);
+                pointer.truncate(len);
             }
-            table
-                .values_mut()
-                .for_each(|v| stand_in_for_nulls(v, drop_keys));
         }
         _ => {}
     }

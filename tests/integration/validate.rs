@@ -89,6 +89,18 @@ fn a_nan_hides_no_other_mistake_and_tasks_are_named_one_way() {
         err.contains("unknown function `squre` in `task[1]`"),
         "{err}"
     );
+    // A `nan` as a whole value, even of a key a task must have, hides nothing either.
+    let path = Path::new("tests/fixtures/bad/nan_as_a_whole_value_hides_nothing.toml");
+    let output = runjobs().arg("validate").arg(path).output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("due to 5 previous errors"), "{err}");
+    for said in [
+        "unknown builtin `sqare`",
+        "unknown function `squre` in `task[0]`",
+    ] {
+        assert!(err.contains(said), "{said}: {err}");
+    }
     // Every message of every bad fixture names a task by its TOML path, 0-based, as the
     // `key:` lines and the schema do; none counts tasks from 1.
     for path in tomls("tests/fixtures/bad") {
