@@ -9,7 +9,6 @@ import os
 import sys
 import threading
 import time
-import traceback
 
 
 def load(path, name):
@@ -25,6 +24,8 @@ def load(path, name):
 
 
 def describe(error):
+    import traceback  # only once something failed: it costs a worker's start ~2 ms
+
     lines = traceback.format_exception(type(error), error, error.__traceback__)
     # Skip this shim's own frame; keep the end of the traceback, where the cause is.
     tail = "".join(lines[-6:]).strip()
