@@ -473,3 +473,64 @@ fn a_capped_output_is_marked_truncated_in_every_format_and_counted() {
     assert!(results[0].get("truncated").is_none());
     assert!(doc["summary"].get("truncated").is_none());
 }
+
+#[test]
+fn a_failed_command_keeps_what_it_printed_and_an_ok_one_only_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write(
+        dir.path(),
+        "job.toml",
+        r#"workers = 1
+[functions.f]
+command = ["sh", "-c", 'echo "said $1"; echo "moaned $1" >&2; test "$1" = ok', "sh", "{input}"]
+[functions.quiet]
+command = ["sh", "-c", 'echo "said $1"; exit 1', "sh", "{input}"]
+stdout = "ignore"
+[functions.j]
+command = ["echo", "not json"]
+stdout = "json"
+[[task]]
+function = "f"
+inputs = ["ok", "bad"]
+[[task]]
+function = "quiet"
+inputs = ["x"]
+[[task]]
+function = "j"
+inputs = [1]
+"#,
+    );
+    for format in ["json", "jsonl", "toml"] {
+        let out = dir.path().join(format!("r.{format}"));
+        runjobs().arg(&job).arg("-o").arg(&out).assert().code(1);
+        let records: Vec<Value> = match format {
+            "json" => {
+                let doc = read_json(&out);
+                (0..3).flat_map(|t| results(&doc, t).clone()).collect()
+            }
+            "jsonl" => std::fs::read_to_string(&out)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .filter(|v| v["record"] == "item")
+                .collect(),
+            _ => {
+                let text = std::fs::read_to_string(&out).unwrap();
+                let doc: toml::Table = toml::from_str(&text).unwrap();
+                let doc = serde_json::to_value(doc).unwrap();
+                (0..3).flat_map(|t| results(&doc, t).clone()).collect()
+            }
+        };
+        let (ok, bad, quiet, not_json) = (&records[0], &records[1], &records[2], &records[3]);
+        assert_eq!(ok["output"], "said ok", "{format}: {ok}");
+        assert!(
+            ok.get("stdout").is_none() && ok.get("stderr").is_none(),
+            "{ok}"
+        );
+        assert_eq!(bad["status"], "failed", "{format}: {bad}");
+        assert_eq!(bad["stdout"], "said bad", "{format}: {bad}");
+        assert_eq!(bad["stderr"], "moaned bad", "{format}: {bad}");
+        assert!(quiet.get("stdout").is_none(), "ignored stdout: {quiet}");
+        assert_eq!(not_json["stdout"], "not json", "{format}: {not_json}");
+    }
+}

@@ -147,15 +147,18 @@ impl<'a> CommandSlot<'a> {
         if watcher.slow {
             self.ctx.slow.clear(self.slot);
         }
+        // A failure keeps what it printed; so may a success whose stdout is not the JSON
+        // it should be (`conclude` drops it for an item that ends ok).
         let succeeded = finished.ending == Ending::Exited && finished.status.success();
+        let may_fail = !succeeded || self.spec.stdout == StdoutMode::Json;
         let ran = Ran {
             pid: Some(pid),
             usage: finished.usage,
             truncated: self.truncated(&finished),
-            printed: if succeeded {
-                Printed::default()
-            } else {
+            printed: if may_fail {
                 self.printed(&finished)
+            } else {
+                Printed::default()
             },
         };
         let attempt = self.attempt(finished);
@@ -170,7 +173,7 @@ impl<'a> CommandSlot<'a> {
         })
     }
 
-    /// What a command that did not succeed printed, for its record.
+    /// What a command printed, for the record of an item that failed.
     fn printed(&self, finished: &Finished) -> Printed {
         let stdout = (self.spec.stdout != StdoutMode::Ignore)
             .then(|| String::from_utf8_lossy(&finished.stdout).trim().to_owned())
