@@ -18,8 +18,8 @@
 //! glued to the next writer's line; the reader copes with both.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -248,6 +248,31 @@ impl Journal {
 pub struct JournalHandle {
     pub path: PathBuf,
     pub file: Arc<File>,
+}
+
+/// Opens the journal at `path` to append records to it directly (a builtin worker, or a slot
+/// rendering a Python worker's answers); `None` when it is gone. runjobs opened it first
+/// (refusing a symlink there); O_NOFOLLOW keeps it so, and nothing is created here.
+pub fn open_to_append(path: &Path) -> Option<File> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .ok()
+}
+
+/// Appends `records` to the journal in one `write` (so they land together, after whatever
+/// other writers appended); returns where they start.
+pub fn append(journal: &mut File, records: &[u8]) -> io::Result<u64> {
+    let written = journal.write(records)?;
+    if written != records.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("wrote {written} of {} bytes", records.len()),
+        ));
+    }
+    // An append leaves this descriptor's position at the end of what it wrote.
+    Ok(journal.stream_position()? - records.len() as u64)
 }
 
 /// Records a worker appended to the journal: `len` bytes at `offset`, lines ending in

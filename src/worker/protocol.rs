@@ -260,10 +260,21 @@ pub fn write_json_request(buf: &mut Vec<u8>, id: u64, input: &Value) {
     buf.extend_from_slice(b"}\n");
 }
 
+/// How a batch request may say its inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchInputs {
+    /// Always as a list (SPEC §5's objects: workers that say `batch = true`).
+    Listed,
+    /// Consecutive integers `a, a+1, ... b-1` as `{"range": [a, b]}` (the Python shim, which
+    /// then makes them with `range` instead of parsing a list: a `range` input's batches).
+    RangesToo,
+}
+
 /// Appends one batch request line (several items) to `buf`.
 pub fn write_batch_request<'a>(
     buf: &mut Vec<u8>,
     items: impl Iterator<Item = (u64, &'a Value)> + Clone,
+    form: BatchInputs,
 ) {
     let mut ids = itoa::Buffer::new();
     let mut first = None;
@@ -288,6 +299,16 @@ pub fn write_batch_request<'a>(
             buf.push(b']');
         }
     }
+    if form == BatchInputs::RangesToo
+        && let Some((start, end)) = consecutive_integers(items.clone().map(|(_, input)| input))
+    {
+        buf.extend_from_slice(b",\"inputs\":{\"range\":[");
+        buf.extend_from_slice(ids.format(start).as_bytes());
+        buf.push(b',');
+        buf.extend_from_slice(ids.format(end).as_bytes());
+        buf.extend_from_slice(b"]}}\n");
+        return;
+    }
     buf.extend_from_slice(b",\"inputs\":[");
     for (n, (_, input)) in items.enumerate() {
         if n > 0 {
@@ -296,6 +317,19 @@ pub fn write_batch_request<'a>(
         serde_json::to_writer(&mut *buf, input).expect("a JSON value always serializes");
     }
     buf.extend_from_slice(b"]}\n");
+}
+
+/// `(a, b)` when `inputs` are the integers `a, a+1, ... b-1` (two or more of them).
+fn consecutive_integers<'a>(mut inputs: impl Iterator<Item = &'a Value>) -> Option<(i64, i64)> {
+    let start = inputs.next()?.as_i64()?;
+    let mut end = start.checked_add(1)?;
+    for input in inputs {
+        if input.as_i64() != Some(end) {
+            return None;
+        }
+        end = end.checked_add(1)?;
+    }
+    (end - start >= 2).then_some((start, end))
 }
 
 /// A SPEC §5 answer line.
@@ -325,6 +359,101 @@ struct JsonBatch {
     errors: Option<Vec<Option<Value>>>,
     #[serde(default)]
     duration_s: Option<f64>,
+}
+
+/// A batch answer whose items all succeeded (`{"first": N, "outputs": [...]}` with no
+/// `errors`): the outputs stay the text the worker wrote, one line's buffer for them all, so
+/// a slot can render the records without an allocation per item.
+#[derive(Debug)]
+pub struct OkBatch {
+    pub first: u64,
+    line: String,
+    /// Where each output is in `line`.
+    outputs: Vec<(u32, u32)>,
+    /// The whole batch's time, when the worker says.
+    pub duration_s: Option<f64>,
+}
+
+/// `OkBatch`'s line, borrowed.
+#[derive(Deserialize)]
+struct OkBatchLine<'a> {
+    first: u64,
+    #[serde(borrow)]
+    outputs: Vec<&'a RawValue>,
+    #[serde(default)]
+    duration_s: Option<f64>,
+    #[serde(default, borrow)]
+    ids: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    errors: Option<&'a RawValue>,
+}
+
+impl OkBatch {
+    /// The batch in `line`, if it is a `first` batch without errors (anything else, broken
+    /// lines included, is for `parse_json_replies` to judge).
+    pub fn parse(line: String) -> Result<OkBatch, String> {
+        if !line.starts_with("{\"first\"") || line.len() > u32::MAX as usize {
+            return Err(line);
+        }
+        let parsed = match serde_json::from_str::<OkBatchLine<'_>>(&line) {
+            Ok(parsed)
+                if parsed.ids.is_none()
+                    && parsed.errors.is_none()
+                    && !parsed.outputs.is_empty()
+                    && parsed
+                        .first
+                        .checked_add(parsed.outputs.len() as u64)
+                        .is_some() =>
+            {
+                parsed
+            }
+            _ => return Err(line),
+        };
+        let base = line.as_ptr() as usize;
+        let outputs = parsed
+            .outputs
+            .iter()
+            .map(|raw| {
+                let start = raw.get().as_ptr() as usize - base;
+                (start as u32, (start + raw.get().len()) as u32)
+            })
+            .collect();
+        let (first, duration_s) = (parsed.first, parsed.duration_s);
+        Ok(OkBatch {
+            first,
+            line,
+            outputs,
+            duration_s,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// Output `i`'s JSON text.
+    pub fn output(&self, i: usize) -> &str {
+        let (start, end) = self.outputs[i];
+        &self.line[start as usize..end as usize]
+    }
+
+    /// Each item's share of the batch's time, as `parse_json_replies` gives it.
+    pub fn each_duration(&self) -> Option<f64> {
+        self.duration_s
+            .map(|total| total / self.len() as f64)
+            .filter(|d| d.is_finite() && *d >= 0.0)
+    }
+
+    /// The batch as single replies, as `parse_json_replies` would have given it.
+    pub fn into_replies(self) -> impl Iterator<Item = Reply> {
+        let each = self.each_duration();
+        (0..self.len()).map(move |i| Reply {
+            id: self.first + i as u64,
+            result: Ok(RawValue::from_string(self.output(i).to_owned())
+                .expect("the output was parsed as JSON")),
+            duration_s: each,
+        })
+    }
 }
 
 /// Parses a SPEC §5 answer line (or a batch line) into `out`; false when the line is not
@@ -558,13 +687,42 @@ mod tests {
 
     #[test]
     fn batch_requests_are_parallel_arrays() {
+        use BatchInputs::{Listed, RangesToo};
         let mut buf = Vec::new();
         let inputs = [json!(1), json!("two")];
-        write_batch_request(&mut buf, [(4, &inputs[0]), (5, &inputs[1])].into_iter());
+        write_batch_request(
+            &mut buf,
+            [(4, &inputs[0]), (5, &inputs[1])].into_iter(),
+            RangesToo,
+        );
         assert_eq!(buf, b"{\"first\":4,\"inputs\":[1,\"two\"]}\n");
         buf.clear();
-        write_batch_request(&mut buf, [(4, &inputs[0]), (6, &inputs[1])].into_iter());
+        write_batch_request(
+            &mut buf,
+            [(4, &inputs[0]), (6, &inputs[1])].into_iter(),
+            Listed,
+        );
         assert_eq!(buf, b"{\"ids\":[4,6],\"inputs\":[1,\"two\"]}\n");
+        // Consecutive integers go as a range to the shim, and as a list to anyone else.
+        let ints = [json!(-1), json!(0), json!(1)];
+        let items = || ints.iter().enumerate().map(|(n, v)| (10 + n as u64, v));
+        buf.clear();
+        write_batch_request(&mut buf, items(), RangesToo);
+        assert_eq!(buf, b"{\"first\":10,\"inputs\":{\"range\":[-1,2]}}\n");
+        buf.clear();
+        write_batch_request(&mut buf, items(), Listed);
+        assert_eq!(buf, b"{\"first\":10,\"inputs\":[-1,0,1]}\n");
+        // Not a range: a gap, a float, one item alone.
+        for inputs in [
+            vec![json!(1), json!(3)],
+            vec![json!(1), json!(2.0)],
+            vec![json!(5)],
+        ] {
+            buf.clear();
+            let items = inputs.iter().enumerate().map(|(n, v)| (n as u64, v));
+            write_batch_request(&mut buf, items, RangesToo);
+            assert!(!buf.windows(5).any(|w| w == b"range"), "{inputs:?}");
+        }
     }
 
     #[test]
@@ -583,6 +741,38 @@ mod tests {
             r#"{"first":-1,"outputs":[1]}"#,
         ] {
             assert!(!parse_json_replies(bad, &mut out), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_all_ok_batch_keeps_its_outputs_as_written_and_gives_what_the_replies_would() {
+        let line = r#"{"first":7,"outputs":[1, {"a": [2.50, "é"]},null],"duration_s":0.3}"#;
+        let batch = OkBatch::parse(format!("{line}\n")).unwrap();
+        assert_eq!(batch.first, 7);
+        assert_eq!(batch.len(), 3);
+        assert_eq!(batch.output(1), r#"{"a": [2.50, "é"]}"#);
+        assert_eq!(batch.output(2), "null");
+        assert!((batch.each_duration().unwrap() - 0.1).abs() < 1e-12);
+        let mut expected = Vec::new();
+        assert!(parse_json_replies(line, &mut expected));
+        let replies: Vec<Reply> = batch.into_replies().collect();
+        assert_eq!(replies.len(), expected.len());
+        for (got, want) in replies.iter().zip(&expected) {
+            assert_eq!(got.id, want.id);
+            assert_eq!(got.duration_s, want.duration_s);
+            let text = |r: &Reply| r.result.as_ref().unwrap().get().to_owned();
+            assert_eq!(text(got), text(want));
+        }
+        // Anything else is for `parse_json_replies` to judge, and comes back whole.
+        for other in [
+            r#"{"first":1,"outputs":[1,2],"errors":[null,"bad"]}"#,
+            r#"{"first":1,"ids":[1,2],"outputs":[1,2]}"#,
+            r#"{"first":1,"outputs":[]}"#,
+            r#"{"first":18446744073709551615,"outputs":[1,2]}"#,
+            r#"{"ids":[1,2],"outputs":[1,2]}"#,
+            r#"{"first":1,"outputs":[1,2"#,
+        ] {
+            assert_eq!(OkBatch::parse(other.to_owned()).unwrap_err(), other);
         }
     }
 

@@ -4,10 +4,9 @@
 //! It never decides about timeouts or retries (the parent does), and it exits when its stdin
 //! closes or its parent dies.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Seek, Write};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
 use std::ops::Range;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -19,6 +18,7 @@ use serde_json::Value;
 use crate::builtins::{self, Options};
 use crate::exit_code;
 use crate::process;
+use crate::record::journal;
 use crate::record::{JOURNAL_LINE_END, LINE_END, OkRecord, OkRecordWriter};
 use crate::worker::protocol;
 
@@ -52,13 +52,7 @@ pub fn run(
     };
     // Without the journal (it moved, say), records go through the pipe.
     // runjobs opened it first (refusing a symlink there); O_NOFOLLOW keeps it so.
-    let journal = journal.and_then(|path| {
-        OpenOptions::new()
-            .append(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-            .ok()
-    });
+    let journal = journal.and_then(|path| journal::open_to_append(Path::new(&path)));
     match serve(builtin, &options, run_start, journal) {
         Ok(()) => exit_code::exit(exit_code::OK),
         // The parent went away (broken pipe): nothing left to answer to.
@@ -293,7 +287,11 @@ impl Outbox {
         }
         let batch = &mut writer.batch;
         if !batch.frames.is_empty() {
-            match writer.journal.as_mut().map(|j| append(j, &batch.records)) {
+            match writer
+                .journal
+                .as_mut()
+                .map(|j| journal::append(j, &batch.records))
+            {
                 Some(Ok(base)) => batch.journaled_at(base),
                 _ => {
                     // The journal's folder is full or gone: runjobs moves the journal when it
@@ -310,20 +308,6 @@ impl Outbox {
         batch.clear();
         Ok(())
     }
-}
-
-/// Appends `records` to the journal in one `write` (so they land together, after whatever
-/// other writers appended); returns where they start.
-fn append(journal: &mut File, records: &[u8]) -> io::Result<u64> {
-    let written = journal.write(records)?;
-    if written != records.len() {
-        return Err(io::Error::new(
-            io::ErrorKind::WriteZero,
-            format!("wrote {written} of {} bytes", records.len()),
-        ));
-    }
-    // An append leaves this descriptor's position at the end of what it wrote.
-    Ok(journal.stream_position()? - records.len() as u64)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -557,6 +557,22 @@ fn ctrl_z_pauses_every_process_and_timeouts_do_not_count_the_pause() {
     }
 }
 
+/// SIGKILLs the run `child` (started marked with `marker`) once `journaled` holds (within 20
+/// s), and checks that none of its processes outlives it.
+fn kill_once(child: &mut std::process::Child, marker: &str, journaled: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !journaled() {
+        assert!(Instant::now() < deadline, "nothing was journaled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(child.id(), "KILL");
+    child.wait().unwrap();
+    assert_eq!(
+        wait_until_gone(marker, Duration::from_secs(2)),
+        Vec::<u32>::new()
+    );
+}
+
 /// Builtin workers append their own records to the journal (lines ending in `,`): after a
 /// SIGKILL they are there, and `--resume` reuses them rather than running them again.
 #[test]
@@ -586,17 +602,7 @@ fn records_builtin_workers_journaled_survive_a_sigkill_and_are_reused() {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while worker_lines().len() < 4 {
-        assert!(Instant::now() < deadline, "no worker journaled its records");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    signal(child.id(), "KILL");
-    child.wait().unwrap();
-    assert_eq!(
-        wait_until_gone(&marker, Duration::from_secs(2)),
-        Vec::<u32>::new()
-    );
+    kill_once(&mut child, &marker, || worker_lines().len() >= 4);
     let journaled = worker_lines();
     assert!(journaled.len() < 24, "the run was killed before the end");
     for record in &journaled {
@@ -625,6 +631,68 @@ fn records_builtin_workers_journaled_survive_a_sigkill_and_are_reused() {
         assert_eq!(result["worker"], record["worker"], "reused, not run again");
         assert_eq!(result["output"], record["output"]);
     }
+    assert!(!journal.exists());
+}
+
+/// A Python worker's `ok` batches are journaled by runjobs as they land, rendered once (lines
+/// ending in `,`, as a builtin worker's): after a SIGKILL they are there, and `--resume`
+/// reuses every journaled result, whatever the form of its line.
+#[test]
+fn records_of_python_batches_journaled_survive_a_sigkill_and_are_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    // ~1 ms an item: batches of a few items, about 1.5 s for 3000 items on 2 workers.
+    write(
+        dir.path(),
+        "fns.py",
+        "import time\ndef f(x):\n    time.sleep(0.001)\n    return {'x': x, 'sq': x * x}\n",
+    );
+    let job = write(
+        dir.path(),
+        "job.toml",
+        "workers = 2\n[functions.f]\npython = \"fns.py:f\"\n\
+         [[task]]\nfunction = \"f\"\ninputs = { range = [0, 3000] }\n",
+    );
+    let out = dir.path().join("out.json");
+    let journal = dir.path().join("out.json.journal");
+    let marker = marker("python-journal");
+    let mut child = spawn_marked(&job, Some(&out), &marker);
+    let journaled = || -> (Vec<Value>, usize) {
+        let text = std::fs::read_to_string(&journal).unwrap_or_default();
+        let records: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l.strip_suffix(',').unwrap_or(l)).ok())
+            .filter(|r| r.get("index").is_some())
+            .collect();
+        let batch_lines = text.lines().filter(|l| l.ends_with(',')).count();
+        (records, batch_lines)
+    };
+    kill_once(&mut child, &marker, || journaled().1 >= 50);
+    let (records, _) = journaled();
+    assert!(records.len() < 3000, "the run was killed before the end");
+    for record in &records {
+        assert_eq!(record["status"], "ok", "{record}");
+        let x = record["input"].as_i64().unwrap();
+        assert_eq!(record["index"], x);
+        assert_eq!(record["output"], serde_json::json!({"x": x, "sq": x * x}));
+    }
+
+    let output = resume(&job, &out);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let doc = read_json(&out);
+    let results = results(&doc, 0);
+    assert_eq!(statuses(&doc), vec!["ok"; 3000]);
+    for record in &records {
+        let result = &results[record["index"].as_u64().unwrap() as usize];
+        assert!(result.get("reused_from").is_some(), "{result}");
+        assert_eq!(result["worker"], record["worker"], "reused, not run again");
+        assert_eq!(result["output"], record["output"]);
+    }
+    let reused = results.iter().filter(|r| r.get("reused_from").is_some());
+    let indices: std::collections::BTreeSet<u64> = records
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(reused.count(), indices.len());
     assert!(!journal.exists());
 }
 

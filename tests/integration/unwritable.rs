@@ -138,18 +138,38 @@ fn a_full_disk_moves_the_journal_and_the_results_to_a_fallback_folder() {
 /// them through the pipe instead, and nothing is lost.
 #[test]
 fn a_full_disk_sends_builtin_records_through_the_pipe_and_loses_none() {
+    let padding = "x".repeat(2000);
+    let function = format!("builtin = \"format\"\ntemplate = \"{padding}{{input}}\"");
+    full_disk_loses_none_of(&function, &padding);
+}
+
+/// The records of a Python worker's batches are journaled by its slot; on a full disk they go
+/// through the collector instead, which moves the journal, and nothing is lost.
+#[test]
+fn a_full_disk_loses_none_of_a_python_workers_batches() {
+    let padding = "x".repeat(2000);
+    let dir = tempfile::tempdir().unwrap();
+    let fns = write(
+        dir.path(),
+        "fns.py",
+        &format!("def pad(x):\n    return '{padding}' + str(x)\n"),
+    );
+    full_disk_loses_none_of(&format!("python = \"{}:pad\"", fns.display()), &padding);
+}
+
+/// 300 outputs of 2 KB and more from `function` (`pad`, giving PADDING + its input): ten
+/// times what the output folder holds. Every result is in the fallback file.
+fn full_disk_loses_none_of(function: &str, padding: &str) {
     let dir = tempfile::tempdir().unwrap();
     let Some(_mount) = small_output_folder(dir.path()) else {
         return;
     };
-    // 300 outputs of 2 KB and more: ten times what the folder holds.
-    let padding = "x".repeat(2000);
     let job = write(
         dir.path(),
         "job.toml",
         &format!(
             "workers = 2\n[output]\npath = \"out/results.json\"\n\
-             [functions.pad]\nbuiltin = \"format\"\ntemplate = \"{padding}{{input}}\"\n\
+             [functions.pad]\n{function}\n\
              [[task]]\nfunction = \"pad\"\ninputs = {{ range = [0, 300] }}\n"
         ),
     );

@@ -1,6 +1,7 @@
 # runjobs Python worker: imports FILE, then calls FUNCTION on every input it receives.
 # Protocol (SPEC 5's objects, batched, one per line): in {"first": N, "inputs": [X...]} or
-# {"ids": [N...], "inputs": [X...]} (or single {"id": N, "input": X} lines); out
+# {"ids": [N...], "inputs": [X...]} (or single {"id": N, "input": X} lines), the inputs
+# a, a+1, ... b-1 possibly as {"range": [a, b]}; out
 # {"first": N, "outputs": [Y...], "duration_s": S, "errors": [null or "..."...]} (or "ids").
 import importlib.util
 import itertools
@@ -53,7 +54,10 @@ def parse_request(line):
     {"id": N, "input": X} lines work too."""
     request = json.loads(line)
     if "inputs" in request:
-        return request.get("ids"), request.get("first"), request["inputs"]
+        inputs = request["inputs"]
+        if type(inputs) is dict:  # consecutive integers: made here, not parsed
+            inputs = range(*inputs["range"])
+        return request.get("ids"), request.get("first"), inputs
     return [request["id"]], None, [request["input"]]
 
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 use crate::exec::function::Protocol;
 use crate::process::process_cpu_seconds;
 use crate::record::{JournalRange, Rendered};
-use crate::worker::protocol::{self, FrameHeader, Reply};
+use crate::worker::protocol::{self, FrameHeader, OkBatch, Reply};
 
 /// What the stdout reader thread passes on: a chunk of answers read together, and when.
 /// A line that is not a reply is passed on as text.
@@ -25,6 +25,8 @@ pub(super) struct Chunk {
 
 pub(super) enum Answer {
     One(Reply),
+    /// Answers of consecutive items that all succeeded (the Python shim's batches).
+    Batch(OkBatch),
     /// A builtin worker's `ok` results of consecutive items, already rendered.
     Run(RenderedRun),
 }
@@ -65,6 +67,17 @@ pub(super) fn read_replies(
         match (&mut reader).take(64 * 1024 * 1024).read_line(&mut line) {
             Ok(0) | Err(_) => break,
             Ok(_) => {
+                // The usual answer of the Python shim: its outputs are kept as text, in one
+                // buffer (the line's), for the slot to render as they are.
+                if protocol == Protocol::Batched && line.starts_with("{\"first\"") {
+                    match OkBatch::parse(std::mem::take(&mut line)) {
+                        Ok(batch) => {
+                            replies.push(Ok(Answer::Batch(batch)));
+                            line = String::with_capacity(64 * 1024);
+                        }
+                        Err(back) => line = back,
+                    }
+                }
                 let text = line.trim_end();
                 if !text.is_empty() {
                     let parsed = match protocol {

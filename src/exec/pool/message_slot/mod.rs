@@ -30,6 +30,9 @@ use crate::process::{self, StderrTail, Tether, Usage, pause};
 use crate::record::ItemRecord;
 use crate::worker::protocol;
 
+mod ok_batch;
+use ok_batch::SlotJournal;
+
 /// How often a waiting slot looks at the run's stop conditions.
 const POLL: Duration = Duration::from_millis(50);
 /// Keep about this much work in flight per worker.
@@ -57,6 +60,8 @@ struct LiveWorker {
     /// Items sent to this worker so far (for `max_items_per_worker`).
     items_sent: u64,
     protocol: Protocol,
+    /// How its batch requests may say their inputs (`Protocol::Batched`).
+    batch_inputs: protocol::BatchInputs,
     /// The worker's CPU time when it was last heard from or last set to work from idle: what
     /// it used since went into the item it answers next.
     cpu_mark: Option<f64>,
@@ -79,6 +84,10 @@ pub struct MessageSlot<'a> {
     /// This slot's number on the board of slow items, and whether its item is there.
     slot: usize,
     slow: bool,
+    /// Where this slot appends the records of its worker's `ok` batches itself, so the
+    /// collecting thread (one for all the slots) does not write them twice: the journal
+    /// through a descriptor of its own, opened at the first batch; `Gone` once that failed.
+    journal: SlotJournal,
 }
 
 impl<'a> MessageSlot<'a> {
@@ -95,6 +104,7 @@ impl<'a> MessageSlot<'a> {
             request_buf: Vec::new(),
             slot: ctx.slow.slot(),
             slow: false,
+            journal: SlotJournal::NotOpened,
         }
     }
 
@@ -199,7 +209,7 @@ impl<'a> MessageSlot<'a> {
                 )),
                 Work::Ints(_) => None,
             });
-            protocol::write_batch_request(&mut self.request_buf, items);
+            protocol::write_batch_request(&mut self.request_buf, items, worker.batch_inputs);
         }
         while let Some(work) = self.to_send.pop_front() {
             worker.items_sent += work.len();
@@ -326,7 +336,11 @@ impl<'a> MessageSlot<'a> {
             .worker
             .as_mut()
             .and_then(|w| std::mem::replace(&mut w.cpu_mark, chunk.cpu_s));
-        let single = matches!(chunk.replies.as_slice(), [Ok(Answer::One(_))]);
+        let single = match chunk.replies.as_slice() {
+            [Ok(Answer::One(_))] => true,
+            [Ok(Answer::Batch(batch))] => batch.len() == 1,
+            _ => false,
+        };
         let usage = match (single, mark, chunk.cpu_s) {
             (true, Some(before), Some(now)) => Some(Usage {
                 cpu_s: (now - before).max(0.0),
@@ -337,6 +351,19 @@ impl<'a> MessageSlot<'a> {
         for answer in chunk.replies {
             let reply = match answer {
                 Ok(Answer::One(reply)) => reply,
+                Ok(Answer::Batch(batch)) => match self.take_ok_batch(batch, chunk.at, pid) {
+                    Ok(()) => continue,
+                    // Not the oldest items in order (or one alone, whose CPU time is known):
+                    // answer by answer, as any.
+                    Err(batch) => {
+                        for reply in batch.into_replies() {
+                            if !self.on_reply(queue, reply, chunk.at, pid, usage) {
+                                return;
+                            }
+                        }
+                        continue;
+                    }
+                },
                 Ok(Answer::Run(run)) => {
                     if let Err(message) = self.take_run(run, chunk.at) {
                         self.replace_worker(queue, Failure::Crashed(message));
@@ -364,31 +391,51 @@ impl<'a> MessageSlot<'a> {
                     return;
                 }
             };
-            let Some((item, sent_at)) = self.in_flight.take(reply.id) else {
-                let message = format!(
-                    "the worker answered id {} which was not asked; it was replaced",
-                    reply.id
-                );
-                self.replace_worker(queue, Failure::Crashed(message));
+            if !self.on_reply(queue, reply, chunk.at, pid, usage) {
                 return;
-            };
-            // Without the worker's own timing, the item ran from when the worker was last
-            // heard from (or it was sent) until now.
-            let since = sent_at.max(self.worker.as_ref().map_or(sent_at, |w| w.last_heard));
-            let measured = chunk.at.saturating_duration_since(since).as_secs_f64();
-            let duration = reply.duration_s.map_or(measured, |d| {
-                d.min(chunk.at.saturating_duration_since(sent_at).as_secs_f64())
-            });
-            self.learn_duration(duration);
-            let attempt = match reply.result {
-                Ok(output) => Attempt::Ok(output),
-                Err(message) => Attempt::Failed(Failure::Error(message)),
-            };
-            self.conclude_with(queue, item, attempt, (pid, chunk.at, duration), usage);
+            }
         }
         if let Some(worker) = self.worker.as_mut() {
             worker.last_heard = chunk.at;
         }
+    }
+
+    /// Ends the item a reply answers; false when it answers none (the worker was replaced).
+    fn on_reply(
+        &mut self,
+        queue: &WorkQueue,
+        reply: protocol::Reply,
+        at: Instant,
+        pid: Option<u32>,
+        usage: Option<Usage>,
+    ) -> bool {
+        let Some((item, sent_at)) = self.in_flight.take(reply.id) else {
+            let message = format!(
+                "the worker answered id {} which was not asked; it was replaced",
+                reply.id
+            );
+            self.replace_worker(queue, Failure::Crashed(message));
+            return false;
+        };
+        let duration = self.item_duration(sent_at, at, reply.duration_s);
+        self.learn_duration(duration);
+        let attempt = match reply.result {
+            Ok(output) => Attempt::Ok(output),
+            Err(message) => Attempt::Failed(Failure::Error(message)),
+        };
+        self.conclude_with(queue, item, attempt, (pid, at, duration), usage);
+        true
+    }
+
+    /// How long an item answered at `at` ran: the worker's own timing when it gives one (no
+    /// longer than since it was sent), else from when the worker was last heard from (or the
+    /// item was sent) until `at`.
+    fn item_duration(&self, sent_at: Instant, at: Instant, reported: Option<f64>) -> f64 {
+        let since = sent_at.max(self.worker.as_ref().map_or(sent_at, |w| w.last_heard));
+        let measured = at.saturating_duration_since(since).as_secs_f64();
+        reported.map_or(measured, |d| {
+            d.min(at.saturating_duration_since(sent_at).as_secs_f64())
+        })
     }
 
     /// Ends the in-flight items of a rendered run and passes their records on as they are.
@@ -533,14 +580,17 @@ impl<'a> MessageSlot<'a> {
     /// Like `on_chunk` for a worker that is already gone (no protocol checks: only real
     /// answers to in-flight items are kept).
     fn answers_after_death(&mut self, chunk: Chunk, pid: u32, queue: &WorkQueue) {
+        let mut replies = Vec::new();
         for answer in chunk.replies.into_iter().flatten() {
-            let reply = match answer {
-                Answer::One(reply) => reply,
+            match answer {
+                Answer::One(reply) => replies.push(reply),
+                Answer::Batch(batch) => replies.extend(batch.into_replies()),
                 Answer::Run(run) => {
                     let _ = self.take_run(run, chunk.at);
-                    continue;
                 }
-            };
+            }
+        }
+        for reply in replies {
             if let Some((item, sent_at)) = self.in_flight.take(reply.id) {
                 let measured = chunk.at.saturating_duration_since(sent_at).as_secs_f64();
                 let attempt = match reply.result {
@@ -729,6 +779,11 @@ impl<'a> MessageSlot<'a> {
             last_heard: Instant::now(),
             items_sent: 0,
             protocol,
+            // Only runjobs' own shim takes ranges; a `batch = true` worker gets lists.
+            batch_inputs: match self.ctx.task.function.kind {
+                FunctionKind::Python { .. } => protocol::BatchInputs::RangesToo,
+                _ => protocol::BatchInputs::Listed,
+            },
             cpu_mark: None,
         })
     }
