@@ -5,6 +5,10 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Stdout, Write};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use tempfile::NamedTempFile;
 
@@ -14,6 +18,8 @@ pub enum OutputFile {
     Atomic {
         writer: BufWriter<NamedTempFile>,
         target: PathBuf,
+        /// Starts writing the file out while the run goes (see `WriteOut`).
+        write_out: WriteOut,
     },
     Stdout(BufWriter<Stdout>),
 }
@@ -41,9 +47,11 @@ impl OutputFile {
                     .permissions(fs::Permissions::from_mode(0o666))
                     .tempfile_in(&dir)
                     .map_err(|e| with_path(e, "create a temporary file in", &dir))?;
+                let write_out = WriteOut::start(temp.as_file());
                 Ok(OutputFile::Atomic {
                     writer: BufWriter::with_capacity(256 * 1024, temp),
                     target: target.clone(),
+                    write_out,
                 })
             }
         }
@@ -68,8 +76,13 @@ impl OutputFile {
     pub fn commit(self) -> io::Result<()> {
         match self {
             OutputFile::Stdout(mut out) => out.flush(),
-            OutputFile::Atomic { writer, target } => {
+            OutputFile::Atomic {
+                writer,
+                target,
+                write_out,
+            } => {
                 let temp = writer.into_inner().map_err(|e| e.into_error())?;
+                write_out.stop();
                 // No fsync: the rename already guarantees readers see a whole file, and an
                 // fsync of a multi-GB result costs seconds. Durability across power loss is
                 // the journal's job, not the final file's.
@@ -133,6 +146,73 @@ impl Write for OutputFile {
             OutputFile::Stdout(out) => out.flush(),
         }
     }
+}
+
+/// How often the results written so far are handed to the kernel to write out.
+const WRITE_OUT_EVERY: Duration = Duration::from_millis(20);
+
+/// A thread that asks the kernel, every `WRITE_OUT_EVERY`, to start writing out what the
+/// temporary file holds so far (`sync_file_range`, which does not wait for the disk).
+/// Renaming over an existing file makes ext4 write the new one out first (`auto_da_alloc`,
+/// what keeps a replace safe from a power loss without an fsync): done all at once in the
+/// `rename`, that stalled the end of a run by ~0.1 s per 100 MB of results; spread over the
+/// run, the rename has only the last pieces to write.
+pub struct WriteOut {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WriteOut {
+    /// Starts the thread for `file` (without it, where no thread or descriptor can be had,
+    /// the rename does all the work, as it would anyway).
+    fn start(file: &File) -> WriteOut {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = file.try_clone().ok().and_then(|file| {
+            let stop = Arc::clone(&stop);
+            thread::Builder::new()
+                .name("write-out".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        thread::park_timeout(WRITE_OUT_EVERY);
+                        if !stop.load(Ordering::Relaxed) {
+                            start_writing_out(&file);
+                        }
+                    }
+                })
+                .ok()
+        });
+        WriteOut { stop, thread }
+    }
+
+    fn stop(mut self) {
+        self.end();
+    }
+
+    fn end(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for WriteOut {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Starts writing out the file's dirty pages, without waiting for them to reach the disk.
+/// A failure changes nothing: the rename writes them out anyway.
+#[allow(
+    unsafe_code,
+    reason = "sync_file_range has no safe wrapper in std or rustix"
+)]
+fn start_writing_out(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open (owned by `file`), and the call takes no pointers.
+    unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
 /// Removes the temporary files of runs of this output that died before renaming them (a

@@ -88,6 +88,8 @@ pub struct MessageSlot<'a> {
     /// collecting thread (one for all the slots) does not write them twice: the journal
     /// through a descriptor of its own, opened at the first batch; `Gone` once that failed.
     journal: SlotJournal,
+    /// The lines of the last all-`ok` batch, kept for the next.
+    batch_lines: Vec<u8>,
 }
 
 impl<'a> MessageSlot<'a> {
@@ -105,6 +107,7 @@ impl<'a> MessageSlot<'a> {
             slot: ctx.slow.slot(),
             slow: false,
             journal: SlotJournal::NotOpened,
+            batch_lines: Vec::new(),
         }
     }
 

@@ -48,7 +48,10 @@ impl MessageSlot<'_> {
             LINE_END
         };
         let writer = OkRecordWriter::new(pid, line_end);
-        let mut bytes = Vec::with_capacity(batch.len() * 128);
+        // The buffer of the batch before, when its records went to the journal: a fresh one
+        // each time costs page faults as big as the batch.
+        let mut bytes = std::mem::take(&mut self.batch_lines);
+        bytes.clear();
         let mut input = Vec::new();
         for i in 0..batch.len() {
             let (item, sent_at) = self
@@ -78,6 +81,7 @@ impl MessageSlot<'_> {
         }
         let task = self.ctx.task_index;
         if let Some(range) = self.append_to_journal(&bytes) {
+            self.batch_lines = bytes;
             let _ = self.ctx.events.send(Event::Journaled {
                 task,
                 first: batch.first,
