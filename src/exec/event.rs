@@ -18,6 +18,9 @@ pub enum Event {
         task: usize,
         first: u64,
         rendered: Rendered,
+        /// Where the slot that rendered them journaled them already (an `ok_run` line);
+        /// `None`: they are for the collector to journal.
+        journaled: Option<JournalRange>,
     },
     /// `ok` results of the `count` consecutive items from `first` on, which the worker that
     /// ran them appended to the journal itself.

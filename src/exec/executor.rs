@@ -87,6 +87,7 @@ impl TaskRun<'_> {
                     task,
                     first: run[0].index,
                     rendered: Rendered::of(run),
+                    journaled: None,
                 });
             } else {
                 rest.extend_from_slice(run);

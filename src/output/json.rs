@@ -64,6 +64,13 @@ impl Results {
     }
 
     fn write_rendered(&mut self, rendered: &Rendered) -> io::Result<()> {
+        if let Some(text) = rendered.comma_joined() {
+            // Lines that end as the journal's do are the array's own text, in one write.
+            self.file.write_all(self.separator())?;
+            self.file.write_all(text)?;
+            self.written += rendered.len() as u64;
+            return Ok(());
+        }
         for i in 0..rendered.len() {
             self.file.write_all(self.separator())?;
             self.file.write_all(rendered.json(i))?;

@@ -265,18 +265,44 @@ impl OkRecordWriter {
         record: &OkRecord<'_>,
         output: impl FnOnce(&mut Vec<u8>),
     ) {
-        let mut int = itoa::Buffer::new();
-        out.extend_from_slice(b"{\"index\":");
-        out.extend_from_slice(int.format(record.index).as_bytes());
-        out.extend_from_slice(b",\"input\":");
-        out.extend_from_slice(record.input);
-        out.extend_from_slice(b",\"status\":\"ok\",\"output\":");
+        Self::write_head(out, record.index, record.input);
         output(out);
+        self.write_tail(out, record);
+    }
+
+    /// What follows the output in the records of items that share their attempts and
+    /// timing (a batch's items, spread evenly over its time): with `write_head`, the record
+    /// is head, output, tail, as `write_line` writes it.
+    pub fn shared_tail(&self, attempts: u32, started_ns: u64, duration_ns: u64) -> Vec<u8> {
+        let mut tail = Vec::new();
+        let record = OkRecord {
+            index: 0,
+            input: b"",
+            attempts,
+            started_ns,
+            duration_ns,
+            cpu_ns: None,
+        };
+        self.write_tail(&mut tail, &record);
+        tail
+    }
+
+    /// A record's beginning, up to its output.
+    pub fn write_head(out: &mut Vec<u8>, index: u64, input: &[u8]) {
+        out.extend_from_slice(b"{\"index\":");
+        out.extend_from_slice(itoa::Buffer::new().format(index).as_bytes());
+        out.extend_from_slice(b",\"input\":");
+        out.extend_from_slice(input);
+        out.extend_from_slice(b",\"status\":\"ok\",\"output\":");
+    }
+
+    /// A record's end, after its output.
+    fn write_tail(&self, out: &mut Vec<u8>, record: &OkRecord<'_>) {
         if record.attempts == 1 {
             out.extend_from_slice(b",\"attempts\":1,\"started_s\":");
         } else {
             out.extend_from_slice(b",\"attempts\":");
-            out.extend_from_slice(int.format(record.attempts).as_bytes());
+            out.extend_from_slice(itoa::Buffer::new().format(record.attempts).as_bytes());
             out.extend_from_slice(b",\"started_s\":");
         }
         write_seconds(out, Seconds::Nanos(record.started_ns));
@@ -346,6 +372,14 @@ impl Rendered {
             .collect()
     }
 
+    /// The records as a piece of a JSON array (`{...},\n{...}`), when every line ends in
+    /// `JOURNAL_LINE_END`: the bytes without the last line's end.
+    pub fn comma_joined(&self) -> Option<&[u8]> {
+        let comma_ended = |end: &usize| self.bytes[..*end].ends_with(JOURNAL_LINE_END);
+        (!self.ends.is_empty() && self.ends.iter().all(comma_ended))
+            .then(|| &self.bytes[..self.bytes.len() - JOURNAL_LINE_END.len()])
+    }
+
     /// Record `i`'s JSON, without its line's end.
     pub fn json(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
@@ -360,6 +394,11 @@ impl Rendered {
 enum Seconds {
     F64(f64),
     Nanos(u64),
+}
+
+/// Writes `nanos` as seconds, as a record's times are written (`0.001759`, `1.5`, `0.0`).
+pub fn write_nanos_as_seconds(out: &mut Vec<u8>, nanos: u64) {
+    write_seconds(out, Seconds::Nanos(nanos));
 }
 
 /// Writes non-negative seconds with microsecond precision as a JSON number: `0.001759`,

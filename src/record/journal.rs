@@ -12,6 +12,9 @@
 //! power loss. When the journal's folder fails (disk full, removed), the journal moves to a
 //! fallback folder, taking this run's lines with it.
 //!
+//! A slot running a Python worker appends an all-`ok` batch of a `range` as one compact
+//! `ok_run` line (see `ok_run`), which readers make the batch's records of.
+//!
 //! Builtin workers append their own `ok` records (see `protocol`): every writer opens the
 //! file for appending, so each `write` lands whole after the others. Their lines end in `,`
 //! (`event::JOURNAL_LINE_END`), and a worker killed mid-`write` may leave a line cut short,
@@ -31,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{RunHeader, TaskHeader};
 use crate::record::fallback;
+use crate::record::ok_run;
 use crate::record::own_file::{self, Access};
 use crate::record::{ItemRecord, JOURNAL_LINE_END, Rendered};
 
@@ -403,18 +407,42 @@ pub fn read_entries(mut reader: impl BufRead, mut each: impl FnMut(Entry)) -> io
         if text.is_empty() {
             continue;
         }
-        match parse_entry(text) {
-            Some(entry) => each(entry),
-            None => match glued_entry(text) {
+        match parse_line(text) {
+            Some(parsed) => parsed.emit(&mut each),
+            None => match glued_line(text) {
                 // What a writer killed mid-line left is lost; the line after it is not.
-                Some(entry) => {
+                Some(parsed) => {
                     skipped += 1;
-                    each(entry);
+                    parsed.emit(&mut each);
                 }
                 None => skipped += 1,
             },
         }
     }
+}
+
+/// What one line holds: one entry, or an `ok_run` line's records.
+// Short-lived, one at a time: boxing the entry would cost an allocation per line read.
+#[allow(clippy::large_enum_variant)]
+enum Parsed {
+    One(Entry),
+    Records(Vec<ItemRecord>),
+}
+
+impl Parsed {
+    fn emit(self, each: &mut impl FnMut(Entry)) {
+        match self {
+            Parsed::One(entry) => each(entry),
+            Parsed::Records(records) => records.into_iter().map(Entry::Record).for_each(each),
+        }
+    }
+}
+
+fn parse_line(text: &[u8]) -> Option<Parsed> {
+    if text.starts_with(ok_run::START) {
+        return ok_run::records(text).map(Parsed::Records);
+    }
+    parse_entry(text).map(Parsed::One)
 }
 
 /// The run a journal's first line names (an `Entry::Run`), read from that line alone: whose
@@ -453,11 +481,16 @@ fn parse_entry(text: &[u8]) -> Option<Entry> {
 }
 
 /// The whole line at the end of `text` that a cut-short line ran into, if any.
-fn glued_entry(text: &[u8]) -> Option<Entry> {
-    const STARTS: [&[u8]; 3] = [b"{\"index\":", b"{\"begin_task\":", b"{\"journal\":"];
+fn glued_line(text: &[u8]) -> Option<Parsed> {
+    const STARTS: [&[u8]; 4] = [
+        b"{\"index\":",
+        b"{\"begin_task\":",
+        b"{\"journal\":",
+        ok_run::START,
+    ];
     memchr::memmem::find_iter(text, b"{\"")
         .filter(|&at| at > 0 && STARTS.iter().any(|s| text[at..].starts_with(s)))
-        .find_map(|at| parse_entry(&text[at..]))
+        .find_map(|at| parse_line(&text[at..]))
 }
 
 /// Reads a file from an offset through a shared handle (the journal's own, which keeps
@@ -598,6 +631,51 @@ mod tests {
             .collect();
         assert_eq!(indices, [1, 3, 4]);
         assert_eq!(skipped, 2, "the two cut lines");
+    }
+
+    #[test]
+    fn an_ok_run_line_is_read_as_its_records_even_after_a_line_cut_short() {
+        let run = ok_run::Run {
+            first: 10,
+            count: 3,
+            start: 100,
+            step: -2,
+        };
+        let mut line = Vec::new();
+        ok_run::write_line(
+            &mut line,
+            &run,
+            (2_000_000, 1_000),
+            77,
+            "1, [2], {\"x\": 3}",
+        );
+        let mut text = b"{\"index\":2,\"inp".to_vec();
+        text.extend_from_slice(&line);
+        text.extend_from_slice(&line[..30]);
+        let mut seen = Vec::new();
+        let skipped = read_entries(&text[..], |e| seen.push(e)).unwrap();
+        let records: Vec<(u64, String, String, f64, Option<u32>)> = seen
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Record(r) => Some((
+                    r.index,
+                    r.input.to_string(),
+                    r.output.as_ref().unwrap().get().to_owned(),
+                    r.started_s,
+                    r.worker,
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            records,
+            [
+                (10, "100".into(), "1".into(), 0.002, Some(77)),
+                (11, "98".into(), "[2]".into(), 0.002, Some(77)),
+                (12, "96".into(), "{\"x\": 3}".into(), 0.002, Some(77)),
+            ]
+        );
+        assert_eq!(skipped, 2, "the cut record, and the cut ok_run line");
     }
 
     #[test]

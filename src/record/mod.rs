@@ -11,6 +11,7 @@ mod identity;
 mod item;
 pub mod journal;
 pub mod live;
+pub mod ok_run;
 pub mod own_file;
 pub mod read;
 pub mod resume;

@@ -525,6 +525,7 @@ impl JobRun<'_> {
                 task,
                 first,
                 rendered,
+                journaled,
             } => {
                 let count = rendered.len() as u64;
                 progress.finished_ok(task, count);
@@ -533,7 +534,10 @@ impl JobRun<'_> {
                 if let Some(outputs) = &mut tally.outputs {
                     outputs.extend(kept_outputs(first, &rendered));
                 }
-                collector.journal(journal, |j| j.records(&rendered), progress);
+                match &journaled {
+                    Some(range) => collector.journal(journal, |j| j.appended(range), progress),
+                    None => collector.journal(journal, |j| j.records(&rendered), progress),
+                }
                 collector.write(|| sink.results(first, output::Run::Here(rendered)));
             }
             Event::Journaled {

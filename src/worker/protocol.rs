@@ -319,6 +319,26 @@ pub fn write_batch_request<'a>(
     buf.extend_from_slice(b"]}\n");
 }
 
+/// Appends the batch request of a run of integer inputs for the Python shim (the
+/// `BatchInputs::RangesToo` form): `{"first":N,"inputs":{"range":[start,stop]}}`, with the
+/// step after `stop` unless it is 1, as Python's `range` takes them.
+pub fn write_range_batch_request(buf: &mut Vec<u8>, run: &IntRun) {
+    let mut int = itoa::Buffer::new();
+    buf.extend_from_slice(b"{\"first\":");
+    buf.extend_from_slice(int.format(run.first).as_bytes());
+    buf.extend_from_slice(b",\"inputs\":{\"range\":[");
+    buf.extend_from_slice(int.format(run.start).as_bytes());
+    buf.push(b',');
+    // One step past the last input, which may lie beyond i64 (Python's ints have no bounds).
+    let stop = i128::from(run.start) + i128::from(run.count) * i128::from(run.step);
+    buf.extend_from_slice(int.format(stop).as_bytes());
+    if run.step != 1 {
+        buf.push(b',');
+        buf.extend_from_slice(int.format(run.step).as_bytes());
+    }
+    buf.extend_from_slice(b"]}}\n");
+}
+
 /// `(a, b)` when `inputs` are the integers `a, a+1, ... b-1` (two or more of them).
 fn consecutive_integers<'a>(mut inputs: impl Iterator<Item = &'a Value>) -> Option<(i64, i64)> {
     let start = inputs.next()?.as_i64()?;
@@ -434,6 +454,14 @@ impl OkBatch {
     /// Output `i`'s JSON text.
     pub fn output(&self, i: usize) -> &str {
         let (start, end) = self.outputs[i];
+        &self.line[start as usize..end as usize]
+    }
+
+    /// The outputs' JSON text, as the worker wrote them, with what separates them: the
+    /// batch's `outputs` array, without its brackets.
+    pub fn outputs_text(&self) -> &str {
+        let start = self.outputs.first().map_or(0, |o| o.0);
+        let end = self.outputs.last().map_or(0, |o| o.1);
         &self.line[start as usize..end as usize]
     }
 

@@ -634,9 +634,9 @@ fn records_builtin_workers_journaled_survive_a_sigkill_and_are_reused() {
     assert!(!journal.exists());
 }
 
-/// A Python worker's `ok` batches are journaled by runjobs as they land, rendered once (lines
-/// ending in `,`, as a builtin worker's): after a SIGKILL they are there, and `--resume`
-/// reuses every journaled result, whatever the form of its line.
+/// A Python worker's `ok` batches are journaled by runjobs as they land (a `range`'s as
+/// compact `ok_run` lines): after a SIGKILL they are there, and `--resume` reuses every
+/// journaled result, whatever the form of its line.
 #[test]
 fn records_of_python_batches_journaled_survive_a_sigkill_and_are_reused() {
     let dir = tempfile::tempdir().unwrap();
@@ -656,14 +656,35 @@ fn records_of_python_batches_journaled_survive_a_sigkill_and_are_reused() {
     let journal = dir.path().join("out.json.journal");
     let marker = marker("python-journal");
     let mut child = spawn_marked(&job, Some(&out), &marker);
+    // The batches of a `range` are journaled as compact `ok_run` lines: what their items
+    // share once, their outputs as the worker wrote them.
     let journaled = || -> (Vec<Value>, usize) {
         let text = std::fs::read_to_string(&journal).unwrap_or_default();
-        let records: Vec<Value> = text
+        let lines: Vec<Value> = text
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l.strip_suffix(',').unwrap_or(l)).ok())
-            .filter(|r| r.get("index").is_some())
             .collect();
-        let batch_lines = text.lines().filter(|l| l.ends_with(',')).count();
+        let mut records = Vec::new();
+        let mut batch_lines = 0;
+        for line in &lines {
+            if let Some(run) = line.get("ok_run") {
+                batch_lines += 1;
+                let outputs = line["outputs"].as_array().unwrap();
+                assert_eq!(run["count"].as_u64(), Some(outputs.len() as u64), "{line}");
+                for (k, output) in outputs.iter().enumerate() {
+                    let k = k as i64;
+                    records.push(serde_json::json!({
+                        "index": run["first"].as_i64().unwrap() + k,
+                        "input": run["start"].as_i64().unwrap() + k * run["step"].as_i64().unwrap(),
+                        "status": "ok",
+                        "output": output,
+                        "worker": run["worker"],
+                    }));
+                }
+            } else if line.get("index").is_some() {
+                records.push(line.clone());
+            }
+        }
         (records, batch_lines)
     };
     kill_once(&mut child, &marker, || journaled().1 >= 50);

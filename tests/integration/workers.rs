@@ -126,6 +126,78 @@ fn the_shipped_python_job_squares_with_python_workers() {
     );
 }
 
+/// A `range` goes to Python workers as `range` batches, whatever its step: every item gets
+/// its own input (near the top of 64 bits too, where the range's stop is past them), in
+/// every format.
+#[test]
+fn python_workers_get_every_input_of_stepped_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "fns.py",
+        "def f(x):\n    return [x, x % 7, x + 1]\n",
+    );
+    let top = i64::MAX - 50;
+    let ranges = [(0, 5000, 3), (100, -400, -7), (top, i64::MAX, 20)];
+    let mut job = "workers = 2\n[functions.f]\npython = \"fns.py:f\"\n".to_string();
+    for (task, (start, stop, step)) in ranges.iter().enumerate() {
+        job.push_str(&format!(
+            "[[task]]\nname = \"t{task}\"\nfunction = \"f\"\n\
+             inputs = {{ range = [{start}, {stop}, {step}] }}\n"
+        ));
+    }
+    let job = write(dir.path(), "job.toml", &job);
+    for format in ["json", "jsonl", "toml"] {
+        let out = dir.path().join(format!("out.{format}"));
+        let output = runjobs().arg(&job).arg("-o").arg(&out).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        for (task, (start, stop, step)) in ranges.into_iter().enumerate() {
+            let inputs: Vec<i128> = (0..)
+                .map(|k| i128::from(start) + k * i128::from(step))
+                .take_while(|x| (*x < i128::from(stop)) == (step > 0) && *x != i128::from(stop))
+                .collect();
+            let records = task_records(&out, format, task);
+            assert_eq!(records.len(), inputs.len(), "{format} task {task}");
+            for (k, (record, x)) in records.iter().zip(&inputs).enumerate() {
+                assert_eq!(record["index"], k as u64, "{format}: {record}");
+                assert_eq!(record["status"], "ok", "{format}: {record}");
+                assert_eq!(record["input"].to_string(), x.to_string(), "{format}");
+                let expected = [
+                    x.to_string(),
+                    x.rem_euclid(7).to_string(),
+                    (x + 1).to_string(),
+                ];
+                let output: Vec<String> = record["output"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(Value::to_string)
+                    .collect();
+                assert_eq!(output, expected, "{format}: {record}");
+            }
+        }
+    }
+}
+
+/// Task `task`'s records in the results file `out`, written in `format`, in index order.
+fn task_records(out: &Path, format: &str, task: usize) -> Vec<Value> {
+    let text = std::fs::read_to_string(out).unwrap();
+    let doc = match format {
+        "jsonl" => {
+            let mut records: Vec<Value> = text
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .filter(|v| v["record"] == "item" && v["task"] == format!("t{task}"))
+                .collect();
+            records.sort_by_key(|r| r["index"].as_u64());
+            return records;
+        }
+        "toml" => serde_json::to_value(toml::from_str::<toml::Table>(&text).unwrap()).unwrap(),
+        _ => serde_json::from_str(&text).unwrap(),
+    };
+    results(&doc, task).clone()
+}
+
 #[test]
 fn a_python_exception_fails_its_item_with_the_message() {
     let dir = tempfile::tempdir().unwrap();

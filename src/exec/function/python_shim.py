@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import time
+from types import FunctionType
 
 
 def load(path, name):
@@ -189,11 +190,12 @@ def problem(error):
 
 def encode(outputs):
     """The JSON text of a batch's outputs, and for each one with no JSON form its message
-    (None when all have one). A batch of plain values costs one json.dumps."""
+    (None when all have one). A batch of plain values costs one strict encoding."""
     if JSON_TYPES.issuperset(map(type, outputs)):
-        text = json.dumps(outputs)
-        if "NaN" not in text and "Infinity" not in text:
-            return text, None
+        try:
+            return STRICT(outputs), None
+        except ValueError:
+            pass  # a NaN or an infinity: found item by item below
     values, problems = [], []
     for value in outputs:
         try:
@@ -265,13 +267,14 @@ class Outbox:
         if problems is not None:
             errors = [e if e is not None else p for e, p in zip(errors or problems, problems)]
         if self.ids is None:
-            line = '{"first":%d,"outputs":%s,"duration_s":%r' % (self.first + start, text, total)
+            head = '{"first":%d,"outputs":' % (self.first + start)
         else:
-            ids = json.dumps(self.ids[start:done])
-            line = '{"ids":%s,"outputs":%s,"duration_s":%r' % (ids, text, total)
+            head = '{"ids":%s,"outputs":' % json.dumps(self.ids[start:done])
+        tail = ',"duration_s":%r' % total
         if errors is not None:
-            line += ',"errors":' + json.dumps(errors)
-        self.protocol.write((line + "}\n").encode())
+            tail += ',"errors":' + json.dumps(errors)
+        # One copy of the outputs' text (it is most of the line), not one per concatenation.
+        self.protocol.write(b"".join((head.encode(), text.encode(), tail.encode(), b"}\n")))
         self.protocol.flush()
         self.sent = done
 
@@ -289,11 +292,18 @@ def run(function, inputs, outputs, errors):
     gets its message in ERRORS (set before its place in OUTPUTS, so a flush that sees the
     place sees the message) and the loop goes on with the next."""
     put = outputs.append
+    # A Python function is called by `list.extend(map(...))`, in C, as Pool.map's workers
+    # call it: each call's own bytecode still lets the flusher thread in. Any other callable
+    # (a builtin, say) runs no bytecode, so the loop's own lets the flusher in between calls.
+    in_c = type(function) is FunctionType
     rest = inputs
     while True:
         try:
-            for value in rest:
-                put(function(value))
+            if in_c:
+                outputs.extend(map(function, rest))
+            else:
+                for value in rest:
+                    put(function(value))
             return
         # KeyboardInterrupt and SystemExit too: raised by the function, they are its
         # item's failure (a terminal's Ctrl-C never reaches a worker, which runs in its

@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::queue::{Work, WorkItem};
+use super::queue::{IntRun, Work, WorkItem};
 
 struct Entry {
     /// A single item has its attempts counted already; a run's items are on attempt 1.
@@ -74,6 +74,26 @@ impl InFlight {
                 count = 0;
             }
         }
+    }
+
+    /// Takes the `count` oldest items off when they begin a run of integers that starts at
+    /// `first` (what a batch answered in order usually is): the run they were sent in, and
+    /// when; `None`, taking nothing, otherwise.
+    pub fn take_front_of_run(&mut self, first: u64, count: u64) -> Option<(IntRun, Instant)> {
+        let entry = self.entries.front_mut()?;
+        let Work::Ints(run) = &mut entry.work else {
+            return None;
+        };
+        if run.first != first || run.count < count {
+            return None;
+        }
+        let front = run.split_front(count);
+        let sent_at = entry.sent_at;
+        if run.count == 0 {
+            self.entries.pop_front();
+        }
+        self.len -= count as usize;
+        Some((front, sent_at))
     }
 
     pub fn contains(&self, index: u64) -> bool {

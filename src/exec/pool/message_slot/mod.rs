@@ -71,8 +71,8 @@ pub struct MessageSlot<'a> {
     ctx: &'a TaskRun<'a>,
     worker: Option<LiveWorker>,
     in_flight: InFlight,
-    /// Whether a `range` is taken as runs: builtin workers take run requests, the others
-    /// get items one by one.
+    /// Whether a `range` is taken as runs: builtin workers take run requests and the Python
+    /// shim `range` batches; the others get items one by one.
     takes_runs: bool,
     /// Items taken from the queue but not yet written to the worker.
     to_send: VecDeque<Work>,
@@ -98,7 +98,10 @@ impl<'a> MessageSlot<'a> {
             ctx,
             worker: None,
             in_flight: InFlight::default(),
-            takes_runs: matches!(ctx.task.function.kind, FunctionKind::Builtin { .. }),
+            takes_runs: matches!(
+                ctx.task.function.kind,
+                FunctionKind::Builtin { .. } | FunctionKind::Python { .. }
+            ),
             to_send: VecDeque::new(),
             limit: 1,
             mean_duration: None,
@@ -203,26 +206,20 @@ impl<'a> MessageSlot<'a> {
             worker.cpu_mark = process::process_cpu_seconds(worker.pid);
         }
         if worker.protocol == Protocol::Batched {
-            let items = self.to_send.iter().filter_map(|work| match work {
-                Work::One(item) => Some((
-                    item.index,
-                    item.input
-                        .as_ref()
-                        .expect("unreadable inputs were failed above"),
-                )),
-                Work::Ints(_) => None,
-            });
-            protocol::write_batch_request(&mut self.request_buf, items, worker.batch_inputs);
+            write_batch_requests(&mut self.request_buf, &self.to_send, worker.batch_inputs);
         }
         while let Some(work) = self.to_send.pop_front() {
             worker.items_sent += work.len();
             let mut item = match work {
                 Work::One(item) => item,
                 Work::Ints(run) => {
-                    // Sent as one line, and it stays one entry in flight (only builtin
-                    // workers, which speak `Lean`, are given runs: `takes_runs`).
-                    debug_assert_eq!(worker.protocol, Protocol::Lean);
-                    protocol::write_run_request(&mut self.request_buf, &run);
+                    // Sent as one line, and it stays one entry in flight (only builtin and
+                    // Python workers are given runs: `takes_runs`).
+                    match worker.protocol {
+                        Protocol::Lean => protocol::write_run_request(&mut self.request_buf, &run),
+                        Protocol::Batched => {} // written above, with the single items
+                        Protocol::JsonLines => unreachable!("JSON-lines workers get no runs"),
+                    }
                     self.in_flight.push(Work::Ints(run), now);
                     continue;
                 }
@@ -472,6 +469,7 @@ impl<'a> MessageSlot<'a> {
                 task,
                 first: run.first,
                 rendered,
+                journaled: None,
             },
             Records::Journal(range) => Event::Journaled {
                 task,
@@ -789,6 +787,32 @@ impl<'a> MessageSlot<'a> {
             },
             cpu_mark: None,
         })
+    }
+}
+
+/// Appends the batch request lines for `work`, in its order: a run of integers as one line
+/// (only the Python shim is given runs), the single items between runs one line a group.
+fn write_batch_requests(buf: &mut Vec<u8>, work: &VecDeque<Work>, form: protocol::BatchInputs) {
+    let mut group = Vec::new();
+    for work in work {
+        match work {
+            Work::One(item) => group.push((
+                item.index,
+                item.input
+                    .as_ref()
+                    .expect("unreadable inputs were failed before"),
+            )),
+            Work::Ints(run) => {
+                if !group.is_empty() {
+                    protocol::write_batch_request(buf, group.iter().copied(), form);
+                    group.clear();
+                }
+                protocol::write_range_batch_request(buf, run);
+            }
+        }
+    }
+    if !group.is_empty() {
+        protocol::write_batch_request(buf, group.iter().copied(), form);
     }
 }
 
