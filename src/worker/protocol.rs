@@ -383,10 +383,12 @@ struct JsonBatch {
 
 /// A batch answer whose items all succeeded (`{"first": N, "outputs": [...]}` with no
 /// `errors`): the outputs stay the text the worker wrote, one line's buffer for them all, so
-/// a slot can render the records without an allocation per item.
+/// a slot can render the records without an allocation per item. The shim's `ints` form
+/// (`{"first": N, "ints": "HEX"}`) becomes the integers' decimals, in one buffer likewise.
 #[derive(Debug)]
 pub struct OkBatch {
     pub first: u64,
+    /// The line, or the text of its `ints`.
     line: String,
     /// Where each output is in `line`.
     outputs: Vec<(u32, u32)>,
@@ -398,8 +400,12 @@ pub struct OkBatch {
 #[derive(Deserialize)]
 struct OkBatchLine<'a> {
     first: u64,
-    #[serde(borrow)]
-    outputs: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    outputs: Option<Vec<&'a RawValue>>,
+    /// The Python shim's form of outputs that are all 64-bit integers: their little-endian
+    /// bytes, in hex (cheaper for Python to write than their decimals).
+    #[serde(default, borrow)]
+    ints: Option<&'a str>,
     #[serde(default)]
     duration_s: Option<f64>,
     #[serde(default, borrow)]
@@ -416,32 +422,35 @@ impl OkBatch {
             return Err(line);
         }
         let parsed = match serde_json::from_str::<OkBatchLine<'_>>(&line) {
-            Ok(parsed)
-                if parsed.ids.is_none()
-                    && parsed.errors.is_none()
-                    && !parsed.outputs.is_empty()
-                    && parsed
-                        .first
-                        .checked_add(parsed.outputs.len() as u64)
-                        .is_some() =>
-            {
-                parsed
-            }
+            Ok(parsed) if parsed.ids.is_none() && parsed.errors.is_none() => parsed,
             _ => return Err(line),
         };
-        let base = line.as_ptr() as usize;
-        let outputs = parsed
-            .outputs
-            .iter()
-            .map(|raw| {
-                let start = raw.get().as_ptr() as usize - base;
-                (start as u32, (start + raw.get().len()) as u32)
-            })
-            .collect();
         let (first, duration_s) = (parsed.first, parsed.duration_s);
+        let (text, outputs) = match (&parsed.outputs, parsed.ints) {
+            (Some(outputs), None) => {
+                let base = line.as_ptr() as usize;
+                let outputs = outputs
+                    .iter()
+                    .map(|raw| {
+                        let start = raw.get().as_ptr() as usize - base;
+                        (start as u32, (start + raw.get().len()) as u32)
+                    })
+                    .collect();
+                (None, outputs)
+            }
+            (None, Some(hex)) => match ints_as_text(hex) {
+                Some((text, outputs)) => (Some(text), outputs),
+                None => return Err(line),
+            },
+            _ => return Err(line),
+        };
+        let count = outputs.len() as u64;
+        if count == 0 || first.checked_add(count).is_none() {
+            return Err(line);
+        }
         Ok(OkBatch {
             first,
-            line,
+            line: text.unwrap_or(line),
             outputs,
             duration_s,
         })
@@ -482,6 +491,36 @@ impl OkBatch {
             duration_s: each,
         })
     }
+}
+
+/// The integers of a batch's `ints` (each one's 8 little-endian bytes, in hex) as JSON text,
+/// comma-separated, and where each one is in it; `None` unless `hex` is whole.
+fn ints_as_text(hex: &str) -> Option<(String, Vec<(u32, u32)>)> {
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let hex = hex.as_bytes();
+    if !hex.len().is_multiple_of(16) || hex.len() / 16 * 21 > u32::MAX as usize {
+        return None;
+    }
+    let mut text = String::with_capacity(hex.len());
+    let mut outputs = Vec::with_capacity(hex.len() / 16);
+    let mut int = itoa::Buffer::new();
+    for chunk in hex.chunks_exact(16) {
+        let mut bytes = [0; 8];
+        for (byte, pair) in bytes.iter_mut().zip(chunk.chunks_exact(2)) {
+            *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        }
+        if !outputs.is_empty() {
+            text.push(',');
+        }
+        let start = text.len() as u32;
+        text.push_str(int.format(i64::from_le_bytes(bytes)));
+        outputs.push((start, text.len() as u32));
+    }
+    Some((text, outputs))
 }
 
 /// Parses a SPEC §5 answer line (or a batch line) into `out`; false when the line is not
@@ -799,6 +838,45 @@ mod tests {
             r#"{"first":18446744073709551615,"outputs":[1,2]}"#,
             r#"{"ids":[1,2],"outputs":[1,2]}"#,
             r#"{"first":1,"outputs":[1,2"#,
+        ] {
+            assert_eq!(OkBatch::parse(other.to_owned()).unwrap_err(), other);
+        }
+    }
+
+    #[test]
+    fn the_shims_ints_form_gives_the_integers_decimals() {
+        let ints: [i64; 5] = [0, -1, i64::MAX, i64::MIN, 12345];
+        let hex: String = ints
+            .iter()
+            .flat_map(|i| i.to_le_bytes())
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let line = format!(r#"{{"first":3,"ints":"{hex}","duration_s":0.5}}"#);
+        let batch = OkBatch::parse(format!("{line}\n")).unwrap();
+        assert_eq!(batch.first, 3);
+        let outputs: Vec<&str> = (0..batch.len()).map(|i| batch.output(i)).collect();
+        let decimals = [
+            "0",
+            "-1",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "12345",
+        ];
+        assert_eq!(outputs, decimals);
+        assert_eq!(batch.outputs_text(), decimals.join(","));
+        assert!((batch.each_duration().unwrap() - 0.1).abs() < 1e-12);
+        let replies: Vec<Reply> = batch.into_replies().collect();
+        assert_eq!(replies[4].id, 7);
+        assert_eq!(replies[4].result.as_ref().unwrap().get(), "12345");
+        // Anything but whole lowercase hex of 8-byte integers, alone, is not the form.
+        for other in [
+            r#"{"first":1,"ints":"00"}"#,
+            r#"{"first":1,"ints":""}"#,
+            r#"{"first":1,"ints":"zz00000000000000"}"#,
+            r#"{"first":1,"ints":"0A00000000000000"}"#,
+            r#"{"first":1,"ints":"0100000000000000","outputs":[1]}"#,
+            r#"{"first":1,"ints":"0100000000000000","errors":[null]}"#,
+            r#"{"first":18446744073709551615,"ints":"0100000000000000"}"#,
         ] {
             assert_eq!(OkBatch::parse(other.to_owned()).unwrap_err(), other);
         }

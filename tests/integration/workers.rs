@@ -179,6 +179,95 @@ fn python_workers_get_every_input_of_stepped_ranges() {
     }
 }
 
+/// Plain integers of 64 bits come from the shim as their bytes: every one comes back exact,
+/// at the edges of 64 bits and past them (those batches go as JSON), and booleans, alone or
+/// among integers, stay booleans.
+#[test]
+fn python_integers_come_back_exact_at_the_edges_of_64_bits_and_booleans_stay_booleans() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "fns.py",
+        "EDGES = [0, -1, 2**63 - 1, -2**63, 12345]\n\
+         def edges(x):\n    return EDGES[x % 5]\n\
+         def past(x):\n    return 2**63 + x\n\
+         def bools(x):\n    return x % 2 == 0\n\
+         def mixed(x):\n    return x if x % 2 else x % 4 == 0\n",
+    );
+    let mut job = "workers = 2\n".to_string();
+    for name in ["edges", "past", "bools", "mixed"] {
+        job.push_str(&format!(
+            "[functions.{name}]\npython = \"fns.py:{name}\"\n\
+             [[task]]\nfunction = \"{name}\"\ninputs = {{ range = [0, 3000] }}\n"
+        ));
+    }
+    let (code, doc, err) = run_in(dir.path(), &job);
+    assert_eq!(code, Some(0), "{err}");
+    let edges = [
+        json!(0),
+        json!(-1),
+        json!(i64::MAX),
+        json!(i64::MIN),
+        json!(12345),
+    ];
+    for (task, expected) in [
+        Box::new(|x: u64| edges[(x % 5) as usize].clone()) as Box<dyn Fn(u64) -> Value>,
+        Box::new(|x: u64| json!((1u64 << 63) + x)),
+        Box::new(|x: u64| json!(x.is_multiple_of(2))),
+        Box::new(|x: u64| {
+            if x % 2 == 1 {
+                json!(x)
+            } else {
+                json!(x.is_multiple_of(4))
+            }
+        }),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let outputs = outputs(&doc, task);
+        assert_eq!(outputs.len(), 3000, "task {task}");
+        for (x, output) in outputs.iter().enumerate() {
+            assert_eq!(output, &expected(x as u64), "task {task}, item {x}");
+        }
+    }
+}
+
+/// A worker ends as a multiprocessing worker does, without tearing its interpreter down:
+/// what the function's module registered with `atexit` still runs, in every worker, and
+/// what it prints still reaches the log.
+#[test]
+fn a_python_workers_atexit_functions_run_when_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "fns.py",
+        "import atexit, os\n\
+         def bye():\n\
+         \x20   with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bye-%d' % os.getpid()), 'w') as f:\n\
+         \x20       f.write('bye')\n\
+         \x20   print('goodbye from', os.getpid())\n\
+         atexit.register(bye)\n\
+         def f(x):\n    return os.getpid()\n",
+    );
+    let (code, doc, err) = run_in(
+        dir.path(),
+        "workers = 2\n[functions.f]\npython = \"fns.py:f\"\n\
+         [[task]]\nfunction = \"f\"\ninputs = { range = [0, 2000] }\n",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let pids: HashSet<u64> = outputs(&doc, 0)
+        .iter()
+        .map(|p| p.as_u64().unwrap())
+        .collect();
+    assert!(!pids.is_empty());
+    for pid in pids {
+        let bye = std::fs::read_to_string(dir.path().join(format!("bye-{pid}")));
+        assert_eq!(bye.ok().as_deref(), Some("bye"), "worker {pid}: {err}");
+        assert!(err.contains(&format!("goodbye from {pid}")), "{err}");
+    }
+}
+
 /// Task `task`'s records in the results file `out`, written in `format`, in index order.
 fn task_records(out: &Path, format: &str, task: usize) -> Vec<Value> {
     let text = std::fs::read_to_string(out).unwrap();

@@ -206,7 +206,11 @@ impl<'a> MessageSlot<'a> {
             worker.cpu_mark = process::process_cpu_seconds(worker.pid);
         }
         if worker.protocol == Protocol::Batched {
-            write_batch_requests(&mut self.request_buf, &self.to_send, worker.batch_inputs);
+            // Half the limit a batch, so that while the worker runs one, the next is already
+            // in its pipe: it never waits for runjobs to answer its answer.
+            let most = (self.limit / 2).max(1) as u64;
+            let form = worker.batch_inputs;
+            write_batch_requests(&mut self.request_buf, &self.to_send, form, most);
         }
         while let Some(work) = self.to_send.pop_front() {
             worker.items_sent += work.len();
@@ -790,9 +794,15 @@ impl<'a> MessageSlot<'a> {
     }
 }
 
-/// Appends the batch request lines for `work`, in its order: a run of integers as one line
-/// (only the Python shim is given runs), the single items between runs one line a group.
-fn write_batch_requests(buf: &mut Vec<u8>, work: &VecDeque<Work>, form: protocol::BatchInputs) {
+/// Appends the batch request lines for `work`, in its order: a run of integers (only the
+/// Python shim is given runs) as lines of at most `most` items, the single items between
+/// runs one line a group.
+fn write_batch_requests(
+    buf: &mut Vec<u8>,
+    work: &VecDeque<Work>,
+    form: protocol::BatchInputs,
+    most: u64,
+) {
     let mut group = Vec::new();
     for work in work {
         match work {
@@ -807,7 +817,10 @@ fn write_batch_requests(buf: &mut Vec<u8>, work: &VecDeque<Work>, form: protocol
                     protocol::write_batch_request(buf, group.iter().copied(), form);
                     group.clear();
                 }
-                protocol::write_range_batch_request(buf, run);
+                let mut rest = *run;
+                while rest.count > 0 {
+                    protocol::write_range_batch_request(buf, &rest.split_front(most));
+                }
             }
         }
     }
