@@ -233,6 +233,31 @@ fn python_integers_come_back_exact_at_the_edges_of_64_bits_and_booleans_stay_boo
     }
 }
 
+/// `max_items_per_worker` counts items for Python workers too, though a `range` goes to them
+/// in runs: no worker runs more, and every item runs once.
+#[test]
+fn max_items_per_worker_counts_the_items_of_python_range_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "fns.py",
+        "import os\ndef f(x):\n    return [x, os.getpid()]\n",
+    );
+    let (code, doc, err) = run_in(
+        dir.path(),
+        "workers = 2\n[functions.f]\npython = \"fns.py:f\"\nmax_items_per_worker = 70\n\
+         [[task]]\nfunction = \"f\"\ninputs = { range = [0, 1000] }\n",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let mut per_worker = std::collections::HashMap::new();
+    for (x, output) in outputs(&doc, 0).iter().enumerate() {
+        assert_eq!(output[0], x as u64, "{output}");
+        *per_worker.entry(output[1].as_u64().unwrap()).or_insert(0) += 1;
+    }
+    assert!(per_worker.values().all(|&n| n <= 70), "{per_worker:?}");
+    assert!(per_worker.len() > 1000 / 70, "{per_worker:?}");
+}
+
 /// A worker ends as a multiprocessing worker does, without tearing its interpreter down:
 /// what the function's module registered with `atexit` still runs, in every worker, and
 /// what it prints still reaches the log.
