@@ -65,13 +65,7 @@ impl MessageSlot<'_> {
             } else {
                 None
             };
-            let rendered = Rendered::from_lines(bytes).expect("every line was written whole");
-            let _ = self.ctx.events.send(Event::Rendered {
-                task,
-                first: batch.first,
-                rendered,
-                journaled,
-            });
+            self.send_rendered(batch.first, bytes, journaled);
             return Ok(());
         }
         // The buffer of the batch before, when its records went to the journal: a fresh one
@@ -89,14 +83,20 @@ impl MessageSlot<'_> {
             });
             return Ok(());
         }
-        let rendered = Rendered::from_lines(bytes).expect("every line was written whole");
-        let _ = self.ctx.events.send(Event::Rendered {
-            task,
-            first: batch.first,
-            rendered,
-            journaled: None,
-        });
+        self.send_rendered(batch.first, bytes, None);
         Ok(())
+    }
+
+    /// Passes records rendered here on to the collector, with where they were journaled
+    /// (`None`: for the collector to journal).
+    fn send_rendered(&self, first: u64, lines: Vec<u8>, journaled: Option<JournalRange>) {
+        let rendered = Rendered::from_lines(lines).expect("every line was written whole");
+        let _ = self.ctx.events.send(Event::Rendered {
+            task: self.ctx.task_index,
+            first,
+            rendered,
+            journaled,
+        });
     }
 
     /// Renders the records of a batch that answered (the front of) a run of integers sent
